@@ -1,0 +1,289 @@
+"""Settings: ``config.toml`` loaded with tomllib into frozen, typed, validated dataclasses.
+
+Every key is declared once, in the section dataclasses below, with its type, default and
+range. Loading checks each value against that declaration, so an error can always name
+the file, the key and the problem, and an unknown key or section (a typo) is an error
+instead of a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar, get_type_hints
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from chatsecure.names import normalize_room
+
+CONFIG_ENV = "CHATSECURE_CONFIG"
+DEFAULT_CONFIG_NAME = "config.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and why."""
+
+
+T = TypeVar("T")
+
+
+def _ranged(default: T, low: float, high: float) -> T:
+    """A field whose value must lie within [low, high]."""
+    return field(default=default, metadata={"low": low, "high": high})
+
+
+def _choice(default: str, *others: str) -> str:
+    """A field whose value must be one of the listed strings."""
+    return field(default=default, metadata={"choices": (default, *others)})
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = _ranged(5443, 1, 65535)
+    # The server thread count grows with connections; this bounds each thread's stack.
+    thread_stack_kib: int = _ranged(256, 64, 8192)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsSettings:
+    cert_file: Path = Path("certs/server.pem")
+    key_file: Path = Path("certs/server.key")
+    ca_file: Path = Path("certs/ca.pem")
+    # "intermediate": TLS 1.2 and 1.3 (Mozilla intermediate); "modern": TLS 1.3 only.
+    profile: str = _choice("intermediate", "modern")
+    handshake_timeout: float = _ranged(10.0, 0.5, 300)
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    url: str = "sqlite:///chatsecure.db"
+    # NORMAL survives a crash or kill of the server; FULL also survives power loss.
+    synchronous: str = _choice("NORMAL", "FULL")
+
+
+@dataclass(frozen=True, slots=True)
+class AuthSettings:
+    bcrypt_rounds: int = _ranged(12, 10, 16)
+    # Per-account throttle: this many failures within the window locks login for the rest of it.
+    max_failures: int = _ranged(5, 1, 1000)
+    failure_window: int = _ranged(900, 1, 86400)
+    # Per-address throttle, higher because several people may share one address.
+    max_failures_per_address: int = _ranged(30, 1, 100000)
+    # Concurrent bcrypt checks; 0 means one per CPU core.
+    max_concurrent_checks: int = _ranged(0, 0, 256)
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    on_login: int = _ranged(50, 0, 500)
+    # How many most recently active direct-message peers get history on login.
+    dm_peers_on_login: int = _ranged(20, 0, 100)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomsSettings:
+    default: tuple[str, ...] = ("general",)
+    users_can_create: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsSettings:
+    max_frame_bytes: int = _ranged(65536, 1024, 16 * 1024 * 1024)
+    max_text_chars: int = _ranged(4000, 1, 100000)
+    login_timeout: float = _ranged(30.0, 1, 3600)
+    # A person typing fast sends a few messages a second; a paste burst a few more.
+    messages_per_second: float = _ranged(5.0, 0.1, 1_000_000)
+    message_burst: int = _ranged(20, 1, 1_000_000)
+    max_connections: int = _ranged(1000, 1, 1_000_000)
+    max_connections_per_address: int = _ranged(50, 1, 1_000_000)
+    # A quiet connection is pinged at half this and dropped at the full time.
+    idle_timeout: float = _ranged(300.0, 5, 86400)
+    # Unsent bytes queued for one connection before it is dropped as a slow consumer.
+    max_queued_bytes: int = _ranged(8 * 1024 * 1024, 65536, 1 << 31)
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingSettings:
+    level: str = _choice("INFO", "DEBUG", "WARNING", "ERROR")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All settings; ``path`` is the file they came from (``None`` for built-in defaults)."""
+
+    path: Path | None = None
+    server: ServerSettings = ServerSettings()
+    tls: TlsSettings = TlsSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    auth: AuthSettings = AuthSettings()
+    history: HistorySettings = HistorySettings()
+    rooms: RoomsSettings = RoomsSettings()
+    limits: LimitsSettings = LimitsSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths resolve against: the config file's own."""
+        return self.path.parent if self.path else Path.cwd()
+
+
+_SECTIONS: dict[str, type[Any]] = {
+    f.name: f.default.__class__ for f in dataclasses.fields(Settings) if f.name != "path"
+}
+
+
+def locate_config(explicit: str | os.PathLike[str] | None) -> Path:
+    """``--config``, else ``$CHATSECURE_CONFIG``, else ``./config.toml``."""
+    chosen = explicit or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG_NAME
+    return Path(chosen).expanduser().resolve()
+
+
+def load_settings(explicit: str | os.PathLike[str] | None = None) -> Settings:
+    """Find, read and validate the configuration file."""
+    path = locate_config(explicit)
+    try:
+        with path.open("rb") as f:
+            raw = tomllib.load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_settings(raw, path)
+
+
+def parse_settings(raw: Mapping[str, Any], path: Path) -> Settings:
+    """Validate an already-parsed TOML document that came from ``path``."""
+    sections: dict[str, Any] = {}
+    for name, table in raw.items():
+        if name not in _SECTIONS:
+            known = ", ".join(f"[{s}]" for s in _SECTIONS)
+            raise ConfigError(f"{path}: unknown section [{name}] (known: {known})")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [{name}] must be a table")
+        sections[name] = _parse_section(_SECTIONS[name], name, table, path)
+    settings = Settings(path=path, **sections)
+    return _resolve_paths(settings)
+
+
+def _parse_section(cls: type[T], section: str, table: dict[str, Any], path: Path) -> T:
+    fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    hints = get_type_hints(cls)
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        where = f"{path}: [{section}] {key}"
+        if key not in fields:
+            known = ", ".join(fields)
+            raise ConfigError(f"{where}: unknown key (known in [{section}]: {known})")
+        checked = _convert(hints[key], value, where)
+        _check_metadata(fields[key].metadata, checked, where)
+        values[key] = checked
+    settings = cls(**values)
+    for check in _SECTION_CHECKS.get(section, ()):
+        check(settings, f"{path}: [{section}]")
+    return settings
+
+
+def _convert(hint: Any, value: Any, where: str) -> Any:
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: must be true or false, not {value!r}")
+        return value
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: must be a whole number, not {value!r}")
+        return value
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(f"{where}: must be a number, not {value!r}")
+        return float(value)
+    if hint is str:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: must be a non-empty string, not {value!r}")
+        return value
+    if hint is Path:
+        if not isinstance(value, str) or not value:
+            raise ConfigError(f"{where}: must be a file path string, not {value!r}")
+        return Path(value).expanduser()
+    if hint == tuple[str, ...]:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: must be a list of strings, not {value!r}")
+        return tuple(value)
+    raise AssertionError(f"no converter for {hint}")  # a programming error in this module
+
+
+def _check_metadata(meta: Mapping[str, Any], value: Any, where: str) -> None:
+    low, high = meta.get("low"), meta.get("high")
+    if (low is not None and value < low) or (high is not None and value > high):
+        raise ConfigError(f"{where}: {value!r} is out of range ({low} to {high})")
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+
+
+def _check_rooms(rooms: RoomsSettings, where: str) -> None:
+    for name in rooms.default:
+        if normalize_room(name) != name:
+            raise ConfigError(
+                f"{where} default: {name!r} is not a room name "
+                "(1-32 of a-z 0-9 _ -, starting with a letter or digit)"
+            )
+
+
+def _check_database(database: DatabaseSettings, where: str) -> None:
+    try:
+        make_url(database.url)
+    except ArgumentError as exc:
+        raise ConfigError(f"{where} url: not a database URL: {exc}") from None
+
+
+def _check_server(server: ServerSettings, where: str) -> None:
+    if any(c.isspace() for c in server.host):
+        raise ConfigError(f"{where} host: {server.host!r} is not a host name or address")
+
+
+_SECTION_CHECKS: dict[str, tuple[Callable[[Any, str], None], ...]] = {
+    "rooms": (_check_rooms,),
+    "database": (_check_database,),
+    "server": (_check_server,),
+}
+
+
+def _resolve_paths(settings: Settings) -> Settings:
+    """Anchor relative file paths and SQLite URLs at the config file's folder."""
+    base = settings.base_dir
+    tls = dataclasses.replace(
+        settings.tls,
+        cert_file=base / settings.tls.cert_file,
+        key_file=base / settings.tls.key_file,
+        ca_file=base / settings.tls.ca_file,
+    )
+    database = dataclasses.replace(
+        settings.database, url=resolve_database_url(settings.database.url, base)
+    )
+    return dataclasses.replace(settings, tls=tls, database=database)
+
+
+def resolve_database_url(url: str, base: Path) -> str:
+    """A relative SQLite file path becomes absolute against ``base``; other URLs pass."""
+    parsed: URL = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return url
+    database = parsed.database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return url
+    if Path(database).is_absolute():
+        return url
+    return parsed.set(database=str(base / database)).render_as_string(hide_password=False)
+
+
+def default_settings() -> Settings:
+    """The built-in defaults, with paths relative to the working directory."""
+    return _resolve_paths(Settings(path=None))

@@ -1,0 +1,53 @@
+"""The naming rules of the contract: usernames, room names and message text.
+
+They live here, stdlib-only, because the protocol, the store and the admin CLI
+all enforce the same rules and none of them may import another for it.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+
+USERNAME_MAX = 32
+ROOM_MAX = 32
+
+_USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", re.ASCII)
+_ROOM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
+# C0 controls except tab (0x09) and newline (0x0A).
+_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+
+
+def is_valid_username(name: str) -> bool:
+    """1 to 32 of ``A-Z a-z 0-9 _ . -``, not starting with ``.`` or ``-``."""
+    return _USERNAME.fullmatch(name) is not None
+
+
+def username_key(name: str) -> str:
+    """The case-folded key that makes ``Alice`` and ``alice`` one account."""
+    return name.lower()
+
+
+def normalize_room(name: str) -> str | None:
+    """The room's canonical (lower-case) name, or ``None`` if it is not a valid name."""
+    lowered = name.lower()
+    return lowered if _ROOM.fullmatch(lowered) else None
+
+
+class TextProblem(enum.Enum):
+    """Why a message text is refused; the protocol maps each to its error code."""
+
+    CONTROL_CHARACTER = "text contains a control character other than newline or tab"
+    EMPTY = "text is empty"
+    TOO_LONG = "text is too long"
+
+
+def text_problem(text: str, max_chars: int) -> TextProblem | None:
+    """What is wrong with ``text`` as a message, or ``None`` if it may be sent."""
+    if _FORBIDDEN_CONTROL.search(text):
+        return TextProblem.CONTROL_CHARACTER
+    if not text.strip():
+        return TextProblem.EMPTY
+    if len(text) > max_chars:
+        return TextProblem.TOO_LONG
+    return None

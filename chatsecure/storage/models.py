@@ -1,0 +1,130 @@
+"""The schema as typed SQLAlchemy models. Migrations in ``migrations/`` create it.
+
+Portable on purpose: nothing here is SQLite-only, so the same store can move to
+PostgreSQL. Message ids come from the database (an identity column, assigned in commit
+order by the single message writer), and message times are integer milliseconds since
+the Unix epoch (UTC): compact, ordered and cheap to convert when exporting millions.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BIGINT on PostgreSQL; on SQLite it must be exactly INTEGER to alias the rowid.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class Account(Base):
+    """A person who can log in. ``name`` as created; ``name_key`` makes names case-blind."""
+
+    __tablename__ = "accounts"
+    # Account ids key direct conversations, so SQLite must never reuse a deleted one.
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32))
+    name_key: Mapped[str] = mapped_column(String(32), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime())
+    disabled: Mapped[bool] = mapped_column(Boolean(), default=False)
+    # Login throttling: failures counted since failures_since (the window's start).
+    failed_logins: Mapped[int] = mapped_column(Integer(), default=0)
+    failures_since: Mapped[datetime | None] = mapped_column(DateTime())
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    name: Mapped[str] = mapped_column(String(32), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Membership(Base):
+    __tablename__ = "memberships"
+    __table_args__ = (Index(None, "room_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    joined_at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class Message(Base):
+    """One stored message: in a room, or between the pair (``pair_low``, ``pair_high``).
+
+    Sender and recipient names are kept as they were, so history reads without joins
+    and survives the deletion of an account. The pair holds account ids (never reused),
+    so a new account that takes a deleted name cannot read the old one's conversations.
+    """
+
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index(None, "room_id", "id"),
+        Index(None, "pair_low", "pair_high", "id"),
+        Index(None, "sender_id"),
+        CheckConstraint(
+            "(room_id IS NULL) <> (pair_low IS NULL AND pair_high IS NULL)",
+            name="room_or_pair",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    ts_ms: Mapped[int] = mapped_column(BigInteger())
+    room_id: Mapped[int | None] = mapped_column(ForeignKey("rooms.id", ondelete="CASCADE"))
+    pair_low: Mapped[int | None] = mapped_column(BigInteger())
+    pair_high: Mapped[int | None] = mapped_column(BigInteger())
+    sender_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id", ondelete="SET NULL"))
+    sender_name: Mapped[str] = mapped_column(String(32))
+    recipient_name: Mapped[str | None] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text())
+
+
+class DirectPeer(Base):
+    """Who an account has talked to privately, and the newest message id between them.
+
+    Kept by the message writer in the same transaction as the message, so "the most
+    recently active peers" on login is an index range instead of a scan of every
+    direct message the account ever exchanged.
+    """
+
+    __tablename__ = "direct_peers"
+    __table_args__ = (Index(None, "account_id", "last_message_id"),)
+
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    peer_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    last_message_id: Mapped[int] = mapped_column(BigInteger())

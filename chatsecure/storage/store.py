@@ -1,0 +1,491 @@
+"""The store: every query the server and the admin tools make, behind one small class.
+
+Callers get plain frozen records, never ORM objects, so results can cross threads.
+Each method owns one transaction; ``insert_messages`` takes a whole batch in one, because
+the server's single message writer commits whatever is queued at once (one transaction
+per message is ~30x slower on SQLite). It knows nothing of sockets or the protocol.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from chatsecure.names import username_key
+from chatsecure.storage.db import write_engine
+from chatsecure.storage.models import Account, DirectPeer, Membership, Message, Room
+
+
+class StoreError(Exception):
+    """A request the store refuses; the message says why in the user's terms."""
+
+
+class NameTakenError(StoreError):
+    pass
+
+
+class NoSuchAccountError(StoreError):
+    pass
+
+
+class NoSuchRoomError(StoreError):
+    pass
+
+
+def utcnow() -> datetime:
+    """Naive UTC, as stored (portable DateTime columns carry no zone)."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRecord:
+    id: int
+    name: str
+    password_hash: str
+    created_at: datetime
+    last_login_at: datetime | None
+    disabled: bool
+    failed_logins: int
+    failures_since: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSummary:
+    name: str
+    members: int
+    joined: bool
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: to a room (``room_id``) or to an account (``recipient_id``)."""
+
+    sender_id: int
+    sender_name: str
+    text: str
+    room_id: int | None = None
+    room_name: str | None = None
+    recipient_id: int | None = None
+    recipient_name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    id: int
+    ts_ms: int
+    sender: str
+    text: str
+    room: str | None = None
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """A history page, oldest first; ``more`` says whether the direction asked goes on."""
+
+    messages: list[StoredMessage]
+    more: bool
+
+
+def _account_record(a: Account) -> AccountRecord:
+    return AccountRecord(
+        a.id,
+        a.name,
+        a.password_hash,
+        a.created_at,
+        a.last_login_at,
+        a.disabled,
+        a.failed_logins,
+        a.failures_since,
+    )
+
+
+def _pair(a: int, b: int) -> tuple[int, int]:
+    return (a, b) if a <= b else (b, a)
+
+
+_MESSAGE_COLUMNS = (
+    Message.id,
+    Message.ts_ms,
+    Message.sender_name,
+    Message.text,
+    Room.name,
+    Message.recipient_name,
+)
+
+
+class Store:
+    """Queries over one database; safe to share between threads (sessions are not)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._writer = write_engine(engine)
+        self._read = sessionmaker(engine, expire_on_commit=False)
+        self._write = sessionmaker(self._writer, expire_on_commit=False)
+
+    def reading(self) -> Session:
+        return self._read()
+
+    def writing(self) -> Session:
+        """A session whose transaction takes the write lock at once (see db.py)."""
+        return self._write()
+
+    # -- accounts -------------------------------------------------------------------
+
+    def create_accounts(
+        self, accounts: Sequence[tuple[str, str]], default_rooms: Iterable[str]
+    ) -> None:
+        """Create (name, password_hash) accounts in the default rooms; all or none."""
+        now = utcnow()
+        rooms = list(default_rooms)
+        with self.writing() as s, s.begin():
+            keys = [username_key(name) for name, _ in accounts]
+            repeated = sorted({k for k in keys if keys.count(k) > 1})
+            if repeated:
+                raise NameTakenError(f"the name {repeated[0]!r} appears more than once")
+            taken = s.scalars(select(Account.name).where(Account.name_key.in_(keys))).first()
+            if taken is not None:
+                raise NameTakenError(f"an account named {taken!r} already exists")
+            room_ids = [self._room_id(s, name, create=True, now=now) for name in rooms]
+            rows = [
+                Account(
+                    name=name,
+                    name_key=username_key(name),
+                    password_hash=pw_hash,
+                    created_at=now,
+                    disabled=False,
+                    failed_logins=0,
+                )
+                for name, pw_hash in accounts
+            ]
+            s.add_all(rows)
+            s.flush()
+            memberships = [
+                {"account_id": a.id, "room_id": r, "joined_at": now} for a in rows for r in room_ids
+            ]
+            if memberships:
+                s.execute(insert(Membership), memberships)
+
+    def create_account(self, name: str, password_hash: str, default_rooms: Iterable[str]) -> None:
+        self.create_accounts([(name, password_hash)], default_rooms)
+
+    def get_account(self, name: str) -> AccountRecord | None:
+        with self.reading() as s:
+            a = s.scalars(select(Account).where(Account.name_key == username_key(name))).first()
+            return _account_record(a) if a else None
+
+    def list_accounts(self) -> list[AccountRecord]:
+        with self.reading() as s:
+            return [
+                _account_record(a) for a in s.scalars(select(Account).order_by(Account.name_key))
+            ]
+
+    def _update_account(self, name: str, **values: object) -> None:
+        with self.writing() as s, s.begin():
+            result = s.execute(
+                update(Account).where(Account.name_key == username_key(name)).values(**values)
+            )
+            if result.rowcount == 0:  # type: ignore[attr-defined]
+                raise NoSuchAccountError(f"no account named {name!r}")
+
+    def set_password(self, name: str, password_hash: str) -> None:
+        self._update_account(
+            name, password_hash=password_hash, failed_logins=0, failures_since=None
+        )
+
+    def set_disabled(self, name: str, disabled: bool) -> None:
+        self._update_account(name, disabled=disabled)
+
+    def delete_account(self, name: str) -> AccountRecord:
+        """Delete the account and its memberships; its messages stay, under its name."""
+        with self.writing() as s, s.begin():
+            a = s.scalars(select(Account).where(Account.name_key == username_key(name))).first()
+            if a is None:
+                raise NoSuchAccountError(f"no account named {name!r}")
+            record = _account_record(a)
+            s.delete(a)
+            return record
+
+    def record_login(self, account_id: int) -> None:
+        """A successful login: stamp it and clear the failure count."""
+        with self.writing() as s, s.begin():
+            s.execute(
+                update(Account)
+                .where(Account.id == account_id)
+                .values(last_login_at=utcnow(), failed_logins=0, failures_since=None)
+            )
+
+    def record_login_failure(self, account_id: int, window_seconds: int) -> int:
+        """Count a failure in the current window (opening a new one if it ran out)."""
+        now = utcnow()
+        with self.writing() as s, s.begin():
+            a = s.get(Account, account_id)
+            if a is None:
+                return 0
+            expired = (
+                a.failures_since is None
+                or (now - a.failures_since).total_seconds() >= window_seconds
+            )
+            if expired:
+                a.failures_since, a.failed_logins = now, 1
+            else:
+                a.failed_logins += 1
+            return a.failed_logins
+
+    def blocked_accounts(self, account_ids: Iterable[int]) -> set[int]:
+        """Of these ids, those disabled or deleted: sessions the server must end."""
+        ids = set(account_ids)
+        if not ids:
+            return set()
+        with self.reading() as s:
+            active = set(
+                s.scalars(
+                    select(Account.id).where(Account.id.in_(ids), Account.disabled.is_(False))
+                )
+            )
+        return ids - active
+
+    # -- rooms ----------------------------------------------------------------------
+
+    def _room_id(self, s: Session, name: str, *, create: bool, now: datetime) -> int:
+        room_id = s.scalar(select(Room.id).where(Room.name == name))
+        if room_id is not None:
+            return room_id
+        if not create:
+            raise NoSuchRoomError(f"no room named {name!r}")
+        room = Room(name=name, created_at=now)
+        s.add(room)
+        s.flush()
+        return room.id
+
+    def create_room(self, name: str) -> None:
+        with self.writing() as s, s.begin():
+            if s.scalar(select(Room.id).where(Room.name == name)) is not None:
+                raise NameTakenError(f"a room named {name!r} already exists")
+            s.add(Room(name=name, created_at=utcnow()))
+
+    def room_id(self, name: str) -> int | None:
+        with self.reading() as s:
+            return s.scalar(select(Room.id).where(Room.name == name))
+
+    def list_rooms(self, account_id: int | None = None) -> list[RoomSummary]:
+        """Every room with its member count, and whether ``account_id`` is in it."""
+        with self.reading() as s:
+            counts = (
+                select(Membership.room_id, func.count().label("n"))
+                .group_by(Membership.room_id)
+                .subquery()
+            )
+            mine = set()
+            if account_id is not None:
+                mine = set(
+                    s.scalars(select(Membership.room_id).where(Membership.account_id == account_id))
+                )
+            rows = s.execute(
+                select(Room.id, Room.name, func.coalesce(counts.c.n, 0))
+                .outerjoin(counts, counts.c.room_id == Room.id)
+                .order_by(Room.name)
+            )
+            return [RoomSummary(name, int(n), rid in mine) for rid, name, n in rows]
+
+    def rooms_of(self, account_id: int) -> list[tuple[int, str]]:
+        """(room id, name) of the rooms the account is in, by name."""
+        with self.reading() as s:
+            rows = s.execute(
+                select(Room.id, Room.name)
+                .join(Membership, Membership.room_id == Room.id)
+                .where(Membership.account_id == account_id)
+                .order_by(Room.name)
+            )
+            return [(rid, name) for rid, name in rows]
+
+    def join_room(self, account_id: int, name: str, *, create: bool) -> tuple[int, bool]:
+        """Make the account a member; returns (room id, whether it was newly joined)."""
+        now = utcnow()
+        with self.writing() as s, s.begin():
+            room_id = self._room_id(s, name, create=create, now=now)
+            if s.get(Membership, (account_id, room_id)) is not None:
+                return room_id, False
+            s.add(Membership(account_id=account_id, room_id=room_id, joined_at=now))
+            return room_id, True
+
+    def leave_room(self, account_id: int, room_id: int) -> bool:
+        with self.writing() as s, s.begin():
+            result = s.execute(
+                delete(Membership).where(
+                    Membership.account_id == account_id, Membership.room_id == room_id
+                )
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def room_members(self, room_id: int) -> list[tuple[int, str]]:
+        """(account id, name) of every member, by name."""
+        with self.reading() as s:
+            rows = s.execute(
+                select(Account.id, Account.name)
+                .join(Membership, Membership.account_id == Account.id)
+                .where(Membership.room_id == room_id)
+                .order_by(Account.name_key)
+            )
+            return [(aid, name) for aid, name in rows]
+
+    # -- messages -------------------------------------------------------------------
+
+    def insert_messages(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
+        """Store a batch in one transaction; ids come back in the batch's order."""
+        if not batch:
+            return []
+        ts = now_ms()
+        rows = []
+        for m in batch:
+            low, high = (
+                _pair(m.sender_id, m.recipient_id) if m.recipient_id is not None else (None, None)
+            )
+            rows.append(
+                {
+                    "ts_ms": ts,
+                    "room_id": m.room_id,
+                    "pair_low": low,
+                    "pair_high": high,
+                    "sender_id": m.sender_id,
+                    "sender_name": m.sender_name,
+                    "recipient_name": m.recipient_name,
+                    "text": m.text,
+                }
+            )
+        with self._writer.begin() as conn:
+            ids = conn.scalars(
+                insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
+            ).all()
+            latest: dict[tuple[int, int], int] = {}
+            for m, message_id in zip(batch, ids, strict=True):
+                if m.recipient_id is not None:
+                    latest[(m.sender_id, m.recipient_id)] = message_id
+                    latest[(m.recipient_id, m.sender_id)] = message_id
+            for (account_id, peer_id), message_id in latest.items():
+                updated = conn.execute(
+                    update(DirectPeer)
+                    .where(DirectPeer.account_id == account_id, DirectPeer.peer_id == peer_id)
+                    .values(last_message_id=message_id)
+                )
+                if updated.rowcount == 0:
+                    conn.execute(
+                        insert(DirectPeer).values(
+                            account_id=account_id, peer_id=peer_id, last_message_id=message_id
+                        )
+                    )
+        return [
+            StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
+            for m, i in zip(batch, ids, strict=True)
+        ]
+
+    def room_history(
+        self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
+    ) -> Page:
+        return self._page([Message.room_id == room_id], before, after, limit)
+
+    def direct_history(
+        self,
+        a: int,
+        b: int,
+        *,
+        before: int | None = None,
+        after: int | None = None,
+        limit: int = 50,
+    ) -> Page:
+        low, high = _pair(a, b)
+        return self._page(
+            [Message.pair_low == low, Message.pair_high == high], before, after, limit
+        )
+
+    def _page(self, where: list[object], before: int | None, after: int | None, limit: int) -> Page:
+        query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        query = query.where(*where)  # type: ignore[arg-type]
+        if after is not None:
+            query = query.where(Message.id > after).order_by(Message.id.asc())
+        else:
+            if before is not None:
+                query = query.where(Message.id < before)
+            query = query.order_by(Message.id.desc())
+        with self.reading() as s:
+            rows = s.execute(query.limit(limit + 1)).all()
+        more = len(rows) > limit
+        messages = [StoredMessage(*row) for row in rows[:limit]]
+        if after is None:
+            messages.reverse()
+        return Page(messages, more)
+
+    def recent_peers(self, account_id: int, limit: int) -> list[tuple[int, str]]:
+        """(account id, name) of the most recently active direct-message peers."""
+        with self.reading() as s:
+            rows = s.execute(
+                select(Account.id, Account.name)
+                .join(DirectPeer, DirectPeer.peer_id == Account.id)
+                .where(DirectPeer.account_id == account_id)
+                .order_by(DirectPeer.last_message_id.desc())
+                .limit(limit)
+            )
+            return [(aid, name) for aid, name in rows]
+
+    def iter_messages(
+        self,
+        *,
+        room_id: int | None = None,
+        visible_to: int | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[StoredMessage]:
+        """Stream messages in id order, in flat memory: one room's, or all one account sees.
+
+        "All one account sees" is its current rooms plus its direct conversations.
+        """
+        query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        if room_id is not None:
+            query = query.where(Message.room_id == room_id)
+        if visible_to is not None:
+            rooms = select(Membership.room_id).where(Membership.account_id == visible_to)
+            query = query.where(
+                or_(
+                    Message.room_id.in_(rooms),
+                    Message.pair_low == visible_to,
+                    Message.pair_high == visible_to,
+                )
+            )
+        if since_ms is not None:
+            query = query.where(Message.ts_ms >= since_ms)
+        if until_ms is not None:
+            query = query.where(Message.ts_ms < until_ms)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(yield_per=batch_size).execute(
+                query.order_by(Message.id)
+            )
+            for row in result:
+                yield StoredMessage(*row)
+
+    def message_count(self) -> int:
+        with self.reading() as s:
+            return int(s.scalar(select(func.count()).select_from(Message)) or 0)
+
+
+__all__ = [
+    "AccountRecord",
+    "NameTakenError",
+    "NewMessage",
+    "NoSuchAccountError",
+    "NoSuchRoomError",
+    "Page",
+    "RoomSummary",
+    "Store",
+    "StoreError",
+    "StoredMessage",
+]
