@@ -1,0 +1,497 @@
+"""Frames to bytes and bytes to frames: all validation of what the peer sent happens here.
+
+The server side is strict (``read_envelope`` + ``parse_fields``, or ``parse_request``
+for both at once): a frame either becomes a typed request or a ``RemoteProtocolError``
+whose code and message are what the ``error`` reply should say. The client side
+(``parse_server_frame``) is lenient, as the contract lets servers add frames and fields.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Protocol, TypeVar
+
+from chatsecure import names
+from chatsecure.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
+from chatsecure.protocol.events import (
+    DEFAULT_HISTORY_LIMIT,
+    MAX_HISTORY_LIMIT,
+    MEMBER_EVENTS,
+    PRESENCE_STATUSES,
+    Bye,
+    ClientPing,
+    ClientPong,
+    Error,
+    Hello,
+    History,
+    HistoryReply,
+    Join,
+    Joined,
+    Leave,
+    ListRooms,
+    Login,
+    Logout,
+    Member,
+    MemberInfo,
+    Message,
+    Ok,
+    Passwd,
+    Presence,
+    Req,
+    Request,
+    RoomInfo,
+    RoomsReply,
+    Send,
+    ServerFrame,
+    ServerPing,
+    ServerPong,
+    UnknownFrame,
+    Welcome,
+    Who,
+    WhoReply,
+)
+
+MAX_REQ_CHARS = 64
+MAX_LOGIN_USERNAME_CHARS = 64
+MAX_PASSWORD_CHARS = 1024
+
+# The integers whose decimal form, sign included, has at most MAX_REQ_CHARS characters.
+_REQ_INT_LOW = -(10 ** (MAX_REQ_CHARS - 1))
+_REQ_INT_HIGH = 10**MAX_REQ_CHARS
+# JSON escapes can smuggle in lone surrogates, which cannot be encoded back to UTF-8:
+# accepting one would make every frame that echoes it fail to encode.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_TEXT_PROBLEM_CODES = {
+    names.TextProblem.CONTROL_CHARACTER: ErrorCode.BAD_REQUEST,
+    names.TextProblem.EMPTY: ErrorCode.EMPTY_TEXT,
+    names.TextProblem.TOO_LONG: ErrorCode.TEXT_TOO_LONG,
+}
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
+)
+
+_Choice = TypeVar("_Choice", bound=str)
+
+
+class WireFrame(Protocol):
+    """Anything ``encode`` can put on the wire: every request and server frame."""
+
+    def to_wire(self) -> dict[str, object]: ...
+
+
+def encode(frame: WireFrame) -> bytes:
+    """The frame as one compact JSON line; encode a broadcast once and share the bytes."""
+    try:
+        return _ENCODER.encode(frame.to_wire()).encode() + b"\n"
+    except (UnicodeEncodeError, ValueError) as error:
+        raise LocalProtocolError(
+            ErrorCode.SERVER_ERROR, f"cannot encode {type(frame).__name__}: {error}"
+        ) from error
+
+
+def _reject_constant(name: str) -> object:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _decode_object(line: bytes) -> dict[str, object]:
+    """The line as a JSON object, or ``bad_frame``; hostile JSON is refused, not crashed on."""
+    try:
+        # Decoding ourselves: json.loads would guess UTF-16 or UTF-32 from bytes.
+        data = json.loads(line.decode(), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "frame is not UTF-8") from None
+    # ValueError covers malformed JSON, NaN/Infinity and integers too long to convert;
+    # RecursionError covers arrays or objects nested too deep.
+    except (ValueError, RecursionError):
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "frame is not valid JSON") from None
+    if not isinstance(data, dict):
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "frame is not a JSON object")
+    return data
+
+
+def _quoted(value: str) -> str:
+    """A peer's string made safe to echo in an error message: ASCII and short."""
+    return ascii(value[:40] + ("..." if len(value) > 40 else ""))
+
+
+class _Fields:
+    """Typed access to a frame's fields; every failure names the field and echoes ``req``.
+
+    ``null`` counts as absent, so an optional field may be sent as ``null``.
+    """
+
+    __slots__ = ("_code", "_data", "req")
+
+    def __init__(self, data: Mapping[str, object], code: ErrorCode, req: Req | None) -> None:
+        self._data = data
+        self._code = code
+        self.req = req
+
+    def error(self, message: str, code: ErrorCode | None = None) -> RemoteProtocolError:
+        return RemoteProtocolError(code or self._code, message, self.req)
+
+    def optional_string(self, name: str, max_chars: int | None = None) -> str | None:
+        value = self._data.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.error(f"field {name!r} must be a string")
+        if max_chars is not None and len(value) > max_chars:
+            raise self.error(f"field {name!r} must be at most {max_chars} characters")
+        if _SURROGATE.search(value):
+            raise self.error(f"field {name!r} is not valid Unicode")
+        return value
+
+    def string(self, name: str, max_chars: int | None = None) -> str:
+        value = self.optional_string(name, max_chars)
+        if value is None:
+            raise self.error(f"field {name!r} is required")
+        return value
+
+    def optional_integer(self, name: str, minimum: int | None = None) -> int | None:
+        value = self._data.get(name)
+        if value is None:
+            return None
+        # bool is a subclass of int, but true is not a number on the wire.
+        if type(value) is not int:
+            raise self.error(f"field {name!r} must be an integer")
+        if minimum is not None and value < minimum:
+            raise self.error(f"field {name!r} must be at least {minimum}")
+        return value
+
+    def integer(self, name: str) -> int:
+        value = self.optional_integer(name)
+        if value is None:
+            raise self.error(f"field {name!r} is required")
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self._data.get(name)
+        if not isinstance(value, bool):
+            raise self.error(f"field {name!r} must be true or false")
+        return value
+
+    def choice(self, name: str, allowed: tuple[_Choice, ...]) -> _Choice:
+        value = self._data.get(name)
+        for option in allowed:
+            if value == option:
+                return option
+        raise self.error(f"field {name!r} must be one of {', '.join(allowed)}")
+
+    def strings(self, name: str) -> tuple[str, ...]:
+        items = self._data.get(name)
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            raise self.error(f"field {name!r} must be a list of strings")
+        return tuple(items)
+
+    def objects(self, name: str) -> list[_Fields]:
+        items = self._data.get(name)
+        if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
+            raise self.error(f"field {name!r} must be a list of objects")
+        return [_Fields(item, self._code, self.req) for item in items]
+
+    def optional_room(self) -> str | None:
+        value = self.optional_string("room")
+        if value is None:
+            return None
+        room = names.normalize_room(value)
+        if room is None:
+            raise self.error("field 'room' is not a valid room name")
+        return room
+
+    def room(self) -> str:
+        room = self.optional_room()
+        if room is None:
+            raise self.error("field 'room' is required")
+        return room
+
+    def optional_username(self, name: str) -> str | None:
+        value = self.optional_string(name)
+        if value is not None and not names.is_valid_username(value):
+            raise self.error(f"field {name!r} is not a valid username")
+        return value
+
+
+# --- Server side: requests -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """A frame's ``type`` and ``req``, read before its other fields are validated.
+
+    The server checks the type against the connection state between the two steps,
+    so a ``send`` before login is ``not_authenticated`` whatever its fields say.
+    """
+
+    type: str
+    req: Req | None
+    fields: Mapping[str, object]
+
+
+def _read_req(data: Mapping[str, object]) -> Req | None:
+    value = data.get("req")
+    if value is None:
+        return None
+    if type(value) is int and _REQ_INT_LOW < value < _REQ_INT_HIGH:
+        return value
+    if isinstance(value, str) and len(value) <= MAX_REQ_CHARS and not _SURROGATE.search(value):
+        return value
+    raise RemoteProtocolError(
+        ErrorCode.BAD_REQUEST,
+        f"field 'req' must be a string or integer of at most {MAX_REQ_CHARS} characters",
+    )
+
+
+def read_envelope(line: bytes) -> Envelope:
+    """The frame's type and req; raises for ``bad_frame``, a bad ``req`` or ``type``."""
+    data = _decode_object(line)
+    req = _read_req(data)
+    kind = _Fields(data, ErrorCode.BAD_REQUEST, req).string("type")
+    if kind not in _REQUEST_PARSERS:
+        raise RemoteProtocolError(ErrorCode.UNKNOWN_TYPE, f"unknown type {_quoted(kind)}", req)
+    return Envelope(kind, req, data)
+
+
+def parse_fields(envelope: Envelope, max_text_chars: int) -> Request:
+    """The typed request, once every field has been checked against the contract."""
+    fields = _Fields(envelope.fields, ErrorCode.BAD_REQUEST, envelope.req)
+    return _REQUEST_PARSERS[envelope.type](fields, max_text_chars)
+
+
+def parse_request(line: bytes, max_text_chars: int) -> Request:
+    """One client frame (without its newline) as a typed request, or ``RemoteProtocolError``."""
+    return parse_fields(read_envelope(line), max_text_chars)
+
+
+def _parse_login(fields: _Fields, _max_text_chars: int) -> Login:
+    # Any name is passed on, not just valid ones: the server must answer a malformed
+    # name exactly as an unknown user, or the reply would tell the two apart.
+    username = fields.string("username", MAX_LOGIN_USERNAME_CHARS)
+    if not username:
+        raise fields.error("field 'username' must not be empty")
+    password = fields.string("password", MAX_PASSWORD_CHARS)
+    return Login(username=username, password=password, req=fields.req)
+
+
+def _parse_send(fields: _Fields, max_text_chars: int) -> Send:
+    room = fields.optional_room()
+    to = fields.optional_username("to")
+    if (room is None) == (to is None):
+        raise fields.error("send needs exactly one of 'room' or 'to'")
+    text = fields.string("text")
+    problem = names.text_problem(text, max_text_chars)
+    if problem is not None:
+        raise fields.error(problem.value, _TEXT_PROBLEM_CODES[problem])
+    return Send(text=text, room=room, to=to, req=fields.req)
+
+
+def _parse_join(fields: _Fields, _max_text_chars: int) -> Join:
+    return Join(room=fields.room(), req=fields.req)
+
+
+def _parse_leave(fields: _Fields, _max_text_chars: int) -> Leave:
+    return Leave(room=fields.room(), req=fields.req)
+
+
+def _parse_rooms(fields: _Fields, _max_text_chars: int) -> ListRooms:
+    return ListRooms(req=fields.req)
+
+
+def _parse_who(fields: _Fields, _max_text_chars: int) -> Who:
+    return Who(room=fields.room(), req=fields.req)
+
+
+def _parse_history(fields: _Fields, _max_text_chars: int) -> History:
+    room = fields.optional_room()
+    with_ = fields.optional_username("with")
+    if (room is None) == (with_ is None):
+        raise fields.error("history needs exactly one of 'room' or 'with'")
+    before = fields.optional_integer("before", minimum=1)
+    after = fields.optional_integer("after", minimum=1)
+    if before is not None and after is not None:
+        raise fields.error("history takes at most one of 'before' or 'after'")
+    limit = fields.optional_integer("limit", minimum=1)
+    if limit is None:
+        limit = DEFAULT_HISTORY_LIMIT
+    elif limit > MAX_HISTORY_LIMIT:
+        raise fields.error(f"field 'limit' must be at most {MAX_HISTORY_LIMIT}")
+    return History(room=room, with_=with_, before=before, after=after, limit=limit, req=fields.req)
+
+
+def _parse_passwd(fields: _Fields, _max_text_chars: int) -> Passwd:
+    old = fields.string("old", MAX_PASSWORD_CHARS)
+    new = fields.string("new", MAX_PASSWORD_CHARS)
+    return Passwd(old=old, new=new, req=fields.req)
+
+
+def _parse_ping(fields: _Fields, _max_text_chars: int) -> ClientPing:
+    return ClientPing(req=fields.req)
+
+
+def _parse_pong(fields: _Fields, _max_text_chars: int) -> ClientPong:
+    return ClientPong(req=fields.req)
+
+
+def _parse_logout(fields: _Fields, _max_text_chars: int) -> Logout:
+    return Logout(req=fields.req)
+
+
+_REQUEST_PARSERS: dict[str, Callable[[_Fields, int], Request]] = {
+    Login.TYPE: _parse_login,
+    Send.TYPE: _parse_send,
+    Join.TYPE: _parse_join,
+    Leave.TYPE: _parse_leave,
+    ListRooms.TYPE: _parse_rooms,
+    Who.TYPE: _parse_who,
+    History.TYPE: _parse_history,
+    Passwd.TYPE: _parse_passwd,
+    ClientPing.TYPE: _parse_ping,
+    ClientPong.TYPE: _parse_pong,
+    Logout.TYPE: _parse_logout,
+}
+
+
+# --- Client side: server frames --------------------------------------------------------
+
+
+def parse_server_frame(line: bytes) -> ServerFrame | UnknownFrame:
+    """One server frame (without its newline) as a typed event.
+
+    Unknown fields are ignored and an unknown type becomes ``UnknownFrame``; a known
+    frame that is malformed raises ``RemoteProtocolError`` (``bad_frame``).
+    """
+    data = _decode_object(line)
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise RemoteProtocolError(ErrorCode.BAD_FRAME, "frame has no string field 'type'")
+    parser = _SERVER_FRAME_PARSERS.get(kind)
+    if parser is None:
+        return UnknownFrame(type=kind, data=data)
+    return parser(_Fields(data, ErrorCode.BAD_FRAME, _reply_req(data)))
+
+
+def _reply_req(data: Mapping[str, object]) -> Req | None:
+    value = data.get("req")
+    if value is None or type(value) is int or isinstance(value, str):
+        return value
+    raise RemoteProtocolError(ErrorCode.BAD_FRAME, "field 'req' must be a string or integer")
+
+
+def _parse_hello(fields: _Fields) -> Hello:
+    return Hello(
+        server=fields.string("server"),
+        version=fields.integer("version"),
+        max_frame_bytes=fields.integer("max_frame_bytes"),
+    )
+
+
+def _parse_welcome(fields: _Fields) -> Welcome:
+    return Welcome(user=fields.string("user"), rooms=fields.strings("rooms"), req=fields.req)
+
+
+def _parse_ok(fields: _Fields) -> Ok:
+    return Ok(req=fields.req, id=fields.optional_integer("id"), ts=fields.optional_string("ts"))
+
+
+def _parse_error(fields: _Fields) -> Error:
+    return Error(
+        code=fields.string("code"),
+        message=fields.string("message"),
+        req=fields.req,
+        retry_after=fields.optional_integer("retry_after"),
+    )
+
+
+def _parse_joined(fields: _Fields) -> Joined:
+    return Joined(room=fields.string("room"), req=fields.req)
+
+
+def _parse_rooms_reply(fields: _Fields) -> RoomsReply:
+    rooms = tuple(
+        RoomInfo(
+            name=room.string("name"),
+            members=room.integer("members"),
+            joined=room.boolean("joined"),
+        )
+        for room in fields.objects("rooms")
+    )
+    return RoomsReply(rooms=rooms, req=fields.req)
+
+
+def _parse_who_reply(fields: _Fields) -> WhoReply:
+    members = tuple(
+        MemberInfo(user=member.string("user"), online=member.boolean("online"))
+        for member in fields.objects("members")
+    )
+    return WhoReply(room=fields.string("room"), members=members, req=fields.req)
+
+
+def _parse_history_reply(fields: _Fields) -> HistoryReply:
+    room = fields.optional_string("room")
+    with_ = fields.optional_string("with")
+    if (room is None) == (with_ is None):
+        raise fields.error("history needs exactly one of 'room' or 'with'")
+    messages = tuple(_parse_message(message) for message in fields.objects("messages"))
+    return HistoryReply(
+        messages=messages, more=fields.boolean("more"), room=room, with_=with_, req=fields.req
+    )
+
+
+def _parse_message(fields: _Fields) -> Message:
+    room = fields.optional_string("room")
+    to = fields.optional_string("to")
+    if (room is None) == (to is None):
+        raise fields.error("message needs exactly one of 'room' or 'to'")
+    return Message(
+        id=fields.integer("id"),
+        ts=fields.string("ts"),
+        from_=fields.string("from"),
+        text=fields.string("text"),
+        room=room,
+        to=to,
+    )
+
+
+def _parse_server_pong(fields: _Fields) -> ServerPong:
+    return ServerPong(req=fields.req)
+
+
+def _parse_server_ping(fields: _Fields) -> ServerPing:
+    return ServerPing(req=fields.req)
+
+
+def _parse_bye(fields: _Fields) -> Bye:
+    return Bye(reason=fields.string("reason"))
+
+
+def _parse_member(fields: _Fields) -> Member:
+    return Member(
+        room=fields.string("room"),
+        user=fields.string("user"),
+        event=fields.choice("event", MEMBER_EVENTS),
+    )
+
+
+def _parse_presence(fields: _Fields) -> Presence:
+    return Presence(user=fields.string("user"), status=fields.choice("status", PRESENCE_STATUSES))
+
+
+_SERVER_FRAME_PARSERS: dict[str, Callable[[_Fields], ServerFrame]] = {
+    Hello.TYPE: _parse_hello,
+    Welcome.TYPE: _parse_welcome,
+    Ok.TYPE: _parse_ok,
+    Error.TYPE: _parse_error,
+    Joined.TYPE: _parse_joined,
+    RoomsReply.TYPE: _parse_rooms_reply,
+    WhoReply.TYPE: _parse_who_reply,
+    HistoryReply.TYPE: _parse_history_reply,
+    ServerPong.TYPE: _parse_server_pong,
+    ServerPing.TYPE: _parse_server_ping,
+    Bye.TYPE: _parse_bye,
+    Message.TYPE: _parse_message,
+    Member.TYPE: _parse_member,
+    Presence.TYPE: _parse_presence,
+}

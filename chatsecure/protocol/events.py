@@ -1,0 +1,519 @@
+"""One small immutable event per frame type, so the code past the codec trusts typed values.
+
+Every event knows its wire ``type`` and builds its own JSON object in ``to_wire()``:
+optional fields that are ``None`` are left out, and a frame that answers nothing
+carries no ``req``. Events raise ``LocalProtocolError`` when built with a combination
+the contract forbids (e.g. a ``send`` to both a room and a user), so such a frame is
+never put on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from chatsecure.protocol.errors import ErrorCode, LocalProtocolError
+
+Req = str | int
+"""A client-chosen request id: a string, or an integer, of at most 64 characters."""
+
+MemberEvent = Literal["joined", "left"]
+PresenceStatus = Literal["online", "offline"]
+MEMBER_EVENTS: tuple[MemberEvent, ...] = ("joined", "left")
+PRESENCE_STATUSES: tuple[PresenceStatus, ...] = ("online", "offline")
+
+DEFAULT_HISTORY_LIMIT = 50
+MAX_HISTORY_LIMIT = 500
+
+
+def _compact(wire: dict[str, object]) -> dict[str, object]:
+    """The frame without its ``None`` fields, which the contract says to omit."""
+    return {key: value for key, value in wire.items() if value is not None}
+
+
+def _require_one_of(frame: str, code: ErrorCode, **choices: object) -> None:
+    if sum(value is not None for value in choices.values()) != 1:
+        names = " or ".join(choices)
+        raise LocalProtocolError(code, f"{frame} needs exactly one of {names}")
+
+
+# --- Requests: client to server -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Login:
+    TYPE: ClassVar[str] = "login"
+    username: str
+    password: str
+    req: Req | None = None
+
+    def __repr__(self) -> str:
+        # Keeps the password out of logs and tracebacks.
+        return f"Login(username={self.username!r}, password='***', req={self.req!r})"
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "username": self.username,
+                "password": self.password,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Send:
+    """A message to a room or, as a direct message, to one user."""
+
+    TYPE: ClassVar[str] = "send"
+    text: str
+    room: str | None = None
+    to: str | None = None
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("send", ErrorCode.BAD_REQUEST, room=self.room, to=self.to)
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "to": self.to,
+                "text": self.text,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Join:
+    TYPE: ClassVar[str] = "join"
+    room: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "room": self.room, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Leave:
+    TYPE: ClassVar[str] = "leave"
+    room: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "room": self.room, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ListRooms:
+    TYPE: ClassVar[str] = "rooms"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Who:
+    TYPE: ClassVar[str] = "who"
+    room: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "room": self.room, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class History:
+    """A page of a room's (``room``) or a direct conversation's (``with_``) messages."""
+
+    TYPE: ClassVar[str] = "history"
+    room: str | None = None
+    with_: str | None = None
+    before: int | None = None
+    after: int | None = None
+    limit: int = DEFAULT_HISTORY_LIMIT
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("history", ErrorCode.BAD_REQUEST, room=self.room, with_=self.with_)
+        if self.before is not None and self.after is not None:
+            raise LocalProtocolError(
+                ErrorCode.BAD_REQUEST, "history takes at most one of before or after"
+            )
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "with": self.with_,
+                "before": self.before,
+                "after": self.after,
+                "limit": self.limit,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Passwd:
+    TYPE: ClassVar[str] = "passwd"
+    old: str
+    new: str
+    req: Req | None = None
+
+    def __repr__(self) -> str:
+        return f"Passwd(old='***', new='***', req={self.req!r})"
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "old": self.old, "new": self.new, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientPing:
+    """The client asks whether the server is alive; answered by ``ServerPong``."""
+
+    TYPE: ClassVar[str] = "ping"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ClientPong:
+    """The client's answer to a ``ServerPing`` (an addition to the contract)."""
+
+    TYPE: ClassVar[str] = "pong"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Logout:
+    TYPE: ClassVar[str] = "logout"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+Request = (
+    Login
+    | Send
+    | Join
+    | Leave
+    | ListRooms
+    | Who
+    | History
+    | Passwd
+    | ClientPing
+    | ClientPong
+    | Logout
+)
+REQUEST_TYPES: tuple[type[Request], ...] = (
+    Login,
+    Send,
+    Join,
+    Leave,
+    ListRooms,
+    Who,
+    History,
+    Passwd,
+    ClientPing,
+    ClientPong,
+    Logout,
+)
+
+
+# --- Frames the server sends -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Hello:
+    TYPE: ClassVar[str] = "hello"
+    max_frame_bytes: int
+    server: str = "chatsecure"
+    version: int = 1
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "type": self.TYPE,
+            "server": self.server,
+            "version": self.version,
+            "max_frame_bytes": self.max_frame_bytes,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Welcome:
+    TYPE: ClassVar[str] = "welcome"
+    user: str
+    rooms: tuple[str, ...]
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "req": self.req, "user": self.user, "rooms": self.rooms}
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ok:
+    """Success; ``id`` and ``ts`` are set only for a ``send``."""
+
+    TYPE: ClassVar[str] = "ok"
+    req: Req | None = None
+    id: int | None = None
+    ts: str | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req, "id": self.id, "ts": self.ts})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Error:
+    """``code`` is an ``ErrorCode`` when we send; a client keeps codes it does not know."""
+
+    TYPE: ClassVar[str] = "error"
+    code: str
+    message: str
+    req: Req | None = None
+    retry_after: int | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "code": self.code,
+                "message": self.message,
+                "retry_after": self.retry_after,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Joined:
+    TYPE: ClassVar[str] = "joined"
+    room: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req, "room": self.room})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomInfo:
+    """One entry of a ``RoomsReply``."""
+
+    name: str
+    members: int
+    joined: bool
+
+    def to_wire(self) -> dict[str, object]:
+        return {"name": self.name, "members": self.members, "joined": self.joined}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoomsReply:
+    TYPE: ClassVar[str] = "rooms"
+    rooms: tuple[RoomInfo, ...]
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "req": self.req, "rooms": [room.to_wire() for room in self.rooms]}
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemberInfo:
+    """One entry of a ``WhoReply``."""
+
+    user: str
+    online: bool
+
+    def to_wire(self) -> dict[str, object]:
+        return {"user": self.user, "online": self.online}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WhoReply:
+    TYPE: ClassVar[str] = "who"
+    room: str
+    members: tuple[MemberInfo, ...]
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "room": self.room,
+                "members": [member.to_wire() for member in self.members],
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Message:
+    """A stored message: in a ``room``, or a direct message ``to`` one user."""
+
+    TYPE: ClassVar[str] = "message"
+    id: int
+    ts: str
+    from_: str
+    text: str
+    room: str | None = None
+    to: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("message", ErrorCode.SERVER_ERROR, room=self.room, to=self.to)
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "id": self.id,
+                "ts": self.ts,
+                "from": self.from_,
+                "room": self.room,
+                "to": self.to,
+                "text": self.text,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryReply:
+    """A page of messages, oldest first; ``more`` says whether the asked direction goes on."""
+
+    TYPE: ClassVar[str] = "history"
+    messages: tuple[Message, ...]
+    more: bool
+    room: str | None = None
+    with_: str | None = None
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("history", ErrorCode.SERVER_ERROR, room=self.room, with_=self.with_)
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "room": self.room,
+                "with": self.with_,
+                "messages": [message.to_wire() for message in self.messages],
+                "more": self.more,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerPong:
+    """The server's answer to a ``ClientPing``."""
+
+    TYPE: ClassVar[str] = "pong"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ServerPing:
+    """The server checks on a quiet connection (an addition); clients answer ``ClientPong``."""
+
+    TYPE: ClassVar[str] = "ping"
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Bye:
+    """The last frame before the server closes; ``reason`` is a ``ByeReason`` when we send."""
+
+    TYPE: ClassVar[str] = "bye"
+    reason: str
+
+    def to_wire(self) -> dict[str, object]:
+        return {"type": self.TYPE, "reason": self.reason}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Member:
+    """Someone joined or left a room the recipient is in."""
+
+    TYPE: ClassVar[str] = "member"
+    room: str
+    user: str
+    event: MemberEvent
+
+    def to_wire(self) -> dict[str, object]:
+        return {"type": self.TYPE, "room": self.room, "user": self.user, "event": self.event}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Presence:
+    """A user who shares a room with the recipient came online or went offline."""
+
+    TYPE: ClassVar[str] = "presence"
+    user: str
+    status: PresenceStatus
+
+    def to_wire(self) -> dict[str, object]:
+        return {"type": self.TYPE, "user": self.user, "status": self.status}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownFrame:
+    """A server frame of a type this client does not know; kept so newer servers still work."""
+
+    type: str
+    data: Mapping[str, object]
+
+
+ServerFrame = (
+    Hello
+    | Welcome
+    | Ok
+    | Error
+    | Joined
+    | RoomsReply
+    | WhoReply
+    | HistoryReply
+    | ServerPong
+    | ServerPing
+    | Bye
+    | Message
+    | Member
+    | Presence
+)
+SERVER_FRAME_TYPES: tuple[type[ServerFrame], ...] = (
+    Hello,
+    Welcome,
+    Ok,
+    Error,
+    Joined,
+    RoomsReply,
+    WhoReply,
+    HistoryReply,
+    ServerPong,
+    ServerPing,
+    Bye,
+    Message,
+    Member,
+    Presence,
+)

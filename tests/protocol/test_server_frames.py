@@ -1,0 +1,212 @@
+"""Server frames: exact wire form, round trips, and the client's lenient parsing."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+
+from chatsecure.protocol import (
+    Bye,
+    ByeReason,
+    Error,
+    ErrorCode,
+    Hello,
+    HistoryReply,
+    Joined,
+    LocalProtocolError,
+    Member,
+    MemberInfo,
+    Message,
+    Ok,
+    Presence,
+    RemoteProtocolError,
+    RoomInfo,
+    RoomsReply,
+    ServerFrame,
+    ServerPing,
+    ServerPong,
+    UnknownFrame,
+    Welcome,
+    WhoReply,
+    encode,
+    parse_server_frame,
+)
+
+TS = "2026-11-21T10:00:00.123Z"
+ROOM_MESSAGE = Message(id=1042, ts=TS, from_="alice", text="hi", room="general")
+DIRECT_MESSAGE = Message(id=1043, ts=TS, from_="alice", text='ü\n"x"', to="bob")
+
+# Each frame with the exact JSON object the contract shows for it.
+CONTRACT_SAMPLES: list[tuple[ServerFrame, dict[str, object]]] = [
+    (
+        Hello(max_frame_bytes=65536),
+        {"type": "hello", "server": "chatsecure", "version": 1, "max_frame_bytes": 65536},
+    ),
+    (
+        Welcome(req=1, user="alice", rooms=("dev", "general")),
+        {"type": "welcome", "req": 1, "user": "alice", "rooms": ["dev", "general"]},
+    ),
+    (
+        Error(req=1, code=ErrorCode.AUTH_FAILED, message="invalid username or password"),
+        {
+            "type": "error",
+            "req": 1,
+            "code": "auth_failed",
+            "message": "invalid username or password",
+        },
+    ),
+    (
+        Error(req=1, code=ErrorCode.RATE_LIMITED, message="slow down", retry_after=30),
+        {
+            "type": "error",
+            "req": 1,
+            "code": "rate_limited",
+            "message": "slow down",
+            "retry_after": 30,
+        },
+    ),
+    (
+        Error(code=ErrorCode.BAD_FRAME, message="m"),
+        {"type": "error", "code": "bad_frame", "message": "m"},
+    ),
+    (Ok(req=7, id=1042, ts=TS), {"type": "ok", "req": 7, "id": 1042, "ts": TS}),
+    (Ok(req=3), {"type": "ok", "req": 3}),
+    (Joined(req=2, room="dev"), {"type": "joined", "req": 2, "room": "dev"}),
+    (
+        RoomsReply(req=4, rooms=(RoomInfo(name="general", members=12, joined=True),)),
+        {"type": "rooms", "req": 4, "rooms": [{"name": "general", "members": 12, "joined": True}]},
+    ),
+    (
+        WhoReply(req=5, room="dev", members=(MemberInfo(user="alice", online=True),)),
+        {"type": "who", "req": 5, "room": "dev", "members": [{"user": "alice", "online": True}]},
+    ),
+    (
+        HistoryReply(req=6, room="general", messages=(ROOM_MESSAGE,), more=True),
+        {
+            "type": "history",
+            "req": 6,
+            "room": "general",
+            "messages": [
+                {
+                    "type": "message",
+                    "id": 1042,
+                    "ts": TS,
+                    "from": "alice",
+                    "room": "general",
+                    "text": "hi",
+                }
+            ],
+            "more": True,
+        },
+    ),
+    (
+        HistoryReply(with_="bob", messages=(), more=False),
+        {"type": "history", "with": "bob", "messages": [], "more": False},
+    ),
+    (ServerPong(req=11), {"type": "pong", "req": 11}),
+    (ServerPing(), {"type": "ping"}),
+    (Bye(reason=ByeReason.LOGOUT), {"type": "bye", "reason": "logout"}),
+    (
+        ROOM_MESSAGE,
+        {"type": "message", "id": 1042, "ts": TS, "from": "alice", "room": "general", "text": "hi"},
+    ),
+    (
+        DIRECT_MESSAGE,
+        {"type": "message", "id": 1043, "ts": TS, "from": "alice", "to": "bob", "text": 'ü\n"x"'},
+    ),
+    (
+        Member(room="dev", user="bob", event="joined"),
+        {"type": "member", "room": "dev", "user": "bob", "event": "joined"},
+    ),
+    (
+        Presence(user="bob", status="offline"),
+        {"type": "presence", "user": "bob", "status": "offline"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("event", "wire"), CONTRACT_SAMPLES)
+def test_wire_form(event: ServerFrame, wire: dict[str, object]) -> None:
+    encoded = encode(event)
+    assert encoded.endswith(b"\n")
+    assert b"\n" not in encoded[:-1]
+    assert b": " not in encoded  # compact separators
+    assert json.loads(encoded) == wire
+
+
+@pytest.mark.parametrize(("event", "wire"), CONTRACT_SAMPLES)
+def test_round_trip(event: ServerFrame, wire: dict[str, object]) -> None:
+    assert parse_server_frame(encode(event)[:-1]) == event
+
+
+def test_non_ascii_text_is_sent_as_utf8() -> None:
+    assert "ü".encode() in encode(DIRECT_MESSAGE)
+
+
+def test_unknown_fields_are_ignored() -> None:
+    line = b'{"type":"presence","user":"bob","status":"online","since":"yesterday"}'
+    assert parse_server_frame(line) == Presence(user="bob", status="online")
+
+
+def test_unknown_type_is_kept_not_refused() -> None:
+    event = parse_server_frame(b'{"type":"typing","room":"dev","user":"bob"}')
+    assert event == UnknownFrame(
+        type="typing", data={"type": "typing", "room": "dev", "user": "bob"}
+    )
+
+
+def test_unknown_codes_and_reasons_are_kept() -> None:
+    assert parse_server_frame(b'{"type":"error","code":"new_code","message":"m"}') == Error(
+        code="new_code", message="m"
+    )
+    assert parse_server_frame(b'{"type":"bye","reason":"maintenance"}') == Bye(reason="maintenance")
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        b"\xff",
+        b"[]",
+        b"{}",
+        b'{"type":5}',
+        b'{"type":"ok","req":true}',
+        b'{"type":"ok","id":"1"}',
+        b'{"type":"hello","server":"chatsecure","version":1}',
+        b'{"type":"welcome","user":"a","rooms":"dev"}',
+        b'{"type":"welcome","user":"a","rooms":[1]}',
+        b'{"type":"rooms","rooms":[{"name":"a","members":1,"joined":"yes"}]}',
+        b'{"type":"rooms","rooms":["a"]}',
+        b'{"type":"who","room":"a","members":[{"user":"a"}]}',
+        b'{"type":"history","room":"a","with":"b","messages":[],"more":false}',
+        b'{"type":"history","room":"a","messages":[{"id":1}],"more":false}',
+        b'{"type":"message","id":1,"ts":"t","from":"a","text":"x"}',
+        b'{"type":"message","id":1,"ts":"t","from":"a","text":"x","room":"r","to":"b"}',
+        b'{"type":"member","room":"a","user":"b","event":"kicked"}',
+        b'{"type":"presence","user":"b","status":"away"}',
+        b'{"type":"bye"}',
+    ],
+)
+def test_malformed_known_frame_is_a_remote_error(line: bytes) -> None:
+    with pytest.raises(RemoteProtocolError) as caught:
+        parse_server_frame(line)
+    assert caught.value.code is ErrorCode.BAD_FRAME
+
+
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: Message(id=1, ts=TS, from_="a", text="x"),
+        lambda: Message(id=1, ts=TS, from_="a", text="x", room="r", to="b"),
+        lambda: HistoryReply(messages=(), more=False),
+    ],
+)
+def test_building_a_forbidden_frame_is_a_local_error(build: Callable[[], object]) -> None:
+    with pytest.raises(LocalProtocolError):
+        build()
+
+
+def test_unencodable_text_is_a_local_error() -> None:
+    with pytest.raises(LocalProtocolError):
+        encode(Message(id=1, ts=TS, from_="a", text="\ud800", room="r"))
