@@ -1,0 +1,1 @@
+"""The chat server: ``core`` (chat logic, no sockets) and ``transport`` (sockets, TLS, threads)."""

@@ -1,0 +1,136 @@
+"""Logins and password changes: bcrypt off the reader threads, capped, and throttled.
+
+A bcrypt check at the default cost takes about a quarter of a second of CPU, so the
+checks run in a small pool (one worker per core by default): a login storm queues
+instead of starving the rest of the server. Throttling is per account (stored, so it
+survives a restart) and per client address (in memory, with a higher limit). Unknown
+names are throttled like real ones, in memory, so a "rate_limited" reply does not tell
+that an account exists; and an unknown name spends the same bcrypt time as a real one.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import TypeVar
+
+from chatsecure.config import AuthSettings
+from chatsecure.names import is_valid_username, username_key
+from chatsecure.passwords import (
+    WeakPasswordError,
+    check_policy,
+    hash_password,
+    needs_rehash,
+    verify_against_nothing,
+    verify_password,
+)
+from chatsecure.server.core.limits import FailureCounter
+from chatsecure.storage.store import AccountRecord, Store, utcnow
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class LoginAccepted:
+    account: AccountRecord
+
+
+@dataclass(frozen=True, slots=True)
+class LoginRefused:
+    """``retry_after`` is set when the refusal is throttling rather than bad credentials."""
+
+    retry_after: int | None = None
+
+
+class PasswordChangeError(Exception):
+    """``weak`` tells a policy refusal from a wrong old password."""
+
+    def __init__(self, message: str, *, weak: bool) -> None:
+        super().__init__(message)
+        self.weak = weak
+
+
+class Authenticator:
+    def __init__(
+        self,
+        store: Store,
+        settings: AuthSettings,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._store = store
+        self._settings = settings
+        self._clock = clock
+        workers = settings.max_concurrent_checks or os.cpu_count() or 1
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._by_address = FailureCounter(
+            settings.max_failures_per_address, settings.failure_window
+        )
+        self._unknown_names = FailureCounter(settings.max_failures, settings.failure_window)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def _bcrypt(self, fn: Callable[..., T], *args: object) -> T:
+        """Run a bcrypt computation in the capped pool; the caller waits for it."""
+        return self._pool.submit(fn, *args).result()
+
+    def login(self, username: str, password: str, address: str) -> LoginAccepted | LoginRefused:
+        now = self._clock()
+        wait = self._by_address.retry_after(address, now)
+        if wait:
+            return LoginRefused(retry_after=wait)
+        account = self._store.get_account(username) if is_valid_username(username) else None
+        wait = self._account_wait(account) if account else self._unknown_wait(username, now)
+        if wait:
+            return LoginRefused(retry_after=wait)
+
+        rounds = self._settings.bcrypt_rounds
+        if account is None:
+            self._bcrypt(verify_against_nothing, password, rounds)
+            matched = False
+        else:
+            matched = self._bcrypt(verify_password, password, account.password_hash)
+
+        if not matched or account is None or account.disabled:
+            self._by_address.fail(address, now)
+            if account is None:
+                self._unknown_names.fail(username_key(username), now)
+            else:
+                self._store.record_login_failure(account.id, self._settings.failure_window)
+            return LoginRefused()
+
+        self._store.record_login(account.id)
+        if needs_rehash(account.password_hash, rounds):
+            self._store.set_password(account.name, self._bcrypt(hash_password, password, rounds))
+        return LoginAccepted(account)
+
+    def _account_wait(self, account: AccountRecord) -> int:
+        if account.failed_logins < self._settings.max_failures or account.failures_since is None:
+            return 0
+        elapsed = (utcnow() - account.failures_since).total_seconds()
+        remaining = self._settings.failure_window - elapsed
+        return max(1, math.ceil(remaining)) if remaining > 0 else 0
+
+    def _unknown_wait(self, username: str, now: float) -> int:
+        return self._unknown_names.retry_after(username_key(username), now)
+
+    def change_password(self, account_name: str, old: str, new: str) -> None:
+        """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError."""
+        account = self._store.get_account(account_name)
+        if account is None or not self._bcrypt(verify_password, old, account.password_hash):
+            if account is not None:
+                self._store.record_login_failure(account.id, self._settings.failure_window)
+            raise PasswordChangeError("the old password is not correct", weak=False)
+        try:
+            check_policy(new, account.name)
+        except WeakPasswordError as exc:
+            raise PasswordChangeError(str(exc), weak=True) from None
+        new_hash = self._bcrypt(hash_password, new, self._settings.bcrypt_rounds)
+        self._store.set_password(account.name, new_hash)
+        log.info("password changed for %s", account.name)

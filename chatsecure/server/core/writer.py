@@ -1,0 +1,93 @@
+"""The single message writer: commit what is queued in one transaction, then deliver.
+
+One thread does both, holding the core's sequencer lock, so:
+- a message is committed before its ``ok`` and before anyone receives it;
+- ids are assigned in commit order, and deliveries leave in id order, so every session
+  sees a room's messages in strictly increasing id order however many users send;
+- many messages share one transaction (SQLite manages ~30x more rows per second
+  that way than with one transaction per message).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chatsecure.storage.store import NewMessage, Store, StoredMessage
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 512
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """A message waiting to be stored, and whoever must hear how it went."""
+
+    message: NewMessage
+    sender: Any  # the submitting session; the writer only hands it back
+    req: str | int | None
+    recipient_id: int | None = None
+
+
+Delivered = Callable[[Sequence[tuple[Submission, StoredMessage]]], None]
+Failed = Callable[[Sequence[Submission]], None]
+
+
+class MessageWriter:
+    def __init__(
+        self,
+        store: Store,
+        sequencer: threading.Lock,
+        delivered: Delivered,
+        failed: Failed,
+    ) -> None:
+        self._store = store
+        self._sequencer = sequencer
+        self._delivered = delivered
+        self._failed = failed
+        self._queue: queue.SimpleQueue[Submission | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="message-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, submission: Submission) -> None:
+        self._queue.put(submission)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Store and deliver everything already submitted, then end the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = self._queue.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < MAX_BATCH:
+                try:
+                    item = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if item is None:
+                    stopping = True
+                    break
+                batch.append(item)
+            self._commit(batch)
+
+    def _commit(self, batch: list[Submission]) -> None:
+        with self._sequencer:
+            try:
+                stored = self._store.insert_messages([s.message for s in batch])
+            except Exception:
+                log.exception("could not store %d message(s)", len(batch))
+                self._failed(batch)
+                return
+            self._delivered(list(zip(batch, stored, strict=True)))
