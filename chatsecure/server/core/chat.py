@@ -50,6 +50,7 @@ from chatsecure.protocol import (
     WhoReply,
     encode,
 )
+from chatsecure.protocol.events import PresenceStatus
 from chatsecure.server.core.auth import Authenticator, LoginAccepted, PasswordChangeError
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import TokenBucket
@@ -145,9 +146,9 @@ class ChatCore:
         if session.account is None:
             return
         with self.sequencer:
-            went_offline = self.hub.remove(session)
-            if went_offline:
-                self._announce_presence(session.account_id, session.user, "offline")
+            mates = self.hub.room_mates(session.account_id)
+            if self.hub.remove(session):
+                self._announce_presence(mates, session.user, "offline")
         log.info("%s disconnected from %s (%s)", session.user, session.address, reason or "closed")
 
     def _all_sessions(self) -> list[Session]:
@@ -207,11 +208,11 @@ class ChatCore:
             for room_id, name in rooms:
                 session.reply(self._who_reply(room_id, name))
             if first:
-                self._announce_presence(account.id, account.name, "online")
+                self._announce_presence(self.hub.room_mates(account.id), account.name, "online")
 
-    def _announce_presence(self, account_id: int, user: str, status: str) -> None:
-        frame = encode(Presence(user=user, status=status))  # type: ignore[arg-type]
-        self.hub.to_accounts(self.hub.room_mates(account_id), frame)
+    def _announce_presence(self, mates: set[int], user: str, status: PresenceStatus) -> None:
+        """Tell every account sharing a room with ``user`` that it came or went."""
+        self.hub.to_accounts(mates, encode(Presence(user=user, status=status)))
 
     # -- messages ---------------------------------------------------------------------
 
