@@ -1,0 +1,22 @@
+"""Sockets, TLS and threads: the thin shell that carries the core's bytes.
+
+``Listener`` accepts clients and gives each a reader thread; one ``Writer`` thread sends
+for all of them; ``tls.server_context`` builds the TLS context.
+"""
+
+from chatsecure.server.transport.listener import Core, Listener
+from chatsecure.server.transport.tls import (
+    TlsSetupError,
+    certificate_fingerprint,
+    server_context,
+    tls_versions,
+)
+
+__all__ = [
+    "Core",
+    "Listener",
+    "TlsSetupError",
+    "certificate_fingerprint",
+    "server_context",
+    "tls_versions",
+]

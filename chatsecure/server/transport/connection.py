@@ -1,0 +1,438 @@
+"""One client connection: TLS in memory, a reader thread, and an outbox the writer drains.
+
+TLS runs on an ``ssl.SSLObject`` over two ``MemoryBIO``\\ s, so no socket call ever happens
+inside OpenSSL and the one ``SSLObject`` is only touched under ``_tls_lock`` (OpenSSL
+forbids reading and writing one connection from two threads at once).
+
+Three parties touch a connection, each through its own door:
+
+* its **reader thread** (``run``): handshake, then ``recv`` → decrypt → ``session.receive``;
+  it owns the accepted socket object ``_raw`` and closes it when it exits;
+* the **core** (any thread): ``send`` and ``close``, the ``Outbox`` protocol; these only
+  queue bytes and flags under ``_lock`` and ask the writer to look;
+* the shared **writer thread** (``service``, ``expire``, ``release``): encrypts the queue in
+  one TLS write, sends with a non-blocking socket ``_wsock`` on a ``dup`` of the same fd,
+  and runs the close sequence. Only the writer touches ``_wsock`` and ``_out``.
+
+Two socket objects because Python's ``send`` on a socket with a timeout first polls for
+writability and may wait, while the reader wants to sit in ``recv``. The fds share one
+open file, so O_NONBLOCK is shared too: the reader therefore always keeps a positive
+timeout (Python then polls before ``recv``) and never calls ``settimeout(None)``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import logging
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from chatsecure.protocol import Bye, ByeReason, encode
+from chatsecure.server.core.outbox import Outbox, SessionPort
+
+if TYPE_CHECKING:
+    from chatsecure.server.transport.writer import Writer
+
+log = logging.getLogger(__name__)
+
+RECV_BYTES = 65536
+# The reader's recv timeout. Its only job is to keep the fd non-blocking (see above);
+# idle connections are the core's business (it pings them), so a timeout just loops.
+READ_WAIT = 3600.0
+# How long a connection closed by the core may take to deliver what is queued.
+CLOSE_GRACE = 2.0
+# How long a slow consumer gets to take its `bye` before it is cut off.
+SLOW_CONSUMER_GRACE = 1.0
+# After our close_notify and FIN, how long we wait for the peer to close its side
+# (closing first with unread input would send a RST that can destroy our last frames).
+LINGER = 2.0
+
+SLOW_CONSUMER_BYE = encode(Bye(reason=ByeReason.SLOW_CONSUMER))
+
+OpenSession = Callable[["Connection"], SessionPort | None]
+
+
+class Phase(enum.Enum):
+    """Where the writer is in this connection's life."""
+
+    OPEN = "open"  # delivering frames
+    CLOSING = "closing"  # delivering what is left, until done or the deadline
+    LINGER = "linger"  # close_notify and FIN sent; waiting for the reader to see EOF
+    ABORTED = "aborted"  # shut down hard; waiting for the reader to see EOF
+    DONE = "done"  # the writer's socket is closed; forget this connection
+
+
+class Connection(Outbox):
+    """A TLS connection to one client; the core sees it only as an ``Outbox``."""
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        peer: tuple[str, int],
+        context: ssl.SSLContext,
+        writer: Writer,
+        *,
+        handshake_timeout: float,
+        max_unsent_bytes: int,
+        open_session: OpenSession,
+        on_exit: Callable[[Connection], None],
+    ) -> None:
+        self.address, self.port = peer
+        self._raw = sock
+        self._incoming = ssl.MemoryBIO()
+        self._outgoing = ssl.MemoryBIO()
+        self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
+        self._tls_lock = threading.Lock()
+        self._writer = writer
+        self._handshake_timeout = handshake_timeout
+        self._max_unsent = max_unsent_bytes
+        self._open_session = open_session
+        self._on_exit = on_exit
+
+        # Guarded by _lock; written by send/close (any thread), the reader and the writer.
+        self._lock = threading.Lock()
+        self._pending: list[bytes] = []
+        self._pending_bytes = 0
+        self._accepting = False  # whether send() queues; false before the handshake and after close
+        self._close_grace: float | None = None  # set once close is asked for
+        self._abort_requested = False
+        self._scheduled = False  # already in the writer's ready list, or blocked on EVENT_WRITE
+        self._reader_done = False
+        self._raw_closed = False
+        self.attached = False  # handed to the writer (after the handshake)
+
+        # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
+        # value only moves the slow-consumer cut-off by one frame.
+        self._wsock: socket.socket | None = None
+        self._out = bytearray()  # ciphertext; the first _sent bytes are already sent
+        self._sent = 0
+        self._backlog_bytes = 0
+        self.phase = Phase.OPEN
+        self.deadline: float | None = None
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.label} {self.phase.value}>"
+
+    @property
+    def label(self) -> str:
+        """``address:port`` for logs."""
+        host = f"[{self.address}]" if ":" in self.address else self.address
+        return f"{host}:{self.port}"
+
+    # --- Outbox: called by the core, from any thread --------------------------------
+
+    def send(self, data: bytes) -> None:
+        """Queue ``data``; past the unsent-bytes bound, replace the queue with `bye`."""
+        with self._lock:
+            if not self._accepting:
+                return
+            if self._pending_bytes + self._backlog_bytes + len(data) <= self._max_unsent:
+                self._pending.append(data)
+                self._pending_bytes += len(data)
+                if self._scheduled:
+                    return
+                self._scheduled = True
+                overflow = False
+            else:
+                # Frames not yet encrypted can be dropped; ciphertext already made can't.
+                self._pending = [SLOW_CONSUMER_BYE]
+                self._pending_bytes = len(SLOW_CONSUMER_BYE)
+                self._accepting = False
+                self._close_grace = SLOW_CONSUMER_GRACE
+                overflow = True
+        if overflow:
+            log.warning("%s: too slow to read its frames; disconnecting", self.label)
+        self._writer.schedule(self)
+
+    def close(self) -> None:
+        """Deliver what is queued (within ``CLOSE_GRACE``), then close. Idempotent."""
+        with self._lock:
+            if self._close_grace is not None:
+                return
+            self._accepting = False
+            self._close_grace = CLOSE_GRACE
+            attached = self.attached
+        if attached:
+            self._writer.schedule(self)
+        else:
+            self._shutdown_raw()
+
+    def abort(self) -> None:
+        """Drop everything and close now; wakes the reader. Any thread. Idempotent."""
+        with self._lock:
+            self._accepting = False
+            self._abort_requested = True
+            self._pending = []
+            self._pending_bytes = 0
+            attached = self.attached
+        self._shutdown_raw()
+        if attached:
+            self._writer.schedule(self)
+
+    def _shutdown_raw(self) -> None:
+        # Under _lock so the reader cannot close the fd (and the number be reused by a
+        # new connection) between our check and the syscall.
+        with self._lock:
+            if not self._raw_closed:
+                with contextlib.suppress(OSError):  # already disconnected
+                    self._raw.shutdown(socket.SHUT_RDWR)
+
+    # --- the reader thread ------------------------------------------------------------
+
+    def run(self) -> None:
+        """The reader thread: handshake, open a session, feed it until EOF, clean up."""
+        session: SessionPort | None = None
+        try:
+            if not self._handshake():
+                return
+            self._attach()
+            session = self._open_session(self)
+            if session is None:  # the server is stopping
+                self.abort()
+                return
+            self._read_loop(session)
+        except Exception:
+            log.exception("%s: unexpected error; closing", self.label)
+        finally:
+            self._reader_exit(session)
+
+    def _handshake(self) -> bool:
+        """Run the TLS handshake on this thread, bounded by the handshake timeout."""
+        deadline = time.monotonic() + self._handshake_timeout
+        try:
+            while True:
+                try:
+                    self._tls.do_handshake()
+                    done = True
+                except ssl.SSLWantReadError:
+                    done = False
+                self._send_during_handshake(deadline)
+                if done:
+                    break
+                self._raw.settimeout(max(deadline - time.monotonic(), 0.001))
+                data = self._raw.recv(RECV_BYTES)
+                if not data:
+                    log.debug("%s: closed during TLS handshake", self.label)
+                    return False
+                self._incoming.write(data)
+        except ssl.SSLError as exc:
+            self._send_alert(deadline)
+            log.info("%s: TLS handshake failed: %s", self.label, exc.reason or exc)
+            return False
+        except TimeoutError:
+            log.info("%s: TLS handshake timed out", self.label)
+            return False
+        except OSError as exc:
+            log.debug("%s: connection error during TLS handshake: %s", self.label, exc)
+            return False
+        log.info("%s: connected (%s, %s)", self.label, self._tls.version(), self._cipher_name())
+        return True
+
+    def _send_during_handshake(self, deadline: float) -> None:
+        data = self._outgoing.read()
+        if data:
+            self._raw.settimeout(max(deadline - time.monotonic(), 0.001))
+            self._raw.sendall(data)
+
+    def _send_alert(self, deadline: float) -> None:
+        """Best effort: tell the client why (e.g. no shared cipher) instead of just closing."""
+        with contextlib.suppress(OSError):
+            self._send_during_handshake(min(deadline, time.monotonic() + 0.5))
+
+    def _cipher_name(self) -> str:
+        cipher = self._tls.cipher()
+        return cipher[0] if cipher else "?"
+
+    def _attach(self) -> None:
+        """Hand the connection to the writer; from now on the reader never sends."""
+        self._raw.settimeout(READ_WAIT)
+        wsock = self._raw.dup()
+        wsock.setblocking(False)
+        self._wsock = wsock
+        self._writer.attach(self)
+        with self._lock:
+            self.attached = True
+            self._accepting = self._close_grace is None and not self._abort_requested
+
+    def _read_loop(self, session: SessionPort) -> None:
+        while True:
+            try:
+                data = self._raw.recv(RECV_BYTES)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            if self._close_grace is not None or self._abort_requested:
+                continue  # closing: only wait for the peer's EOF, ignore what it says
+            plaintext, eof = self._decrypt(data)
+            if plaintext:
+                session.receive(plaintext)
+            if eof:
+                return
+
+    def _decrypt(self, data: bytes) -> tuple[bytes, bool]:
+        """Plaintext in ``data``, and whether the peer sent close_notify."""
+        chunks: list[bytes] = []
+        eof = False
+        with self._tls_lock:
+            self._incoming.write(data)
+            while True:
+                try:
+                    chunk = self._tls.read(RECV_BYTES)
+                except ssl.SSLWantReadError:
+                    break
+                except ssl.SSLZeroReturnError:
+                    eof = True
+                    break
+                except ssl.SSLError as exc:
+                    log.info("%s: TLS error: %s", self.label, exc.reason or exc)
+                    eof = True
+                    break
+                if not chunk:
+                    eof = True
+                    break
+                chunks.append(chunk)
+            # Reading can produce records to send (e.g. a TLS 1.3 KeyUpdate reply).
+            reply_pending = self._outgoing.pending > 0
+        if reply_pending:
+            self._writer.schedule(self)
+        return b"".join(chunks), eof
+
+    def _reader_exit(self, session: SessionPort | None) -> None:
+        with self._lock:
+            self._reader_done = True
+            self._raw_closed = True
+            self._raw.close()
+            attached = self.attached
+        if attached:
+            # Flush what is queued (a peer that half-closed still reads), then close.
+            self.close()
+            self._writer.schedule(self)
+        if session is not None:
+            try:
+                session.connection_lost()
+            except Exception:
+                log.exception("%s: error in connection_lost", self.label)
+        if attached:
+            log.info("%s: disconnected", self.label)
+        self._on_exit(self)
+
+    # --- the writer thread ------------------------------------------------------------
+
+    @property
+    def wsock(self) -> socket.socket:
+        """The writer's non-blocking socket (exists once attached)."""
+        assert self._wsock is not None
+        return self._wsock
+
+    @property
+    def wants_write(self) -> bool:
+        """Whether ciphertext is waiting for the socket to become writable."""
+        return self._sent < len(self._out) and self.phase in (Phase.OPEN, Phase.CLOSING)
+
+    def service(self, now: float) -> None:
+        """Encrypt the queue in one TLS write, send what the socket takes, advance closing."""
+        if self.phase is Phase.DONE:
+            return
+        if self.wants_write:
+            self._send_or_abort()
+        with self._lock:
+            if self._sent == len(self._out):  # while blocked, frames wait and coalesce
+                chunks, self._pending = self._pending, []
+                self._pending_bytes = 0
+                self._scheduled = False
+            else:
+                chunks = []
+            queue_empty = not self._pending
+            close_grace = self._close_grace
+            abort_requested = self._abort_requested
+            reader_done = self._reader_done
+        if abort_requested and self.phase in (Phase.OPEN, Phase.CLOSING, Phase.LINGER):
+            self._abort()
+        if self.phase is Phase.OPEN and close_grace is not None:
+            self.phase = Phase.CLOSING
+            self.deadline = now + close_grace
+        if self.phase in (Phase.OPEN, Phase.CLOSING):
+            try:
+                self._encrypt(chunks)
+            except (ssl.SSLError, ValueError) as exc:
+                log.debug("%s: TLS write failed: %s", self.label, exc)
+                self._abort()
+            else:
+                self._send_or_abort()
+        if self.phase is Phase.CLOSING and queue_empty and not self.wants_write:
+            self._finish_tls(now)
+        if self.phase in (Phase.LINGER, Phase.ABORTED) and reader_done:
+            self.phase = Phase.DONE
+            self.deadline = None
+        self._backlog_bytes = len(self._out) - self._sent
+
+    def expire(self, now: float) -> None:
+        """The deadline passed: stop waiting for this peer and cut the connection."""
+        log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
+        self._abort()
+        self.service(now)
+
+    def release(self) -> None:
+        """Close the writer's socket; the writer has already unregistered it."""
+        if self._wsock is not None:
+            self._wsock.close()
+
+    def _encrypt(self, chunks: list[bytes]) -> None:
+        with self._tls_lock:
+            if chunks:
+                self._tls.write(b"".join(chunks))
+            ciphertext = self._outgoing.read()
+        self._out += ciphertext
+
+    def _send_or_abort(self) -> None:
+        """Send ciphertext until the socket is full; ``_out[_sent:]`` is what remains."""
+        try:
+            while self._sent < len(self._out):
+                with memoryview(self._out) as view, view[self._sent :] as rest:
+                    self._sent += self.wsock.send(rest)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            log.debug("%s: send failed: %s", self.label, exc)
+            self._abort()
+            return
+        # All sent: start the buffer afresh.
+        self._out.clear()
+        self._sent = 0
+
+    def _finish_tls(self, now: float) -> None:
+        """Queue close_notify and send FIN; the peer closes, the reader sees EOF."""
+        with self._tls_lock:
+            # SSLWantReadError only says the peer's close_notify has not come yet.
+            with contextlib.suppress(ssl.SSLError):
+                self._tls.unwrap()
+            close_notify = self._outgoing.read()
+        try:
+            self.wsock.send(close_notify)
+            self.wsock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self._abort()
+            return
+        self.phase = Phase.LINGER
+        self.deadline = now + LINGER
+
+    def _abort(self) -> None:
+        """Shut the socket both ways (the reader wakes with EOF) and drop what is unsent."""
+        with contextlib.suppress(OSError):  # already disconnected
+            self.wsock.shutdown(socket.SHUT_RDWR)
+        self._out.clear()
+        self._sent = 0
+        self.phase = Phase.ABORTED
+        self.deadline = None
+        with self._lock:
+            self._accepting = False
+            self._pending = []
+            self._pending_bytes = 0

@@ -1,0 +1,274 @@
+"""The listening sockets, the accept thread, connection limits and graceful shutdown.
+
+The accept thread only accepts, counts and starts a reader thread: the TLS handshake
+happens in that thread, so one slow or silent client never holds up the next.
+"""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import logging
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections import Counter
+from typing import Protocol
+
+from chatsecure.config import Settings
+from chatsecure.server.core.outbox import Outbox, SessionPort
+from chatsecure.server.transport.connection import Connection
+from chatsecure.server.transport.writer import Writer
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1024
+# Total time stop() gives the core's `bye` frames and queued data to reach clients.
+SHUTDOWN_GRACE = 3.0
+# Refused connections are logged at most this often (a flood must not flood the log).
+REFUSAL_LOG_INTERVAL = 5.0
+# After a failed accept (e.g. out of file descriptors), pause instead of spinning.
+ACCEPT_ERROR_PAUSE = 0.1
+
+
+class Core(Protocol):
+    """What the transport needs from the chat core."""
+
+    def open_session(self, outbox: Outbox, address: str) -> SessionPort:
+        """A session for a new connection from ``address`` (an IP, no port)."""
+
+    def shutdown(self) -> None:
+        """Finish pending work, `bye` every session and close every outbox."""
+
+
+def peer_ip(raw: str) -> str:
+    """The client's IP as limits should count it: IPv4-mapped IPv6 becomes plain IPv4."""
+    try:
+        ip = ipaddress.ip_address(raw)
+    except ValueError:
+        return raw
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    return str(ip)
+
+
+class Listener:
+    """Accepts TLS clients for the core; ``start`` then ``stop``."""
+
+    def __init__(self, settings: Settings, context: ssl.SSLContext, core: Core) -> None:
+        self._host = settings.server.host
+        self._port = settings.server.port
+        self._stack_bytes = settings.server.thread_stack_kib * 1024
+        self._handshake_timeout = settings.tls.handshake_timeout
+        self._max_connections = settings.limits.max_connections
+        self._max_per_address = settings.limits.max_connections_per_address
+        self._max_unsent = settings.limits.max_queued_bytes
+        self._context = context
+        self._core = core
+        self._writer = Writer()
+        self._sockets: list[socket.socket] = []
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._accept_thread = threading.Thread(
+            target=self._accept_loop, name="chatsecure-accept", daemon=True
+        )
+        self._lock = threading.Lock()  # guards the connection registry below
+        self._connections: dict[Connection, threading.Thread] = {}
+        self._per_address: Counter[str] = Counter()
+        self._last_refusal_log = -REFUSAL_LOG_INTERVAL
+        self._refused_unlogged = 0
+        # Held while a session opens, so none opens after the core began shutting down.
+        self._session_gate = threading.Lock()
+        self._stopping = False
+        self._stopped = False
+
+    @property
+    def addresses(self) -> list[tuple[str, int]]:
+        """Where we listen, as (host, port) pairs; valid after ``start``."""
+        return [s.getsockname()[:2] for s in self._sockets]
+
+    def connection_count(self) -> int:
+        with self._lock:
+            return len(self._connections)
+
+    def start(self) -> None:
+        """Bind, listen and start the writer and accept threads; raises ``OSError``."""
+        self._bind()
+        for sock in self._sockets:
+            self._selector.register(sock, selectors.EVENT_READ)
+        self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._writer.start()
+        self._accept_thread.start()
+
+    def _bind(self) -> None:
+        infos = socket.getaddrinfo(
+            self._host, self._port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+        seen: set[tuple[object, ...]] = set()
+        port = self._port
+        last_error: OSError | None = None
+        for family, kind, proto, _name, resolved in infos:
+            # With port 0 (tests), every address must share the port the first one got.
+            sockaddr = (resolved[0], port, *resolved[2:])
+            if sockaddr in seen:
+                continue
+            seen.add(sockaddr)
+            sock = socket.socket(family, kind, proto)
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    # "::" serves IPv4 too; an explicit IPv6 address serves only itself,
+                    # so "localhost" can bind ::1 and 127.0.0.1 side by side.
+                    only_v6 = not ipaddress.ip_address(sockaddr[0]).is_unspecified
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, int(only_v6))
+                sock.bind(sockaddr)
+                sock.listen(BACKLOG)
+                sock.setblocking(False)
+            except OSError as exc:
+                sock.close()
+                if exc.errno != errno.EADDRNOTAVAIL:
+                    self._close_sockets()
+                    raise
+                last_error = exc  # e.g. ::1 on a host without IPv6: use the others
+                continue
+            self._sockets.append(sock)
+            port = sock.getsockname()[1]
+        if not self._sockets:
+            raise last_error or OSError(f"no address to listen on for {self._host!r}")
+
+    def _close_sockets(self) -> None:
+        for sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+
+    # --- the accept thread ------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        while True:
+            for key, _mask in self._selector.select():
+                if key.fileobj is self._wake_r:
+                    return
+                assert isinstance(key.fileobj, socket.socket)
+                self._accept_one(key.fileobj)
+
+    def _accept_one(self, server: socket.socket) -> None:
+        try:
+            sock, peer = server.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return
+        except OSError as exc:
+            log.warning("accept failed: %s", exc)
+            time.sleep(ACCEPT_ERROR_PAUSE)
+            return
+        address = peer_ip(peer[0])
+        conn = self._admit(sock, (address, peer[1]))
+        if conn is None:
+            sock.close()
+            return
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            self._start_reader(conn)
+        except (OSError, RuntimeError) as exc:
+            log.warning("%s: cannot start a connection thread: %s", conn.label, exc)
+            conn.abort()
+            self._forget(conn)
+            sock.close()
+
+    def _admit(self, sock: socket.socket, peer: tuple[str, int]) -> Connection | None:
+        """A new connection, or None (and a rate-limited warning) when over a limit."""
+        address = peer[0]
+        with self._lock:
+            if len(self._connections) >= self._max_connections:
+                reason = f"max_connections ({self._max_connections}) reached"
+            elif self._per_address[address] >= self._max_per_address:
+                reason = f"max_connections_per_address ({self._max_per_address}) reached"
+            else:
+                conn = Connection(
+                    sock,
+                    peer,
+                    self._context,
+                    self._writer,
+                    handshake_timeout=self._handshake_timeout,
+                    max_unsent_bytes=self._max_unsent,
+                    open_session=self._open_session,
+                    on_exit=self._forget,
+                )
+                self._connections[conn] = threading.Thread(
+                    target=conn.run, name=f"chatsecure-conn-{conn.label}", daemon=True
+                )
+                self._per_address[address] += 1
+                return conn
+            self._refused_unlogged += 1
+            now = time.monotonic()
+            if now - self._last_refusal_log < REFUSAL_LOG_INTERVAL:
+                return None
+            refused, self._refused_unlogged = self._refused_unlogged, 0
+            self._last_refusal_log = now
+        log.warning("refused %d connection(s), latest from %s: %s", refused, address, reason)
+        return None
+
+    def _start_reader(self, conn: Connection) -> None:
+        """Start the reader thread with the configured (small) stack.
+
+        ``threading.stack_size`` is process-wide, so it is set only around this start.
+        """
+        with self._lock:
+            thread = self._connections[conn]
+        previous = threading.stack_size(self._stack_bytes)
+        try:
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+
+    def _forget(self, conn: Connection) -> None:
+        with self._lock:
+            if self._connections.pop(conn, None) is None:
+                return
+            self._per_address[conn.address] -= 1
+            if not self._per_address[conn.address]:
+                del self._per_address[conn.address]
+
+    def _open_session(self, conn: Connection) -> SessionPort | None:
+        with self._session_gate:
+            if self._stopping:
+                return None
+            return self._core.open_session(conn, conn.address)
+
+    # --- shutdown -----------------------------------------------------------------------
+
+    def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Stop accepting, let the core say `bye`, flush for up to ``grace`` s, close all."""
+        if self._stopped:
+            return
+        self._stopped = True
+        deadline = time.monotonic() + grace
+        self._wake_w.send(b"\0")
+        self._accept_thread.join(1.0)
+        self._close_sockets()
+        with self._session_gate:
+            self._stopping = True
+        with self._lock:
+            connections = dict(self._connections)
+        for conn in connections:
+            if not conn.attached:  # still in the handshake: no session to say bye to
+                conn.abort()
+        try:
+            self._core.shutdown()
+        except Exception:
+            log.exception("the chat core failed to shut down cleanly")
+        if not self._writer.wait_idle(max(deadline - time.monotonic(), 0.0)):
+            log.warning(
+                "%d connection(s) still closing after %.1f s; cutting them",
+                self._writer.live_count(),
+                grace,
+            )
+        self._writer.stop(1.0)
+        for conn, thread in connections.items():
+            conn.abort()
+            thread.join(max(deadline + 1.0 - time.monotonic(), 0.1))
+        self._selector.close()
+        self._wake_r.close()
+        self._wake_w.close()

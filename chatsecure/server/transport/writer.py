@@ -1,0 +1,170 @@
+"""The one writer thread: drives every connection's non-blocking socket through a selector.
+
+A thread per connection for writing collapsed under broadcast fan-out (a wake-up per
+recipient per message). Here the core's ``send`` only appends to a queue and, if the
+connection was idle, puts it on the ready list; the writer wakes (one byte on a
+socketpair, written only when the ready list goes from empty to non-empty), encrypts each
+ready connection's whole queue in one TLS write and sends what the socket takes. What
+does not fit waits for ``EVENT_WRITE``, and meanwhile new frames coalesce as plaintext.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import selectors
+import socket
+import threading
+import time
+
+from chatsecure.server.transport.connection import Connection, Phase
+
+log = logging.getLogger(__name__)
+
+
+class Writer:
+    """Owns the selector, the ready list and every attached connection's write side."""
+
+    def __init__(self) -> None:
+        self._selector = selectors.DefaultSelector()
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._wake_r.setblocking(False)
+        self._wake_w.setblocking(False)
+        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when _live empties
+        self._ready: list[Connection] = []
+        self._live: set[Connection] = set()
+        self._stopping = False
+        self._closed = False
+        # Writer thread only.
+        self._registered: set[Connection] = set()
+        self._timed: set[Connection] = set()
+        self._thread = threading.Thread(target=self._run, name="chatsecure-writer", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def attach(self, conn: Connection) -> None:
+        """Take over ``conn``'s write side until it is done."""
+        with self._lock:
+            self._live.add(conn)
+
+    def schedule(self, conn: Connection) -> None:
+        """Ask the writer to look at ``conn`` soon. Any thread; cheap."""
+        with self._lock:
+            self._ready.append(conn)
+            if len(self._ready) == 1:
+                self._wake_locked()
+
+    def live_count(self) -> int:
+        with self._lock:
+            return len(self._live)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every attached connection has finished closing; False on timeout."""
+        with self._idle:
+            return self._idle.wait_for(lambda: not self._live, timeout)
+
+    def stop(self, timeout: float) -> None:
+        """Cut every remaining connection, then end the thread (bounded by ``timeout``)."""
+        with self._lock:
+            self._stopping = True
+            remaining = list(self._live)
+        for conn in remaining:
+            conn.abort()
+        with self._lock:
+            self._wake_locked()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("writer: %d connections did not finish closing", self.live_count())
+            return
+        with self._lock:  # under the lock: no schedule() can be writing to them
+            self._closed = True
+            self._wake_r.close()
+            self._wake_w.close()
+
+    def _wake_locked(self) -> None:
+        if self._closed:
+            return
+        with contextlib.suppress(BlockingIOError):  # full of wake-ups already
+            self._wake_w.send(b"\0")
+
+    # --- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while True:
+                events = self._selector.select(self._timeout())
+                now = time.monotonic()
+                for key, _mask in events:
+                    if key.data is None:
+                        self._drain_wakeups()
+                    else:
+                        self._service(key.data, now)
+                with self._lock:  # after draining the wake-ups, so none is lost
+                    ready, self._ready = self._ready, []
+                    stopping = self._stopping
+                for conn in ready:
+                    self._service(conn, now)
+                for conn in self._expired(now):
+                    self._expire(conn, now)
+                if stopping and not self._live_snapshot():
+                    return
+        finally:
+            self._selector.close()
+
+    def _live_snapshot(self) -> bool:
+        with self._lock:
+            return bool(self._live)
+
+    def _expired(self, now: float) -> list[Connection]:
+        return [c for c in self._timed if c.deadline is not None and c.deadline <= now]
+
+    def _timeout(self) -> float | None:
+        deadlines = [c.deadline for c in self._timed if c.deadline is not None]
+        if not deadlines:
+            return None
+        return max(min(deadlines) - time.monotonic(), 0.0)
+
+    def _drain_wakeups(self) -> None:
+        try:
+            while self._wake_r.recv(4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def _service(self, conn: Connection, now: float) -> None:
+        try:
+            conn.service(now)
+        except Exception:
+            log.exception("%s: writer error; closing", conn.label)
+            conn.abort()
+        self._after(conn)
+
+    def _expire(self, conn: Connection, now: float) -> None:
+        try:
+            conn.expire(now)
+        except Exception:
+            log.exception("%s: writer error while closing", conn.label)
+        self._after(conn)
+
+    def _after(self, conn: Connection) -> None:
+        """Bring the selector, the deadline set and the live set in line with ``conn``."""
+        want = conn.wants_write
+        if want and conn not in self._registered:
+            self._selector.register(conn.wsock, selectors.EVENT_WRITE, conn)
+            self._registered.add(conn)
+        elif not want and conn in self._registered:
+            self._selector.unregister(conn.wsock)
+            self._registered.discard(conn)
+        if conn.deadline is None:
+            self._timed.discard(conn)
+        else:
+            self._timed.add(conn)
+        if conn.phase is Phase.DONE:
+            conn.release()
+            with self._lock:
+                self._live.discard(conn)
+                if not self._live:
+                    self._idle.notify_all()
