@@ -311,10 +311,12 @@ class Connection(Outbox):
             self._raw_closed = True
             self._raw.close()
             attached = self.attached
+            if attached and self._close_grace is None:
+                # Still flush what is queued (a peer that half-closed still reads).
+                self._accepting = False
+                self._close_grace = CLOSE_GRACE
         if attached:
-            # Flush what is queued (a peer that half-closed still reads), then close.
-            self.close()
-            self._writer.schedule(self)
+            self._writer.schedule(self)  # the writer finishes the close and forgets us
         if session is not None:
             try:
                 session.connection_lost()
@@ -346,6 +348,7 @@ class Connection(Outbox):
         with self._lock:
             if self._sent == len(self._out):  # while blocked, frames wait and coalesce
                 chunks, self._pending = self._pending, []
+                self._backlog_bytes += self._pending_bytes  # keeps send()'s bound honest
                 self._pending_bytes = 0
                 self._scheduled = False
             else:

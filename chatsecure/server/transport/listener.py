@@ -246,7 +246,8 @@ class Listener:
         self._stopped = True
         deadline = time.monotonic() + grace
         self._wake_w.send(b"\0")
-        self._accept_thread.join(1.0)
+        if self._accept_thread.is_alive():
+            self._accept_thread.join(1.0)
         self._close_sockets()
         with self._session_gate:
             self._stopping = True
@@ -268,7 +269,8 @@ class Listener:
         self._writer.stop(1.0)
         for conn, thread in connections.items():
             conn.abort()
-            thread.join(max(deadline + 1.0 - time.monotonic(), 0.1))
+            if thread.ident is not None:  # started
+                thread.join(max(deadline + 1.0 - time.monotonic(), 0.1))
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

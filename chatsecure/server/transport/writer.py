@@ -16,6 +16,7 @@ import selectors
 import socket
 import threading
 import time
+from collections.abc import Callable
 
 from chatsecure.server.transport.connection import Connection, Phase
 
@@ -135,19 +136,19 @@ class Writer:
             pass
 
     def _service(self, conn: Connection, now: float) -> None:
+        self._step(conn, conn.service, now)
+
+    def _expire(self, conn: Connection, now: float) -> None:
+        self._step(conn, conn.expire, now)
+
+    def _step(self, conn: Connection, step: Callable[[float], None], now: float) -> None:
+        """Run one step of ``conn``; a fault in one connection never stops the writer."""
         try:
-            conn.service(now)
+            step(now)
+            self._after(conn)
         except Exception:
             log.exception("%s: writer error; closing", conn.label)
             conn.abort()
-        self._after(conn)
-
-    def _expire(self, conn: Connection, now: float) -> None:
-        try:
-            conn.expire(now)
-        except Exception:
-            log.exception("%s: writer error while closing", conn.label)
-        self._after(conn)
 
     def _after(self, conn: Connection) -> None:
         """Bring the selector, the deadline set and the live set in line with ``conn``."""
