@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install test lint typecheck pytest clean
+.PHONY: install run test lint typecheck pytest clean
 
 install: $(STAMP)
 
@@ -15,6 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The server in the foreground with the repo's config.toml: dev certificates if missing,
+# the schema migrated, then exec so Ctrl-C reaches the server itself.
+run: install
+	test -f certs/server.pem || $(BIN)/chatsecure-admin --config config.toml gencert --hostname localhost
+	$(BIN)/chatsecure-admin --config config.toml migrate
+	@echo "To add a user, in another terminal: $(BIN)/chatsecure-admin adduser NAME"
+	exec $(BIN)/chatsecure-server --config config.toml
 
 lint: install
 	$(BIN)/ruff check .

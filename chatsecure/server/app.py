@@ -1,0 +1,132 @@
+"""``chatsecure-server``: load settings, check the database, start core and transport, serve.
+
+Every start-up problem an admin can fix (configuration, certificate, schema, address in
+use) ends in one line on stderr and a non-zero exit, not a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+from typing import TextIO
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
+
+from chatsecure.config import ConfigError, Settings, load_settings
+from chatsecure.server.core.chat import ChatCore
+from chatsecure.server.transport import (
+    Listener,
+    TlsSetupError,
+    certificate_fingerprint,
+    server_context,
+    tls_versions,
+)
+from chatsecure.storage.db import is_current, make_engine
+from chatsecure.storage.store import Store
+
+log = logging.getLogger("chatsecure.server")
+
+EXIT_OK = 0
+EXIT_RUNTIME = 1  # could not listen, or crashed
+EXIT_SETUP = 2  # configuration, certificate or database needs the admin's attention
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    """Run the server in the foreground until SIGINT or SIGTERM; the exit status."""
+    out = out or sys.stdout
+    parser = argparse.ArgumentParser(
+        prog="chatsecure-server", description="Run the chatsecure TLS chat server."
+    )
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $CHATSECURE_CONFIG, then ./config.toml)",
+    )
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"chatsecure-server: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    configure_logging(settings.logging.level)
+
+    engine = make_engine(settings.database.url, settings.database.synchronous)
+    try:
+        if not is_current(engine):
+            print(
+                "chatsecure-server: database is not migrated: run chatsecure-admin migrate",
+                file=sys.stderr,
+            )
+            return EXIT_SETUP
+        context = server_context(settings.tls)
+        fingerprint = certificate_fingerprint(settings.tls.cert_file)
+    except SQLAlchemyError as exc:
+        print(f"chatsecure-server: cannot open the database: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except TlsSetupError as exc:
+        print(f"chatsecure-server: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+
+    core = ChatCore(settings, Store(engine))
+    core.start()
+    listener = Listener(settings, context, core)
+    try:
+        listener.start()
+    except OSError as exc:
+        core.shutdown()
+        where = f"{settings.server.host}:{settings.server.port}"
+        print(f"chatsecure-server: cannot listen on {where}: {exc}", file=sys.stderr)
+        return EXIT_RUNTIME
+    print_banner(out, settings, listener.addresses, fingerprint)
+
+    stop = threading.Event()
+    install_signal_handlers(stop)
+    while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
+        pass
+    log.info("shutting down")
+    listener.stop()
+    engine.dispose()
+    log.info("stopped")
+    return EXIT_OK
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+
+
+def print_banner(
+    out: TextIO, settings: Settings, addresses: Sequence[tuple[str, int]], fingerprint: str
+) -> None:
+    """What an admin needs to point clients at us; no secrets (the DB password is hidden)."""
+    for host, port in addresses:
+        shown = f"[{host}]" if ":" in host else host
+        print(f"chatsecure-server listening on {shown}:{port}", file=out)
+    print(f"TLS: {tls_versions(settings.tls.profile)} ({settings.tls.profile} profile)", file=out)
+    print(f"certificate SHA-256 fingerprint: {fingerprint}", file=out)
+    database = make_url(settings.database.url).render_as_string(hide_password=True)
+    print(f"database: {database}", file=out)
+    print("press Ctrl-C to stop", file=out, flush=True)
+
+
+def install_signal_handlers(stop: threading.Event) -> None:
+    """SIGINT/SIGTERM ask for a graceful stop; a second one kills at once."""
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        stop.set()
+
+    signal.signal(signal.SIGINT, handle)
+    signal.signal(signal.SIGTERM, handle)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
