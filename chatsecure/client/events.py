@@ -1,0 +1,78 @@
+"""What the network thread reports, as small immutable events on a ``queue.Queue``.
+
+They are the only thing that crosses from the network thread to the window's thread.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chatsecure.protocol import ServerFrame
+
+
+class Failure(enum.Enum):
+    """Why connecting or logging in failed; each has its own message for people."""
+
+    UNREACHABLE = "unreachable"
+    TLS_FAILURE = "tls_failure"
+    UNTRUSTED = "untrusted"
+    CERT_CHANGED = "cert_changed"
+    BAD_CREDENTIALS = "bad_credentials"
+    THROTTLED = "throttled"
+    PROTOCOL = "protocol"
+
+
+@dataclass(frozen=True, slots=True)
+class LoginFailed:
+    kind: Failure
+    message: str
+    retry_after: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TrustNeeded:
+    """An unknown server certificate: ask the person, then log in again if they accept."""
+
+    host: str
+    port: int
+    fingerprint: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedIn:
+    user: str
+    rooms: tuple[str, ...]
+    reconnected: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FrameArrived:
+    frame: ServerFrame
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionLost:
+    """The connection dropped; the next attempt is ``retry_in`` seconds away."""
+
+    reason: str
+    attempt: int
+    retry_in: float
+    unanswered: tuple[int, ...]  # request ids written to the lost connection
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded:
+    """The session is over for good (kicked, disabled, certificate changed): log in again."""
+
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LoggedOut:
+    pass
+
+
+NetworkEvent = (
+    LoginFailed | TrustNeeded | LoggedIn | FrameArrived | ConnectionLost | SessionEnded | LoggedOut
+)

@@ -1,0 +1,563 @@
+"""One login, seen from the window's thread: network events in, view updates out.
+
+``ChatSession`` owns the ``NetworkClient`` and the ``ChatState``. The window calls
+``poll`` from a Tk ``after()`` timer; it drains a bounded number of network events, folds
+them into the state, and returns small ``Update``\\ s saying what to redraw. It also keeps
+track of the requests it made, so a reply finds its purpose: a page back, a gap being
+filled after a reconnect, an export in progress, a password change.
+"""
+
+from __future__ import annotations
+
+import queue
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from chatsecure.client import commands
+from chatsecure.client.events import (
+    ConnectionLost,
+    FrameArrived,
+    LoggedIn,
+    LoggedOut,
+    LoginFailed,
+    NetworkEvent,
+    SessionEnded,
+    TrustNeeded,
+)
+from chatsecure.client.network import Credentials, NetworkClient, ServerAddress
+from chatsecure.client.profile import LastLogin, save_last_login
+from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind
+from chatsecure.client.state import Member as RoomMember
+from chatsecure.client.trust import TrustStore
+from chatsecure.export import ExportRecord, export_to_path
+from chatsecure.protocol import (
+    Error,
+    History,
+    HistoryReply,
+    Join,
+    Joined,
+    Leave,
+    Member,
+    Message,
+    Ok,
+    Passwd,
+    Presence,
+    Send,
+    ServerFrame,
+    WhoReply,
+)
+
+OLDER_PAGE = 50
+GAP_PAGE = 500
+EXPORT_PAGE = 500
+POLL_BATCH = 200
+
+
+@dataclass(frozen=True, slots=True)
+class LinesAdded:
+    added: Added
+
+
+@dataclass(frozen=True, slots=True)
+class Redraw:
+    """Lines changed other than at the end (an older page, a cleared view)."""
+
+    key: ConvKey
+    older: int = 0  # how many older lines were put on top
+
+
+@dataclass(frozen=True, slots=True)
+class SidebarChanged:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class MembersChanged:
+    key: ConvKey
+
+
+@dataclass(frozen=True, slots=True)
+class CurrentChanged:
+    key: ConvKey | None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """The connection's state for the status bar; ``None`` when all is well."""
+
+    text: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordResult:
+    ok: bool
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ExportProgress:
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFinished:
+    path: Path
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFailed:
+    message: str
+
+
+Update = (
+    LinesAdded
+    | Redraw
+    | SidebarChanged
+    | MembersChanged
+    | CurrentChanged
+    | Status
+    | PasswordResult
+    | ExportProgress
+    | ExportFinished
+    | ExportFailed
+    | LoginFailed
+    | TrustNeeded
+    | LoggedIn
+    | SessionEnded
+    | LoggedOut
+)
+
+
+@dataclass(slots=True)
+class _Export:
+    key: ConvKey
+    path: Path
+    fmt: str
+    pages: list[tuple[Message, ...]] = field(default_factory=list)
+    count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Purpose:
+    """Why a request was made: ``what`` is send, join, leave, older, gap, export or passwd."""
+
+    what: str
+    key: ConvKey | None = None
+
+
+def now_ts() -> str:
+    """The current time in the wire's form, for notices the client makes itself."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class ChatSession:
+    """Log in, then keep ``state`` in step with the server; all methods on one thread."""
+
+    def __init__(
+        self,
+        address: ServerAddress,
+        credentials: Credentials,
+        trust: TrustStore,
+        *,
+        profile_dir: Path | None = None,
+    ) -> None:
+        self.address = address
+        self.credentials = credentials
+        self.trust = trust
+        self.profile_dir = profile_dir
+        self.events: queue.Queue[NetworkEvent] = queue.Queue()
+        self.state: ChatState | None = None
+        self.connected = False
+        self._network: NetworkClient | None = None
+        self._pending: dict[int, _Purpose] = {}
+        self._export: _Export | None = None
+        self._logins = 0
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._network = NetworkClient(self.events, self.address, self.credentials, self.trust)
+        self._network.start()
+
+    def trust_and_retry(self, fingerprint: str) -> None:
+        """The person accepted this certificate: pin it and log in again."""
+        self.trust.remember(self.address.host, self.address.port, fingerprint)
+        self.start()
+
+    def logout(self) -> None:
+        if self._network is not None:
+            self._network.logout()
+
+    def close(self) -> None:
+        if self._network is not None:
+            self._network.close()
+
+    @property
+    def network(self) -> NetworkClient:
+        if self._network is None:
+            raise RuntimeError("the session has not been started")
+        return self._network
+
+    def _request(self, request: Send | Join | Leave | History | Passwd, purpose: _Purpose) -> int:
+        req = self.network.request(request)
+        self._pending[req] = purpose
+        return req
+
+    # -- events in, updates out -------------------------------------------------------
+
+    def poll(self, limit: int = POLL_BATCH) -> list[Update]:
+        """Handle at most ``limit`` waiting network events; what the window should redraw."""
+        updates: list[Update] = []
+        for _ in range(limit):
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                break
+            updates.extend(self._handle_event(event))
+        return updates
+
+    def _handle_event(self, event: NetworkEvent) -> list[Update]:
+        if isinstance(event, FrameArrived):
+            return self._handle_frame(event.frame)
+        if isinstance(event, LoggedIn):
+            return self._logged_in(event)
+        if isinstance(event, ConnectionLost):
+            self.connected = False
+            updates = self._lost(event.unanswered)
+            text = f"Reconnecting… (attempt {event.attempt}, {event.reason})"
+            return [*updates, Status(text)]
+        if isinstance(event, SessionEnded | LoggedOut):
+            self.connected = False
+            return [*self._lost(tuple(self._pending)), event]
+        return [event]
+
+    def _logged_in(self, event: LoggedIn) -> list[Update]:
+        self.connected = True
+        self._logins += 1
+        if self.state is None:
+            self.state = ChatState(event.user)
+            save_last_login(
+                LastLogin(self.address.host, self.address.port, self.credentials.username),
+                self.profile_dir,
+            )
+        state = self.state
+        for room in event.rooms:
+            state.ensure_room(room)
+        updates: list[Update] = [event, Status(None), SidebarChanged()]
+        if event.reconnected:
+            for conv in state.conversations.values():
+                if conv.last_id:
+                    self._fill_gap(conv.key, conv.title, conv.last_id)
+        elif state.current is None and state.conversations:
+            state.select(state.ordered()[0].key)
+            updates.append(CurrentChanged(state.current))
+        return updates
+
+    def _lost(self, unanswered: tuple[int, ...]) -> list[Update]:
+        """Settle requests whose replies will never come."""
+        updates: list[Update] = []
+        for req in unanswered:
+            purpose = self._pending.pop(req, None)
+            if purpose is None:
+                continue
+            conv = self._conv(purpose.key)
+            if purpose.what == "older" and conv is not None:
+                conv.loading_older = False
+            elif purpose.what == "send" and conv is not None:
+                conv.notice(
+                    now_ts(),
+                    "The connection dropped before the server confirmed your last message; "
+                    "if it was stored, it appears once reconnected.",
+                )
+                updates.append(Redraw(conv.key))
+            elif purpose.what == "export":
+                updates.append(self._end_export("The connection was lost; nothing was saved."))
+            elif purpose.what == "passwd":
+                updates.append(PasswordResult(False, "The connection was lost; try again."))
+        return updates
+
+    def _conv(self, key: ConvKey | None) -> Conversation | None:
+        if key is None or self.state is None:
+            return None
+        return self.state.conversations.get(key)
+
+    def _handle_frame(self, frame: ServerFrame) -> list[Update]:
+        state = self.state
+        if state is None:
+            return []
+        req = getattr(frame, "req", None)
+        purpose = self._pending.pop(req, None) if isinstance(req, int) else None
+        if purpose is not None:
+            return self._reply(purpose, frame)
+        if isinstance(frame, Message):
+            is_new = state.key_of(frame)[0] not in state.conversations
+            updates: list[Update] = [
+                LinesAdded(a) for a in state.add_messages([frame], unread=True)
+            ]
+            return [*updates, SidebarChanged()] if updates or is_new else updates
+        if isinstance(frame, HistoryReply):
+            # After a reconnect the pages sent unasked hold what was missed: unread.
+            return self._history(frame, unread=self._logins > 1)
+        if isinstance(frame, WhoReply):
+            conv = state.ensure_room(frame.room)
+            conv.members = {m.user.lower(): RoomMember(m.user, m.online) for m in frame.members}
+            return [MembersChanged(conv.key)]
+        if isinstance(frame, Member):
+            return self._member(frame)
+        if isinstance(frame, Presence):
+            return self._presence(frame)
+        return []
+
+    def _history(self, reply: HistoryReply, *, unread: bool, older: bool = False) -> list[Update]:
+        """A page that came unasked (login, join) or for paging back."""
+        assert self.state is not None
+        conv = (
+            self.state.ensure_room(reply.room)
+            if reply.room is not None
+            else self.state.ensure_direct(reply.with_ or "")
+        )
+        extends_back = not conv.ids or bool(
+            reply.messages and conv.oldest_id is not None and reply.messages[0].id <= conv.oldest_id
+        )
+        changes = self.state.add_messages(list(reply.messages), unread=unread, older=older)
+        if extends_back or older:
+            conv.has_older = reply.more
+        if older:
+            conv.loading_older = False
+            count = sum(len(c.lines) for c in changes)
+            return [Redraw(conv.key, older=count), SidebarChanged()]
+        return [*(_as_update(c) for c in changes), SidebarChanged()]
+
+    def _member(self, frame: Member) -> list[Update]:
+        assert self.state is not None
+        conv = self.state.ensure_room(frame.room)
+        if frame.event == "joined":
+            conv.members[frame.user.lower()] = RoomMember(frame.user, True)
+            text = f"{frame.user} joined #{conv.title}"
+        else:
+            conv.members.pop(frame.user.lower(), None)
+            text = f"{frame.user} left #{conv.title}"
+        line = conv.notice(now_ts(), text)
+        return [LinesAdded(Added(conv.key, [line], True)), MembersChanged(conv.key)]
+
+    def _presence(self, frame: Presence) -> list[Update]:
+        assert self.state is not None
+        online = frame.status == "online"
+        updates: list[Update] = []
+        text = f"{frame.user} is {'online' if online else 'offline'}"
+        for conv in self.state.conversations.values():
+            member = conv.members.get(frame.user.lower())
+            if member is None and conv.key != ConvKey.direct(frame.user):
+                continue
+            if member is not None:
+                member.online = online
+                updates.append(MembersChanged(conv.key))
+            line = conv.notice(now_ts(), text)
+            updates.append(LinesAdded(Added(conv.key, [line], True)))
+        return updates
+
+    def _reply(self, purpose: _Purpose, frame: ServerFrame) -> list[Update]:
+        assert self.state is not None
+        what = purpose.what
+        if what == "export":
+            return self._export_page(frame)
+        if what == "passwd":
+            if isinstance(frame, Error):
+                return [PasswordResult(False, f"The password was not changed: {frame.message}.")]
+            return [PasswordResult(True, "Your password was changed.")]
+        if isinstance(frame, Error):
+            return self._refused(purpose, frame)
+        if what == "join" and isinstance(frame, Joined):
+            conv = self.state.ensure_room(frame.room)
+            self.state.select(conv.key)
+            return [SidebarChanged(), CurrentChanged(conv.key)]
+        if what == "leave" and isinstance(frame, Ok) and purpose.key is not None:
+            self.state.remove(purpose.key)
+            return [SidebarChanged(), CurrentChanged(self.state.current)]
+        if what == "older" and isinstance(frame, HistoryReply):
+            return self._history(frame, unread=False, older=True)
+        if what == "gap" and isinstance(frame, HistoryReply):
+            updates = self._history(frame, unread=True)
+            if frame.more and frame.messages:
+                self._fill_gap(purpose.key, frame.room or frame.with_ or "", frame.messages[-1].id)
+            return updates
+        return []
+
+    def _refused(self, purpose: _Purpose, error: Error) -> list[Update]:
+        assert self.state is not None
+        key = purpose.key or self.state.current
+        conv = self._conv(key)
+        if conv is None:
+            return []
+        if purpose.what == "older":
+            conv.loading_older = False
+        what = {"send": "Not sent", "join": "Cannot join", "leave": "Cannot leave"}
+        conv.notice(now_ts(), f"{what.get(purpose.what, 'Refused')}: {error.message}.")
+        return [Redraw(conv.key)]
+
+    def _fill_gap(self, key: ConvKey | None, name: str, after: int) -> None:
+        if key is None:
+            return
+        if key.kind is Kind.ROOM:
+            request = History(room=name, after=after, limit=GAP_PAGE)
+        else:
+            request = History(with_=name, after=after, limit=GAP_PAGE)
+        self._request(request, _Purpose("gap", key))
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _current(self) -> Conversation | None:
+        return self._conv(self.state.current) if self.state else None
+
+    def select(self, key: ConvKey) -> list[Update]:
+        assert self.state is not None
+        self.state.select(key)
+        return [CurrentChanged(key), SidebarChanged()]
+
+    def submit(self, line: str) -> str | None:
+        """Send what was typed (text or a slash command); an error to show, or ``None``."""
+        command = commands.parse(line)
+        if isinstance(command, str):
+            return command
+        state = self.state
+        if state is None:
+            return "Not logged in."
+        if isinstance(command, commands.JoinRoom):
+            self._request(Join(room=command.room), _Purpose("join"))
+            return None
+        if isinstance(command, commands.LeaveRoom):
+            return self.leave(command.room)
+        if isinstance(command, commands.DirectMessage):
+            if state.is_me(command.user):
+                return "That is you; pick someone else to talk to."
+            peer = self.open_direct(command.user)
+            self._request(Send(to=command.user, text=command.text), _Purpose("send", peer.key))
+            return None
+        conv = self._current()
+        if conv is None:
+            return "Join a room or pick a conversation first."
+        if conv.is_room:
+            request = Send(room=conv.title, text=command.text)
+        else:
+            request = Send(to=conv.title, text=command.text)
+        self._request(request, _Purpose("send", conv.key))
+        return None
+
+    def join(self, room: str) -> str | None:
+        return self.submit(f"/join {room}")
+
+    def leave(self, room: str | None = None) -> str | None:
+        """Leave ``room`` (or the current one); a direct chat is just closed here."""
+        assert self.state is not None
+        key = ConvKey.room(room) if room else self.state.current
+        conv = self._conv(key)
+        if conv is None:
+            return f"You are not in #{room}." if room else "No conversation is open."
+        if conv.is_room:
+            self._request(Leave(room=conv.title), _Purpose("leave", conv.key))
+        else:
+            self.state.remove(conv.key)
+        return None
+
+    def open_direct(self, user: str) -> Conversation:
+        """Show the direct chat with ``user``, loading its latest messages the first time."""
+        assert self.state is not None
+        key = ConvKey.direct(user)
+        is_new = key not in self.state.conversations
+        conv = self.state.ensure_direct(user)
+        self.state.select(key)
+        if is_new:
+            self.load_older(key)
+        return conv
+
+    def load_older(self, key: ConvKey | None = None) -> bool:
+        """Ask for the page before the oldest message shown; ``False`` if there is none."""
+        conv = self._conv(key or (self.state.current if self.state else None))
+        if conv is None or conv.loading_older or (conv.ids and not conv.has_older):
+            return False
+        if conv.oldest_id is not None and not conv.has_older:
+            return False
+        before = conv.oldest_id
+        if conv.is_room:
+            request = History(room=conv.title, before=before, limit=OLDER_PAGE)
+        else:
+            request = History(with_=conv.title, before=before, limit=OLDER_PAGE)
+        conv.loading_older = True
+        self._request(request, _Purpose("older", conv.key))
+        return True
+
+    def clear(self) -> list[Update]:
+        assert self.state is not None
+        if self.state.current is None:
+            return []
+        self.state.clear(self.state.current, now_ts())
+        return [Redraw(self.state.current)]
+
+    def change_password(self, old: str, new: str) -> None:
+        self._request(Passwd(old=old, new=new), _Purpose("passwd"))
+
+    # -- export -------------------------------------------------------------------------
+
+    def start_export(self, path: Path, fmt: str) -> str | None:
+        """Fetch the current conversation's whole history, then save it; or an error."""
+        conv = self._current()
+        if conv is None:
+            return "No conversation is open."
+        if self._export is not None:
+            return "An export is already running."
+        self._export = _Export(conv.key, path, fmt)
+        self._export_request(None)
+        return None
+
+    def cancel_export(self) -> None:
+        """Stop fetching; nothing is written (the file is only written at the end)."""
+        self._export = None
+        for req, purpose in list(self._pending.items()):
+            if purpose.what == "export":
+                del self._pending[req]
+
+    def _export_request(self, before: int | None) -> None:
+        job = self._export
+        assert job is not None
+        assert self.state is not None
+        conv = self.state.conversations.get(job.key)
+        title = conv.title if conv else job.key.key
+        if job.key.kind is Kind.ROOM:
+            request = History(room=title, before=before, limit=EXPORT_PAGE)
+        else:
+            request = History(with_=title, before=before, limit=EXPORT_PAGE)
+        self._request(request, _Purpose("export", job.key))
+
+    def _export_page(self, frame: ServerFrame) -> list[Update]:
+        job = self._export
+        if job is None:
+            return []
+        if not isinstance(frame, HistoryReply):
+            message = frame.message if isinstance(frame, Error) else "unexpected reply"
+            return [self._end_export(f"The server refused the export: {message}.")]
+        job.pages.append(frame.messages)
+        job.count += len(frame.messages)
+        if frame.more and frame.messages:
+            self._export_request(frame.messages[0].id)
+            return [ExportProgress(job.count)]
+        self._export = None
+        records = (
+            ExportRecord(m.id, m.ts, m.from_, m.room, m.to, m.text)
+            for page in reversed(job.pages)
+            for m in page
+        )
+        try:
+            count = export_to_path(records, job.path, job.fmt, overwrite=True)
+        except OSError as exc:
+            return [ExportFailed(f"Could not write {job.path}: {exc.strerror or exc}.")]
+        return [ExportFinished(job.path, count)]
+
+    def _end_export(self, message: str) -> ExportFailed:
+        self._export = None
+        return ExportFailed(message)
+
+
+def _as_update(added: Added) -> Update:
+    return LinesAdded(added) if added.at_end else Redraw(added.key)
