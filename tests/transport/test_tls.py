@@ -200,7 +200,7 @@ def test_groups_fallback_offers_p256_only_and_warns(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    monkeypatch.setattr(tls_module, "_set_groups_list", lambda _context, _groups: False)
+    monkeypatch.setattr(tls_module, "_native_ctrl", lambda _context: None)
     with caplog.at_level(logging.WARNING):
         server = start_server()
     assert "key-exchange groups" in caplog.text

@@ -12,6 +12,7 @@ import ctypes
 import logging
 import ssl
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
@@ -44,9 +45,12 @@ INTERMEDIATE_CIPHERS = ":".join(
 GROUPS = b"X25519:P-256:P-384"
 FALLBACK_CURVE = "prime256v1"
 
-# OpenSSL's SSL_CTRL_SET_GROUPS_LIST: the control behind SSL_CTX_set1_groups_list(),
-# which is a macro over SSL_CTX_ctrl() and so has no symbol of its own to call.
+# OpenSSL's control code behind SSL_CTX_set1_groups_list(), a macro over SSL_CTX_ctrl()
+# with no symbol of its own to call.
 _SSL_CTRL_SET_GROUPS_LIST = 92
+
+# SSL_CTX_ctrl(command, larg, parg) bound to one context (see _native_ctrl).
+_Ctrl = Callable[[int, int, bytes | None], int]
 
 
 class TlsSetupError(Exception):
@@ -93,12 +97,12 @@ def _load_certificate(context: ssl.SSLContext, cert_file: Path, key_file: Path) 
 def _limit_groups(context: ssl.SSLContext) -> None:
     """Offer only X25519, P-256 and P-384 for key exchange.
 
-    Python 3.11 has only ``set_ecdh_curve``, which under OpenSSL 3 sets a single group.
-    So we call ``SSL_CTX_set1_groups_list`` ourselves, on the ``SSL_CTX *`` the context
-    wraps, through the OpenSSL that ``_ssl`` itself is linked against. If anything about
-    that looks wrong we fall back to P-256 alone, which is compliant but narrower.
+    Python 3.11 has only ``set_ecdh_curve``, which under OpenSSL 3 sets a single group,
+    so we call ``SSL_CTX_set1_groups_list`` through ``_native_ctrl``. If that is not
+    possible we fall back to P-256 alone, which is compliant but narrower.
     """
-    if _set_groups_list(context, GROUPS):
+    ctrl = _native_ctrl(context)
+    if ctrl is not None and ctrl(_SSL_CTRL_SET_GROUPS_LIST, 0, GROUPS) == 1:
         return
     log.warning(
         "cannot set TLS key-exchange groups to %s with this Python/OpenSSL; offering %s only",
@@ -108,15 +112,21 @@ def _limit_groups(context: ssl.SSLContext) -> None:
     context.set_ecdh_curve(FALLBACK_CURVE)
 
 
-def _set_groups_list(context: ssl.SSLContext, groups: bytes) -> bool:
+def _native_ctrl(context: ssl.SSLContext) -> _Ctrl | None:
+    """``SSL_CTX_ctrl`` bound to the ``SSL_CTX *`` that ``context`` wraps, or None.
+
+    The ssl module of Python 3.11 does not expose the groups list, so we reach the C
+    function through the very OpenSSL that ``_ssl`` is linked against.
+    Every assumption is checked first; any doubt returns None and the caller falls back.
+    """
     if sys.implementation.name != "cpython":
-        return False
+        return None
     try:
         libssl = ctypes.CDLL(_ssl.__file__)
         ctrl = libssl.SSL_CTX_ctrl
         get_options = libssl.SSL_CTX_get_options
     except (OSError, AttributeError):  # e.g. OpenSSL linked statically, symbols hidden
-        return False
+        return None
     ctrl.restype = ctypes.c_long
     ctrl.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_long, ctypes.c_char_p]
     get_options.restype = ctypes.c_uint64
@@ -127,8 +137,12 @@ def _set_groups_list(context: ssl.SSLContext, groups: bytes) -> bool:
     ssl_ctx = ctypes.c_void_p.from_address(id(context) + head).value
     # Check we really hold this context's SSL_CTX: its options must read back the same.
     if not ssl_ctx or get_options(ssl_ctx) != int(context.options):
-        return False
-    return bool(ctrl(ssl_ctx, _SSL_CTRL_SET_GROUPS_LIST, 0, groups) == 1)
+        return None
+
+    def call(command: int, larg: int, parg: bytes | None) -> int:
+        return int(ctrl(ssl_ctx, command, larg, parg))
+
+    return call
 
 
 def tls_versions(profile: str) -> str:
