@@ -1,0 +1,1 @@
+"""The Tkinter client: widgets only. What they show comes from ``chatsecure.client``."""

@@ -1,0 +1,38 @@
+"""How chat lines look: stable colours per name, and times in the reader's zone."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+# Dark enough to read on white, far enough apart to tell people apart.
+NAME_COLOURS = (
+    "#1f6fb2",
+    "#b23a1f",
+    "#2e8b3e",
+    "#8a3ab9",
+    "#b8860b",
+    "#00838f",
+    "#c2185b",
+    "#5d4037",
+    "#3f51b5",
+    "#6b8e23",
+    "#d2691e",
+    "#455a64",
+)
+
+
+def name_colour(name: str) -> str:
+    """The same colour for a name on every run and machine (not Python's salted hash)."""
+    digest = hashlib.sha256(name.lower().encode("utf-8")).digest()
+    return NAME_COLOURS[digest[0] % len(NAME_COLOURS)]
+
+
+def local_time(ts: str, now: datetime | None = None) -> str:
+    """``HH:MM`` for today, else ``YYYY-MM-DD HH:MM``, in local time."""
+    try:
+        moment = datetime.fromisoformat(ts.replace("Z", "+00:00")).astimezone()
+    except ValueError:
+        return ts
+    today = (now or datetime.now(UTC)).astimezone().date()
+    return moment.strftime("%H:%M" if moment.date() == today else "%Y-%m-%d %H:%M")

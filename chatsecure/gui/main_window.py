@@ -1,0 +1,484 @@
+"""The chat window: conversations, the chat pane, who is here, and the message entry.
+
+It draws what ``ChatSession.poll`` reports and turns clicks and keys into session calls;
+it holds no protocol logic of its own.
+"""
+
+from __future__ import annotations
+
+import tkinter as tk
+from collections.abc import Callable
+from pathlib import Path
+from tkinter import filedialog, ttk
+
+from chatsecure.client.session import (
+    ChatSession,
+    CurrentChanged,
+    ExportFailed,
+    ExportFinished,
+    ExportProgress,
+    LinesAdded,
+    MembersChanged,
+    PasswordResult,
+    Redraw,
+    SidebarChanged,
+    Status,
+    Update,
+)
+from chatsecure.client.state import ChatState, Conversation, ConvKey, Kind, Line
+from chatsecure.export import FORMATS
+from chatsecure.gui.dialogs import ExportDialog, JoinDialog, PasswordDialog
+from chatsecure.gui.look import local_time, name_colour
+
+EXPORT_TYPES = [("Text", "*.txt"), ("JSON lines", "*.jsonl"), ("CSV", "*.csv")]
+
+
+def _iid(key: ConvKey) -> str:
+    return f"{key.kind.value}:{key.key}"
+
+
+def _key(iid: str) -> ConvKey:
+    kind, _, key = iid.partition(":")
+    return ConvKey(Kind(kind), key)
+
+
+def export_format(path: Path) -> str:
+    """The format a file name asks for; plain text unless it ends in .jsonl or .csv."""
+    suffix = path.suffix.lower().lstrip(".")
+    return suffix if suffix in FORMATS else "txt"
+
+
+class MainWindow:
+    """Everything after login, in ``frame``; ``on_quit`` closes the application."""
+
+    def __init__(self, master: tk.Tk, session: ChatSession, on_quit: Callable[[], None]) -> None:
+        assert session.state is not None
+        self.frame = ttk.Frame(master)
+        self.root = master
+        self.session = session
+        self.state: ChatState = session.state
+        self._on_quit = on_quit
+        self._export_dialog: ExportDialog | None = None
+        self.password_dialog: PasswordDialog | None = None
+        self.dialog: tk.Toplevel | None = None  # the last one opened, for tests to drive
+        self._colour_tags: set[str] = set()
+        self._build_menu()
+        self._build_layout()
+        self._bind_keys()
+        self.refresh_sidebar()
+        self.show_current()
+        self.entry.focus_set()
+
+    # -- building -----------------------------------------------------------------------
+
+    def _build_menu(self) -> None:
+        self.menu = tk.Menu(self.root)
+        file_menu = tk.Menu(self.menu, tearoff=False)
+        file_menu.add_command(
+            label="Export conversation…", accelerator="Ctrl+E", command=self.export_conversation
+        )
+        file_menu.add_separator()
+        file_menu.add_command(label="Log out", accelerator="Ctrl+L", command=self.logout)
+        file_menu.add_command(label="Quit", accelerator="Ctrl+Q", command=self._on_quit)
+        chat_menu = tk.Menu(self.menu, tearoff=False)
+        chat_menu.add_command(label="Join room…", accelerator="Ctrl+J", command=self.ask_join)
+        chat_menu.add_command(
+            label="Leave / close conversation", accelerator="Ctrl+W", command=self.leave
+        )
+        chat_menu.add_command(
+            label="Private chat with selected user",
+            accelerator="Ctrl+P",
+            command=self.chat_with_selected,
+        )
+        chat_menu.add_separator()
+        chat_menu.add_command(label="Load older", accelerator="Ctrl+Up", command=self.load_older)
+        chat_menu.add_command(
+            label="Clear chat (this view only)", accelerator="Ctrl+K", command=self.clear
+        )
+        chat_menu.add_separator()
+        chat_menu.add_command(
+            label="Next conversation", accelerator="Ctrl+Tab", command=lambda: self.cycle(1)
+        )
+        chat_menu.add_command(
+            label="Previous conversation",
+            accelerator="Ctrl+Shift+Tab",
+            command=lambda: self.cycle(-1),
+        )
+        account_menu = tk.Menu(self.menu, tearoff=False)
+        account_menu.add_command(label="Change password…", command=self.ask_password)
+        account_menu.add_command(label="Log out", accelerator="Ctrl+L", command=self.logout)
+        self.menu.add_cascade(label="File", menu=file_menu, underline=0)
+        self.menu.add_cascade(label="Conversation", menu=chat_menu, underline=0)
+        self.menu.add_cascade(label="Account", menu=account_menu, underline=0)
+        self.root.configure(menu=self.menu)
+
+    def _build_layout(self) -> None:
+        self.status = ttk.Label(self.frame, anchor="w", padding=(8, 2))
+        self.status.pack(fill="x", side="bottom")
+        panes = ttk.PanedWindow(self.frame, orient="horizontal")
+        panes.pack(fill="both", expand=True)
+        panes.add(self._build_sidebar(panes), weight=0)
+        panes.add(self._build_chat(panes), weight=1)
+        panes.add(self._build_people(panes), weight=0)
+
+    def _build_sidebar(self, panes: ttk.PanedWindow) -> ttk.Frame:
+        left = ttk.Frame(panes, padding=(6, 6, 0, 6))
+        ttk.Label(left, text="Conversations").pack(anchor="w")
+        self.sidebar = ttk.Treeview(left, show="tree", selectmode="browse", height=12)
+        self.sidebar.column("#0", width=170)
+        self.sidebar.tag_configure("unread", font=("TkDefaultFont", 10, "bold"))
+        self.sidebar.pack(fill="both", expand=True, pady=(4, 4))
+        self.sidebar.bind("<<TreeviewSelect>>", self._sidebar_selected)
+        self.join_button = ttk.Button(left, text="Join room…", command=self.ask_join)
+        self.join_button.pack(fill="x")
+        return left
+
+    def _build_chat(self, panes: ttk.PanedWindow) -> ttk.Frame:
+        middle = ttk.Frame(panes, padding=6)
+        top = ttk.Frame(middle)
+        top.pack(fill="x")
+        self.title_label = ttk.Label(top, font=("TkDefaultFont", 12, "bold"))
+        self.title_label.pack(side="left")
+        self.older_button = ttk.Button(top, text="Load older", command=self.load_older)
+        self.older_button.pack(side="right")
+        chat_frame = ttk.Frame(middle)
+        chat_frame.pack(fill="both", expand=True, pady=(4, 0))
+        self.chat = tk.Text(
+            chat_frame, wrap="word", state="disabled", relief="flat", padx=8, pady=6,
+            font=("TkDefaultFont", 10), spacing1=2, highlightthickness=0,
+        )  # fmt: skip
+        scroll = ttk.Scrollbar(chat_frame, command=self.chat.yview)
+        self.chat.configure(yscrollcommand=lambda first, last: self._scrolled(scroll, first, last))
+        scroll.pack(side="right", fill="y")
+        self.chat.pack(side="left", fill="both", expand=True)
+        # Continuation lines of a multi-line message start under its text, not the time.
+        self.chat.tag_configure("line", lmargin2=64)
+        self.chat.tag_configure("time", foreground="#888888")
+        self.chat.tag_configure("notice", foreground="#888888", font=("TkDefaultFont", 9, "italic"))
+        self.chat.tag_configure("own", background="#eef4ff")
+        self.new_messages = ttk.Button(
+            middle, text="New messages ↓", command=self.scroll_to_end, style="Toolbutton"
+        )
+        entry_frame = ttk.Frame(middle)
+        entry_frame.pack(fill="x", pady=(6, 0))
+        self.entry = tk.Text(entry_frame, height=3, wrap="word", font=("TkDefaultFont", 10),
+                             undo=True, relief="solid", borderwidth=1)  # fmt: skip
+        self.entry.pack(side="left", fill="x", expand=True)
+        self.send_button = ttk.Button(entry_frame, text="Send", command=self.send)
+        self.send_button.pack(side="right", padx=(6, 0), fill="y")
+        self.hint_label = ttk.Label(
+            middle,
+            text="Enter sends, Shift+Enter starts a new line; /join, /leave, /msg.",
+            foreground="#777777",
+        )
+        self.hint_label.pack(anchor="w", pady=(2, 0))
+        return middle
+
+    def _build_people(self, panes: ttk.PanedWindow) -> ttk.Frame:
+        right = ttk.Frame(panes, padding=(0, 6, 6, 6))
+        ttk.Label(right, text="People here").pack(anchor="w")
+        self.users = ttk.Treeview(right, show="tree", selectmode="browse", height=12)
+        self.users.column("#0", width=150)
+        self.users.tag_configure("offline", foreground="#999999")
+        self.users.pack(fill="both", expand=True, pady=(4, 0))
+        self.users.bind("<Double-1>", lambda _e: self.chat_with_selected())
+        self.users.bind("<Return>", lambda _e: self.chat_with_selected())
+        ttk.Label(right, text="Double-click to chat privately", foreground="#777777").pack(
+            anchor="w"
+        )
+        return right
+
+    def _bind_keys(self) -> None:
+        self.entry.bind("<Return>", self._enter)
+        self.entry.bind("<KP_Enter>", self._enter)
+        self.entry.bind("<Shift-Return>", self._newline)
+        keys: dict[str, Callable[[], object]] = {
+            "<Control-e>": self.export_conversation,
+            "<Control-l>": self.logout,
+            "<Control-q>": self._on_quit,
+            "<Control-j>": self.ask_join,
+            "<Control-w>": self.leave,
+            "<Control-p>": self.chat_with_selected,
+            "<Control-Up>": self.load_older,
+            "<Control-k>": self.clear,
+            "<Control-Tab>": lambda: self.cycle(1),
+            "<Control-ISO_Left_Tab>": lambda: self.cycle(-1),
+        }
+        for sequence, action in keys.items():
+            self.root.bind(sequence, self._shortcut(action))
+
+    @staticmethod
+    def _shortcut(action: Callable[[], object]) -> Callable[[tk.Event[tk.Misc]], str]:
+        def run(_event: tk.Event[tk.Misc]) -> str:
+            action()
+            return "break"
+
+        return run
+
+    def destroy(self) -> None:
+        """Take down the window's shortcuts and menu with it (the root stays, for login)."""
+        for sequence in self.root.bind():
+            self.root.unbind(sequence)
+        self.root.configure(menu=tk.Menu(self.root))
+        self.menu.destroy()
+        self.frame.destroy()
+
+    # -- updates from the session -----------------------------------------------------
+
+    def apply(self, update: Update) -> None:
+        if isinstance(update, LinesAdded):
+            if update.added.key == self.state.current:
+                self._append(update.added.lines)
+        elif isinstance(update, Redraw):
+            if update.key == self.state.current:
+                self.show_current(keep_top=update.older > 0)
+        elif isinstance(update, SidebarChanged):
+            self.refresh_sidebar()
+        elif isinstance(update, CurrentChanged):
+            self.show_current()
+            self.refresh_sidebar()
+        elif isinstance(update, MembersChanged):
+            if update.key == self.state.current:
+                self.refresh_users()
+        elif isinstance(update, Status):
+            self.set_status(update.text or "Connected.", error=update.text is not None)
+        elif isinstance(update, PasswordResult):
+            self.set_status(update.message, error=not update.ok)
+            if self.password_dialog is not None and self.password_dialog.winfo_exists():
+                self.password_dialog.result(update.ok, update.message)
+        elif isinstance(update, ExportProgress | ExportFinished | ExportFailed):
+            self._export_update(update)
+
+    def apply_reconnected(self) -> None:
+        self.set_status(f"Reconnected as {self.state.me}.")
+
+    def set_status(self, text: str, *, error: bool = False) -> None:
+        self.status.configure(text=text, foreground="#b00020" if error else "#333333")
+
+    # -- drawing ------------------------------------------------------------------------
+
+    def refresh_sidebar(self) -> None:
+        wanted = self.state.ordered()
+        existing = set(self.sidebar.get_children())
+        for iid in existing - {_iid(c.key) for c in wanted}:
+            self.sidebar.delete(iid)
+        for index, conv in enumerate(wanted):
+            iid = _iid(conv.key)
+            label = self.sidebar_label(conv)
+            tags = ("unread",) if conv.unread else ()
+            if iid in existing:
+                self.sidebar.item(iid, text=label, tags=tags)
+                self.sidebar.move(iid, "", index)
+            else:
+                self.sidebar.insert("", index, iid=iid, text=label, tags=tags)
+        current = self.state.current
+        if current is not None and self.sidebar.selection() != (_iid(current),):
+            self.sidebar.selection_set(_iid(current))
+            self.sidebar.see(_iid(current))
+
+    @staticmethod
+    def sidebar_label(conv: Conversation) -> str:
+        mark = "#" if conv.is_room else "@"
+        return f"{mark} {conv.title}" + (f"  ({conv.unread})" if conv.unread else "")
+
+    def show_current(self, *, keep_top: bool = False) -> None:
+        conv = self._current()
+        self.chat.configure(state="normal")
+        self.chat.delete("1.0", "end")
+        self.chat.configure(state="disabled")
+        self.new_messages.place_forget()
+        if conv is None:
+            self.title_label.configure(text="No conversation — join a room (Ctrl+J)")
+            self.refresh_users()
+            return
+        where = f"# {conv.title}" if conv.is_room else f"Private chat with {conv.title}"
+        self.title_label.configure(text=where)
+        self._insert(conv.lines)
+        if keep_top:
+            self.chat.yview_moveto(0.0)
+        else:
+            self.chat.see("end")
+        self.older_button.configure(state="normal" if conv.has_older else "disabled")
+        self.refresh_users()
+
+    def _append(self, lines: list[Line]) -> None:
+        at_end = self.chat.yview()[1] >= 0.999
+        self._insert(lines)
+        if at_end:
+            self.chat.see("end")
+        else:
+            self.new_messages.place(relx=0.5, rely=1.0, y=-110, anchor="s")
+
+    def _insert(self, lines: list[Line]) -> None:
+        self.chat.configure(state="normal")
+        for line in lines:
+            self.chat.insert("end", f"{local_time(line.ts)}  ", ("time", "line"))
+            if line.sender is None:
+                self.chat.insert("end", f"— {line.text}\n", ("notice", "line"))
+                continue
+            tag = self._colour_tag(line.sender)
+            own = ("own",) if line.own else ()
+            name = f"{line.sender} (you)" if line.own else line.sender
+            self.chat.insert("end", name, (tag, "line", *own))
+            self.chat.insert("end", f": {line.text}\n", ("line", *own))
+        self.chat.configure(state="disabled")
+
+    def _colour_tag(self, name: str) -> str:
+        colour = name_colour(name)
+        tag = f"name{colour}"
+        if tag not in self._colour_tags:
+            self.chat.tag_configure(tag, foreground=colour, font=("TkDefaultFont", 10, "bold"))
+            self._colour_tags.add(tag)
+        return tag
+
+    def _scrolled(self, scrollbar: ttk.Scrollbar, first: float, last: float) -> None:
+        scrollbar.set(first, last)
+        if float(last) >= 0.999:
+            self.new_messages.place_forget()
+
+    def scroll_to_end(self) -> None:
+        self.chat.see("end")
+        self.new_messages.place_forget()
+
+    def refresh_users(self) -> None:
+        self.users.delete(*self.users.get_children())
+        conv = self._current()
+        if conv is None or not conv.is_room:
+            return
+        for member in conv.sorted_members():
+            you = " (you)" if self.state.is_me(member.name) else ""
+            text = f"{'●' if member.online else '○'} {member.name}{you}"
+            self.users.insert("", "end", iid=member.name, text=text,
+                              tags=() if member.online else ("offline",))  # fmt: skip
+
+    # -- actions ------------------------------------------------------------------------
+
+    def _current(self) -> Conversation | None:
+        key = self.state.current
+        return self.state.conversations.get(key) if key else None
+
+    def _sidebar_selected(self, _event: object = None) -> None:
+        selection = self.sidebar.selection()
+        if not selection:
+            return
+        key = _key(selection[0])
+        if key != self.state.current and key in self.state.conversations:
+            for update in self.session.select(key):
+                self.apply(update)
+            self.entry.focus_set()
+
+    def select(self, key: ConvKey) -> None:
+        for update in self.session.select(key):
+            self.apply(update)
+
+    def cycle(self, step: int) -> None:
+        ordered = [c.key for c in self.state.ordered()]
+        if ordered and self.state.current in ordered:
+            index = ordered.index(self.state.current)
+            self.select(ordered[(index + step) % len(ordered)])
+
+    def _enter(self, _event: object) -> str:
+        self.send()
+        return "break"
+
+    def _newline(self, _event: object) -> str:
+        self.entry.insert("insert", "\n")
+        return "break"
+
+    def send(self) -> None:
+        text = self.entry.get("1.0", "end-1c")
+        if not text.strip():
+            return
+        error = self.session.submit(text)
+        if error:
+            self.set_status(error, error=True)
+            return
+        self.entry.delete("1.0", "end")
+        self.apply(CurrentChanged(self.state.current))
+
+    def ask_join(self) -> None:
+        self.dialog = JoinDialog(self.root, self._join)
+
+    def _join(self, room: str) -> None:
+        error = self.session.join(room)
+        if error:
+            self.set_status(error, error=True)
+
+    def leave(self) -> None:
+        error = self.session.leave()
+        if error:
+            self.set_status(error, error=True)
+        self.refresh_sidebar()
+        self.show_current()
+
+    def chat_with_selected(self) -> None:
+        selection = self.users.selection()
+        if not selection or self.state.is_me(selection[0]):
+            self.set_status("Pick someone in the list of people first.", error=True)
+            return
+        self.session.open_direct(selection[0])
+        self.refresh_sidebar()
+        self.show_current()
+        self.entry.focus_set()
+
+    def load_older(self) -> None:
+        if self.session.load_older():
+            self.set_status("Loading older messages…")
+        else:
+            self.set_status("This is the beginning of the conversation.")
+
+    def clear(self) -> None:
+        for update in self.session.clear():
+            self.apply(update)
+        self.set_status("Cleared this view only; the server keeps the messages.")
+
+    def ask_password(self) -> None:
+        self.password_dialog = self.dialog = PasswordDialog(
+            self.root, self.state.me, self.session.change_password
+        )
+
+    def logout(self) -> None:
+        self.set_status("Logging out…")
+        self.session.logout()
+
+    def export_conversation(self) -> None:
+        conv = self._current()
+        if conv is None:
+            self.set_status("No conversation to export.", error=True)
+            return
+        chosen = filedialog.asksaveasfilename(
+            parent=self.root,
+            title="Export conversation",
+            initialfile=f"{conv.title}.txt",
+            defaultextension=".txt",
+            filetypes=EXPORT_TYPES,
+        )
+        if chosen:
+            self.start_export(Path(chosen))
+
+    def start_export(self, path: Path) -> None:
+        conv = self._current()
+        error = self.session.start_export(path, export_format(path))
+        if error or conv is None:
+            self.set_status(error or "No conversation to export.", error=True)
+            return
+        what = f"#{conv.title}" if conv.is_room else f"the chat with {conv.title}"
+        self._export_dialog = self.dialog = ExportDialog(
+            self.root, what, self.session.cancel_export
+        )
+
+    def _export_update(self, update: ExportProgress | ExportFinished | ExportFailed) -> None:
+        dialog = self._export_dialog
+        if isinstance(update, ExportProgress):
+            text = f"{update.count} messages fetched…"
+        elif isinstance(update, ExportFinished):
+            text = f"Saved {update.count} messages to {update.path}."
+        else:
+            text = update.message
+        self.set_status(text, error=isinstance(update, ExportFailed))
+        if dialog is None or not dialog.winfo_exists():
+            return
+        if isinstance(update, ExportProgress):
+            dialog.fetched(update.count)
+        else:
+            dialog.finished(text)
