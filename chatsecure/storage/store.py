@@ -88,6 +88,10 @@ class StoredMessage:
     to: str | None = None
 
 
+# (id, ts_ms, sender, text, room, to): a StoredMessage without the object.
+MessageRow = tuple[int, int, str, str, str | None, str | None]
+
+
 @dataclass(frozen=True, slots=True)
 class Page:
     """A history page, oldest first; ``more`` says whether the direction asked goes on."""
@@ -449,6 +453,30 @@ class Store:
 
         "All one account sees" is its current rooms plus its direct conversations.
         """
+        rows = self.iter_message_rows(
+            room_id=room_id,
+            visible_to=visible_to,
+            since_ms=since_ms,
+            until_ms=until_ms,
+            batch_size=batch_size,
+        )
+        for row in rows:
+            yield StoredMessage(*row)
+
+    def iter_message_rows(
+        self,
+        *,
+        room_id: int | None = None,
+        visible_to: int | None = None,
+        since_ms: int | None = None,
+        until_ms: int | None = None,
+        batch_size: int = 5000,
+    ) -> Iterator[MessageRow]:
+        """``iter_messages`` as plain tuples, in ``StoredMessage`` field order.
+
+        For exports of millions of rows, where building an object per row costs more
+        than reading it.
+        """
         query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
         if room_id is not None:
             query = query.where(Message.room_id == room_id)
@@ -469,8 +497,7 @@ class Store:
             result = conn.execution_options(yield_per=batch_size).execute(
                 query.order_by(Message.id)
             )
-            for row in result:
-                yield StoredMessage(*row)
+            yield from result.tuples()
 
     def message_count(self) -> int:
         with self.reading() as s:
@@ -479,6 +506,7 @@ class Store:
 
 __all__ = [
     "AccountRecord",
+    "MessageRow",
     "NameTakenError",
     "NewMessage",
     "NoSuchAccountError",

@@ -1,0 +1,41 @@
+"""Write a file so that readers see either the old one or the whole new one, never half.
+
+Used for exports, generated passwords and certificates: a crash, a full disk or Ctrl-C
+halfway leaves the target as it was and no stray partial file behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+
+@contextlib.contextmanager
+def atomic_write(path: Path, *, overwrite: bool = False, mode: int = 0o600) -> Iterator[TextIO]:
+    """A UTF-8 text file (no newline translation) that replaces ``path`` on success.
+
+    The temporary file is created with mode 0600 (mkstemp uses ``os.open(..., 0o600)``),
+    so secrets such as private keys are never readable by others, not even briefly; a
+    wider ``mode`` is applied before anything is written. Without ``overwrite`` an
+    existing ``path`` raises FileExistsError before any work is done.
+    """
+    if not overwrite and path.exists():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            if mode != 0o600:
+                os.fchmod(f.fileno(), mode)
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
