@@ -497,7 +497,7 @@ class Store:
             result = conn.execution_options(yield_per=batch_size).execute(
                 query.order_by(Message.id)
             )
-            yield from result.tuples()
+            yield from result
 
     def message_count(self) -> int:
         with self.reading() as s:
