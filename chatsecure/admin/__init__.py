@@ -1,0 +1,1 @@
+"""``chatsecure-admin``: a server's database, certificates, accounts and exports."""

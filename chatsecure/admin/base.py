@@ -1,0 +1,128 @@
+"""What every admin command shares: the failure type, its context, progress on stderr."""
+
+from __future__ import annotations
+
+import functools
+import time
+from pathlib import Path
+from typing import TextIO
+
+from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+
+from chatsecure.config import Settings, load_settings
+from chatsecure.storage.db import current_revision, head_revision, make_engine
+from chatsecure.storage.store import Store
+
+
+class CommandError(Exception):
+    """The command failed for a reason the user can act on.
+
+    ``main`` prints the message (never a traceback) and exits with ``exit_code``.
+    """
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.message = message
+        self.exit_code = exit_code
+
+
+class Context:
+    """A command's streams, with the settings and the database opened on first use."""
+
+    def __init__(self, config: str | None, stdin: TextIO, stdout: TextIO, stderr: TextIO) -> None:
+        self.config = config
+        self.stdin = stdin
+        self.stdout = stdout
+        self.stderr = stderr
+        self._engine: Engine | None = None
+
+    @functools.cached_property
+    def settings(self) -> Settings:
+        return load_settings(self.config)
+
+    def say(self, text: str) -> None:
+        """A line of the command's result, on stdout."""
+        print(text, file=self.stdout)
+
+    def note(self, text: str) -> None:
+        """A line about the work (progress, summaries), on stderr so stdout stays data."""
+        print(text, file=self.stderr)
+
+    def database(self) -> str:
+        """The database URL with any password masked, for messages."""
+        return make_url(self.settings.database.url).render_as_string(hide_password=True)
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            database = self.settings.database
+            self._engine = make_engine(database.url, database.synchronous, pool_size=2)
+        return self._engine
+
+    def store(self) -> Store:
+        """The store, once the database is known to have the current schema."""
+        url = make_url(self.settings.database.url)
+        missing_file = (
+            url.get_backend_name() == "sqlite"
+            and url.database not in (None, "", ":memory:")
+            and not Path(str(url.database)).exists()
+        )
+        if missing_file:
+            raise CommandError(
+                f"there is no database at {url.database}; create it with: chatsecure-admin migrate"
+            )
+        current, head = current_revision(self.engine()), head_revision()
+        if current != head:
+            raise CommandError(
+                f"the database {self.database()} is at schema {current or '(empty)'}, "
+                f"not the current {head}; upgrade it with: chatsecure-admin migrate"
+            )
+        return Store(self.engine())
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+class Progress:
+    """Running counts on stderr, at most every ``interval`` seconds.
+
+    At a terminal the line is rewritten in place; elsewhere (a log) each update is a line
+    of its own, unless ``terminal_only``. Quick jobs finish before the first update and
+    print nothing.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO,
+        label: str,
+        total: int | None = None,
+        *,
+        terminal_only: bool = False,
+        interval: float = 0.5,
+    ) -> None:
+        self.stream = stream
+        self.label = label
+        self.total = total
+        self.interactive = stream.isatty()
+        self.enabled = self.interactive or not terminal_only
+        self.interval = interval
+        self._last = time.monotonic()
+        self._shown = False
+
+    def __call__(self, done: int) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < self.interval:
+            return
+        self._last = now
+        self._shown = True
+        count = f"{done}/{self.total}" if self.total is not None else str(done)
+        end = "" if self.interactive else "\n"
+        start = "\r" if self.interactive else ""
+        self.stream.write(f"{start}{self.label}: {count}{end}")
+        self.stream.flush()
+
+    def finish(self) -> None:
+        """End the in-place line, so what follows starts on a line of its own."""
+        if self._shown and self.interactive:
+            self.stream.write("\n")
