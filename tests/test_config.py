@@ -1,0 +1,112 @@
+from pathlib import Path
+
+import pytest
+
+from chatsecure.config import CONFIG_ENV, ConfigError, load_settings, locate_config
+
+
+def _load(tmp_path: Path, text: str):
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    return load_settings(path)
+
+
+def test_the_repository_config_is_the_defaults():
+    repo_config = Path(__file__).resolve().parent.parent / "config.toml"
+    settings = load_settings(repo_config)
+    assert settings.server.host == "127.0.0.1"
+    assert settings.server.port == 5443
+    assert settings.auth.bcrypt_rounds == 12
+    assert settings.history.on_login == 50
+    assert settings.rooms.default == ("general",)
+    assert settings.rooms.users_can_create is True
+    assert settings.limits.max_frame_bytes == 65536
+    assert settings.limits.max_text_chars == 4000
+    assert settings.limits.login_timeout == 30
+
+
+def test_an_empty_file_gives_the_defaults(tmp_path):
+    settings = _load(tmp_path, "")
+    assert settings.tls.cert_file == tmp_path / "certs/server.pem"
+    assert settings.database.url == f"sqlite:///{tmp_path / 'chatsecure.db'}"
+
+
+def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    settings = _load(
+        tmp_path,
+        '[tls]\ncert_file = "a/b.pem"\nkey_file = "/abs/k.key"\n'
+        '[database]\nurl = "sqlite:///data/chat.db"\n',
+    )
+    assert settings.tls.cert_file == tmp_path / "a/b.pem"
+    assert settings.tls.key_file == Path("/abs/k.key")
+    assert settings.tls.ca_file == tmp_path / "certs/ca.pem"
+    assert settings.database.url == f"sqlite:///{tmp_path / 'data/chat.db'}"
+
+
+@pytest.mark.parametrize("url", ["sqlite:////var/chat.db", "sqlite://", "postgresql://u:p@db/chat"])
+def test_absolute_memory_and_server_urls_pass_unchanged(tmp_path, url):
+    assert _load(tmp_path, f'[database]\nurl = "{url}"\n').database.url == url
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "problem"),
+    [
+        ("[server]\nport = 0\n", "[server] port", "out of range"),
+        ("[server]\nport = 70000\n", "[server] port", "out of range"),
+        ('[server]\nport = "5443"\n', "[server] port", "whole number"),
+        ("[server]\nport = true\n", "[server] port", "whole number"),
+        ("[auth]\nbcrypt_rounds = 9\n", "[auth] bcrypt_rounds", "out of range"),
+        ("[auth]\nbcrypt_rounds = 17\n", "[auth] bcrypt_rounds", "out of range"),
+        ("[rooms]\nusers_can_create = 1\n", "[rooms] users_can_create", "true or false"),
+        ('[rooms]\ndefault = "general"\n', "[rooms] default", "list of strings"),
+        ('[rooms]\ndefault = ["Bad Room"]\n', "[rooms] default", "not a room name"),
+        ('[tls]\nprofile = "old"\n', "[tls] profile", "not one of"),
+        ("[tls]\ncert_file = 3\n", "[tls] cert_file", "file path"),
+        ('[database]\nurl = "not a url"\n', "[database] url", "not a database URL"),
+        ('[server]\nhost = ""\n', "[server] host", "non-empty"),
+        ("[history]\non_login = 501\n", "[history] on_login", "out of range"),
+        ("[limits]\nlogin_timeout = 0\n", "[limits] login_timeout", "out of range"),
+    ],
+)
+def test_a_bad_value_names_file_key_and_problem(tmp_path, text, where, problem):
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    message = str(caught.value)
+    assert str(tmp_path / "config.toml") in message
+    assert where in message
+    assert problem in message
+
+
+def test_an_unknown_key_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"\[server\] prot: unknown key"):
+        _load(tmp_path, "[server]\nprot = 5443\n")
+
+
+def test_an_unknown_section_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"unknown section \[sever\]"):
+        _load(tmp_path, "[sever]\nport = 5443\n")
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        _load(tmp_path, "[server\n")
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_location_precedence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    assert locate_config(None) == tmp_path / "config.toml"
+    monkeypatch.setenv(CONFIG_ENV, str(tmp_path / "env.toml"))
+    assert locate_config(None) == tmp_path / "env.toml"
+    assert locate_config("explicit.toml") == tmp_path / "explicit.toml"
+
+
+def test_the_write_config_fixture_makes_a_valid_scratch_config(write_config, tmp_path):
+    path = write_config(tmp_path / "x", rooms={"default": ["general", "dev"]})
+    settings = load_settings(path)
+    assert settings.auth.bcrypt_rounds == 10
+    assert settings.rooms.default == ("general", "dev")
+    assert settings.tls.key_file == tmp_path / "x/certs/server.key"

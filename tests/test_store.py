@@ -1,0 +1,163 @@
+import pytest
+
+from chatsecure.storage.store import (
+    NameTakenError,
+    NewMessage,
+    NoSuchAccountError,
+    NoSuchRoomError,
+    Store,
+)
+
+
+@pytest.fixture
+def people(store: Store) -> dict[str, int]:
+    store.create_accounts([("Alice", "h1"), ("bob", "h2"), ("carol", "h3")], ["general"])
+    return {a.name: a.id for a in store.list_accounts()}
+
+
+def _room(
+    store: Store, n: int, room: str = "general", sender: str = "Alice", ids=None
+) -> list[int]:
+    ids = ids or {a.name: a.id for a in store.list_accounts()}
+    room_id = store.room_id(room)
+    assert room_id is not None
+    batch = [
+        NewMessage(ids[sender], sender, f"m{i}", room_id=room_id, room_name=room) for i in range(n)
+    ]
+    return [m.id for m in store.insert_messages(batch)]
+
+
+def _dm(store: Store, sender: str, recipient: str, text: str) -> int:
+    ids = {a.name: a.id for a in store.list_accounts()}
+    message = NewMessage(
+        ids[sender], sender, text, recipient_id=ids[recipient], recipient_name=recipient
+    )
+    return store.insert_messages([message])[0].id
+
+
+def test_names_are_case_insensitive_and_keep_their_spelling(store, people):
+    account = store.get_account("ALICE")
+    assert account is not None
+    assert account.name == "Alice"
+    with pytest.raises(NameTakenError, match="Alice"):
+        store.create_account("alice", "h", [])
+    with pytest.raises(NameTakenError, match="more than once"):
+        store.create_accounts([("dave", "h"), ("DAVE", "h")], [])
+
+
+def test_create_accounts_is_all_or_nothing(store, people):
+    with pytest.raises(NameTakenError):
+        store.create_accounts([("dave", "h"), ("erin", "h"), ("bob", "h")], [])
+    assert store.get_account("dave") is None
+
+
+def test_new_accounts_join_the_default_rooms(store, people):
+    rooms = store.list_rooms(people["bob"])
+    assert [(r.name, r.members, r.joined) for r in rooms] == [("general", 3, True)]
+
+
+def test_password_disable_and_missing_accounts(store, people):
+    store.set_password("BOB", "new-hash")
+    store.set_disabled("bob", True)
+    bob = store.get_account("bob")
+    assert bob is not None
+    assert bob.password_hash == "new-hash"
+    assert bob.disabled
+    assert store.blocked_accounts([people["bob"], people["carol"]]) == {people["bob"]}
+    with pytest.raises(NoSuchAccountError):
+        store.set_disabled("nobody", True)
+
+
+def test_rooms(store, people):
+    store.create_room("dev")
+    with pytest.raises(NameTakenError):
+        store.create_room("dev")
+    assert store.join_room(people["bob"], "dev", create=False)[1] is True
+    assert store.join_room(people["bob"], "dev", create=False)[1] is False
+    with pytest.raises(NoSuchRoomError):
+        store.join_room(people["bob"], "nowhere", create=False)
+    assert [name for _, name in store.rooms_of(people["bob"])] == ["dev", "general"]
+
+
+def test_history_latest_before_and_after_with_more(store, people):
+    ids = _room(store, 10)
+    latest = store.room_history(store.room_id("general"), limit=4)
+    assert [m.id for m in latest.messages] == ids[-4:]
+    assert latest.more
+    older = store.room_history(store.room_id("general"), before=ids[-4], limit=4)
+    assert [m.id for m in older.messages] == ids[2:6]
+    assert older.more
+    oldest = store.room_history(store.room_id("general"), before=ids[2], limit=4)
+    assert [m.id for m in oldest.messages] == ids[:2]
+    assert not oldest.more
+    newer = store.room_history(store.room_id("general"), after=ids[0], limit=4)
+    assert [m.id for m in newer.messages] == ids[1:5]
+    assert newer.more
+    newest = store.room_history(store.room_id("general"), after=ids[6], limit=4)
+    assert [m.id for m in newest.messages] == ids[7:]
+    assert not newest.more
+    assert newest.messages[0].room == "general"
+    assert newest.messages[0].sender == "Alice"
+
+
+def test_direct_messages_pair_both_ways(store, people):
+    first = _dm(store, "Alice", "bob", "hi bob")
+    second = _dm(store, "bob", "Alice", "hi alice")
+    _dm(store, "Alice", "carol", "hi carol")
+    page = store.direct_history(people["bob"], people["Alice"])
+    assert [(m.id, m.sender, m.to) for m in page.messages] == [
+        (first, "Alice", "bob"),
+        (second, "bob", "Alice"),
+    ]
+    assert not page.more
+
+
+def test_recent_peers_most_recent_first(store, people):
+    _dm(store, "Alice", "bob", "1")
+    _dm(store, "carol", "Alice", "2")
+    assert [name for _, name in store.recent_peers(people["Alice"], 10)] == ["carol", "bob"]
+    _dm(store, "bob", "Alice", "3")
+    assert [name for _, name in store.recent_peers(people["Alice"], 1)] == ["bob"]
+
+
+def test_deleting_an_account_keeps_its_messages_but_not_its_conversations(store, people):
+    room_ids = _room(store, 2, sender="bob")
+    dm = _dm(store, "bob", "Alice", "before deletion")
+    deleted = store.delete_account("BOB")
+    assert deleted.name == "bob"
+    history = store.room_history(store.room_id("general"))
+    assert [(m.id, m.sender) for m in history.messages] == [(i, "bob") for i in room_ids]
+    assert [m.id for m in store.direct_history(people["Alice"], people["bob"]).messages] == [dm]
+    assert store.list_rooms()[0].members == 2
+    store.create_account("bob", "h", [])
+    new_bob = store.get_account("bob")
+    assert new_bob is not None
+    assert new_bob.id != people["bob"]
+    assert store.direct_history(people["Alice"], new_bob.id).messages == []
+    with pytest.raises(NoSuchAccountError):
+        store.delete_account("nobody")
+
+
+def test_iter_message_rows_what_an_account_sees(store, people):
+    store.create_room("secret")
+    secret_id = store.room_id("secret")
+    _room(store, 1, room="general")
+    store.join_room(people["carol"], "secret", create=False)
+    _room(store, 1, room="secret", sender="carol")
+    _dm(store, "Alice", "bob", "to bob")
+    _dm(store, "carol", "bob", "carol to bob")
+    seen_by_alice = [row[3] for row in store.iter_message_rows(visible_to=people["Alice"])]
+    assert seen_by_alice == ["m0", "to bob"]
+    seen_by_bob = [row[3] for row in store.iter_message_rows(visible_to=people["bob"])]
+    assert seen_by_bob == ["m0", "to bob", "carol to bob"]
+    in_secret = list(store.iter_messages(room_id=secret_id))
+    assert [(m.sender, m.room, m.text) for m in in_secret] == [("carol", "secret", "m0")]
+
+
+def test_iter_message_rows_time_window(store, people):
+    _room(store, 3)
+    rows = list(store.iter_message_rows(room_id=store.room_id("general")))
+    ts = rows[0][1]
+    assert list(store.iter_message_rows(since_ms=ts + 1)) == []
+    assert len(list(store.iter_message_rows(since_ms=ts, until_ms=ts + 1))) == 3
+    assert list(store.iter_message_rows(until_ms=ts)) == []
