@@ -145,6 +145,7 @@ class _Purpose:
 
     what: str
     key: ConvKey | None = None
+    backward: bool = False  # a gap filled from the newest message back
 
 
 def now_ts() -> str:
@@ -248,8 +249,7 @@ class ChatSession:
         updates: list[Update] = [event, Status(None), SidebarChanged()]
         if event.reconnected:
             for conv in state.conversations.values():
-                if conv.last_id:
-                    self._fill_gap(conv.key, conv.title, conv.last_id)
+                self._fill_gap(conv.key, conv.title, after=conv.last_id)
         elif state.current is None and state.conversations:
             state.select(state.ordered()[0].key)
             updates.append(CurrentChanged(state.current))
@@ -381,7 +381,11 @@ class ChatSession:
         if what == "gap" and isinstance(frame, HistoryReply):
             updates = self._history(frame, unread=True)
             if frame.more and frame.messages:
-                self._fill_gap(purpose.key, frame.room or frame.with_ or "", frame.messages[-1].id)
+                name = frame.room or frame.with_ or ""
+                if purpose.backward:
+                    self._fill_gap(purpose.key, name, before=frame.messages[0].id)
+                else:
+                    self._fill_gap(purpose.key, name, after=frame.messages[-1].id)
             return updates
         return []
 
@@ -397,14 +401,23 @@ class ChatSession:
         conv.notice(now_ts(), f"{what.get(purpose.what, 'Refused')}: {error.message}.")
         return [Redraw(conv.key)]
 
-    def _fill_gap(self, key: ConvKey | None, name: str, after: int) -> None:
+    def _fill_gap(
+        self, key: ConvKey | None, name: str, *, after: int = 0, before: int | None = None
+    ) -> None:
+        """Fetch what was missed: forward from ``after``, the last message seen.
+
+        With nothing seen yet (``after`` 0; ids start at 1 and the contract wants a positive
+        ``after``), everything there is was missed: page back from the newest instead.
+        """
         if key is None:
             return
+        backward = after == 0
+        paging = {"before": before} if backward else {"after": after}
         if key.kind is Kind.ROOM:
-            request = History(room=name, after=after, limit=GAP_PAGE)
+            request = History(room=name, limit=GAP_PAGE, **paging)
         else:
-            request = History(with_=name, after=after, limit=GAP_PAGE)
-        self._request(request, _Purpose("gap", key))
+            request = History(with_=name, limit=GAP_PAGE, **paging)
+        self._request(request, _Purpose("gap", key, backward=backward))
 
     # -- actions ------------------------------------------------------------------------
 

@@ -72,7 +72,7 @@ class MainWindow:
     # -- building -----------------------------------------------------------------------
 
     def _build_menu(self) -> None:
-        self.menu = tk.Menu(self.root)
+        self.menu = tk.Menu(self.root, tearoff=False)
         file_menu = tk.Menu(self.menu, tearoff=False)
         file_menu.add_command(
             label="Export conversation…", accelerator="Ctrl+E", command=self.export_conversation
@@ -389,12 +389,16 @@ class MainWindow:
         text = self.entry.get("1.0", "end-1c")
         if not text.strip():
             return
+        before = self.state.current
         error = self.session.submit(text)
         if error:
             self.set_status(error, error=True)
             return
         self.entry.delete("1.0", "end")
-        self.apply(CurrentChanged(self.state.current))
+        if self.state.current != before:  # /msg opened another conversation
+            self.apply(CurrentChanged(self.state.current))
+        else:
+            self.scroll_to_end()  # one's own words are worth following down
 
     def ask_join(self) -> None:
         self.dialog = JoinDialog(self.root, self._join)
