@@ -85,11 +85,11 @@ class Context:
 
 
 class Progress:
-    """Running counts on stderr, at most every ``interval`` seconds.
+    """Running counts on stderr.
 
-    At a terminal the line is rewritten in place; elsewhere (a log) each update is a line
-    of its own, unless ``terminal_only``. Quick jobs finish before the first update and
-    print nothing.
+    At a terminal one line is rewritten in place twice a second; elsewhere (a log) an
+    update is a line of its own every few seconds, unless ``terminal_only``. Quick jobs
+    finish before the first update and print nothing.
     """
 
     def __init__(
@@ -99,14 +99,13 @@ class Progress:
         total: int | None = None,
         *,
         terminal_only: bool = False,
-        interval: float = 0.5,
     ) -> None:
         self.stream = stream
         self.label = label
         self.total = total
         self.interactive = stream.isatty()
         self.enabled = self.interactive or not terminal_only
-        self.interval = interval
+        self.interval = 0.5 if self.interactive else 5.0
         self._last = time.monotonic()
         self._shown = False
 
