@@ -231,7 +231,7 @@ def test_load_older_clear_and_export(shared_server, new_user, apps, tmp_path, mo
     pump(app, lambda: "a new one" in chat_text(app))
 
     target = tmp_path / "history.jsonl"
-    monkeypatch.setattr(main_window.filedialog, "asksaveasfilename", lambda **_options: str(target))
+    monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **_options: str(target))
     menu_invoke(app, "File", "Export conversation…")
     dialog = app.main.dialog
     assert isinstance(dialog, ExportDialog)
