@@ -40,6 +40,8 @@ class ByeReason(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     FRAME_TOO_LARGE = "frame_too_large"
     TOO_MANY_ERRORS = "too_many_errors"
+    # An addition to the contract: an administrator ended this session.
+    KICKED = "kicked"
 
 
 class ProtocolError(Exception):

@@ -10,6 +10,7 @@ a live message older than history it was just sent, or misses one in between.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import threading
@@ -51,6 +52,7 @@ from chatsecure.protocol import (
     encode,
 )
 from chatsecure.protocol.events import PresenceStatus
+from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator, LoginAccepted, PasswordChangeError
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import TokenBucket
@@ -101,6 +103,8 @@ class ChatCore:
         self._buckets: dict[int, TokenBucket] = {}
         self._room_ids: dict[str, int] = {}
         self._stopping = threading.Event()
+        self._observers: list[events.Observer] = []
+        self._session_ids = itertools.count(1)
         self._housekeeper = threading.Thread(
             target=self._housekeeping, name="housekeeping", daemon=True
         )
@@ -134,21 +138,56 @@ class ChatCore:
         self.auth.close()
 
     def open_session(self, outbox: Outbox, address: str) -> Session:
-        session = Session(self, outbox, address, self.clock())
+        session = Session(self, next(self._session_ids), outbox, address, self.clock())
         with self._sessions_lock:
             self._sessions.add(session)
         outbox.send(session.connection.hello())
+        self._emit(events.Connected(session.id, address, time.time()))
         return session
+
+    # -- observers and admin actions --------------------------------------------------
+
+    def subscribe(self, observer: events.Observer) -> None:
+        """Call ``observer`` with every ``events.ServerEvent`` from now on (any thread)."""
+        self._observers = [*self._observers, observer]
+
+    def unsubscribe(self, observer: events.Observer) -> None:
+        self._observers = [o for o in self._observers if o is not observer]
+
+    def _emit(self, event: events.ServerEvent) -> None:
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("observer %r failed on %r", observer, event)
+
+    def disconnect(self, session_id: int) -> bool:
+        """End one session as an admin asked; False if it is already gone."""
+        for session in self._all_sessions():
+            if session.id == session_id:
+                log.info("%s (%s) disconnected by an admin", session.user, session.address)
+                session.end(ByeReason.KICKED)
+                return True
+        return False
+
+    def disable_account(self, name: str) -> None:
+        """Disable the account (as ``chatsecure-admin disable`` does) and end its sessions now."""
+        self.store.set_disabled(name, True)
+        self._kick_blocked()
 
     def session_ended(self, session: Session, reason: ByeReason | None) -> None:
         with self._sessions_lock:
             self._sessions.discard(session)
         if session.account is None:
+            self._emit(events.Disconnected(session.id, None, session.address, reason or "closed"))
             return
         with self.sequencer:
             mates = self.hub.room_mates(session.account_id)
             if self.hub.remove(session):
                 self._announce_presence(mates, session.user, "offline")
+        self._emit(
+            events.Disconnected(session.id, session.user, session.address, reason or "closed")
+        )
         log.info("%s disconnected from %s (%s)", session.user, session.address, reason or "closed")
 
     def _all_sessions(self) -> list[Session]:
@@ -175,7 +214,9 @@ class ChatCore:
     def _login(self, session: Session, request: Login) -> None:
         result = self.auth.login(request.username, request.password, session.address)
         if not isinstance(result, LoginAccepted):
-            if result.retry_after is not None:
+            throttled = result.retry_after is not None
+            self._emit(events.LoginRefused(session.address, request.username, throttled))
+            if throttled:
                 log.info("login throttled from %s", session.address)
                 raise RequestError(
                     ErrorCode.RATE_LIMITED,
@@ -209,6 +250,9 @@ class ChatCore:
                 session.reply(self._who_reply(room_id, name))
             if first:
                 self._announce_presence(self.hub.room_mates(account.id), account.name, "online")
+        self._emit(
+            events.LoggedIn(session.id, account.name, session.address, tuple(n for _, n in rooms))
+        )
 
     def _announce_presence(self, mates: set[int], user: str, status: PresenceStatus) -> None:
         """Tell every account sharing a room with ``user`` that it came or went."""
@@ -257,6 +301,12 @@ class ChatCore:
             ts = format_ts(message.ts_ms)
             session.reply(Ok(req=submission.req, id=message.id, ts=ts))
             data = encode(_message_frame(message))
+            if self._observers:
+                self._emit(
+                    events.MessageStored(
+                        message.id, message.sender, message.room, message.to, message.text
+                    )
+                )
             if message.room is not None:
                 self.hub.to_room(message.room, data)
             else:
@@ -264,6 +314,7 @@ class ChatCore:
                 self.hub.to_accounts((session.account_id, submission.recipient_id), data)
 
     def _refuse_unstored(self, submissions: Sequence[Submission]) -> None:
+        self._emit(events.Fault(f"could not store {len(submissions)} message(s)"))
         for submission in submissions:
             session: Session = submission.sender
             session.reply(
@@ -310,6 +361,7 @@ class ChatCore:
             session.reply(self._who_reply(room_id, request.room))
             if newly:
                 log.info("%s joined %s", session.user, request.room)
+                self._emit(events.RoomJoined(session.user, request.room))
                 event = Member(room=request.room, user=session.user, event="joined")
                 self.hub.to_room(request.room, encode(event), skip=session.outbox)
 
@@ -322,6 +374,7 @@ class ChatCore:
             self.hub.leave(session.account_id, request.room)
             session.reply(Ok(req=request.req))
         log.info("%s left %s", session.user, request.room)
+        self._emit(events.RoomLeft(session.user, request.room))
 
     def _rooms(self, session: Session, request: ListRooms) -> None:
         rooms = self.store.list_rooms(session.account_id)
@@ -407,6 +460,7 @@ class ChatCore:
                     self._kick_blocked()
             except Exception:
                 log.exception("housekeeping failed; will retry")
+                self._emit(events.Fault("housekeeping failed; see the log"))
 
     def _check_timeouts(self, now: float) -> None:
         limits = self.settings.limits

@@ -30,8 +30,11 @@ log = logging.getLogger(__name__)
 
 
 class Session:
-    def __init__(self, core: ChatCore, outbox: Outbox, address: str, now: float) -> None:
+    def __init__(
+        self, core: ChatCore, session_id: int, outbox: Outbox, address: str, now: float
+    ) -> None:
         self._core = core
+        self.id = session_id
         self.outbox = outbox
         self.address = address
         self.connection = ServerConnection(
