@@ -153,6 +153,7 @@ class MainWindow:
         self.chat.pack(side="left", fill="both", expand=True)
         # Continuation lines of a multi-line message start under its text, not the time.
         self.chat.tag_configure("line", lmargin2=64)
+        self.chat.tag_configure("continued", lmargin1=64, lmargin2=64)
         self.chat.tag_configure("time", foreground="#888888")
         self.chat.tag_configure("notice", foreground="#888888", font=("TkDefaultFont", 9, "italic"))
         self.chat.tag_configure("own", background="#eef4ff")
@@ -320,7 +321,10 @@ class MainWindow:
             own = ("own",) if line.own else ()
             name = f"{line.sender} (you)" if line.own else line.sender
             self.chat.insert("end", name, (tag, "line", *own))
-            self.chat.insert("end", f": {line.text}\n", ("line", *own))
+            first, *more = line.text.split("\n")
+            self.chat.insert("end", f": {first}\n", ("line", *own))
+            for continued in more:
+                self.chat.insert("end", f"{continued}\n", ("continued", *own))
         self.chat.configure(state="disabled")
 
     def _colour_tag(self, name: str) -> str:
