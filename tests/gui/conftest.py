@@ -6,6 +6,7 @@ fail (never skip): install it with ``apt-get install -y xvfb``.
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 import subprocess
@@ -107,6 +108,10 @@ class Apps:
         for app in self.apps:
             if app.root.winfo_exists():
                 app.quit()
+        # Free the Tcl interpreters here, on the Tk thread: if the garbage collector found
+        # them later on a network thread, Tcl would abort the process.
+        self.apps.clear()
+        gc.collect()
 
 
 @pytest.fixture
