@@ -1,0 +1,86 @@
+"""The server hosted inside the console: a fresh core and listener for every start.
+
+A listener and a core each live once (their threads cannot be restarted), so Start after
+Stop builds new ones over the same settings, database engine and TLS context. The
+console is only an observer: the server behaves exactly as ``chatsecure-server`` does.
+"""
+
+from __future__ import annotations
+
+import ssl
+
+from sqlalchemy import Engine
+
+from chatsecure.config import Settings
+from chatsecure.server.core import events
+from chatsecure.server.core.chat import ChatCore
+from chatsecure.server.transport import Listener
+from chatsecure.storage.store import Store
+
+
+def format_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class ServerHost:
+    """Start, stop and the two admin actions; ``observer`` sees every core event."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine: Engine,
+        context: ssl.SSLContext,
+        observer: events.Observer,
+    ) -> None:
+        self.settings = settings
+        self.store = Store(engine)
+        self._context = context
+        self._observer = observer
+        self._core: ChatCore | None = None
+        self._listener: Listener | None = None
+
+    @property
+    def running(self) -> bool:
+        return self._listener is not None
+
+    def start(self) -> list[str]:
+        """Serve; where we listen. Raises ``OSError`` when the address cannot be bound."""
+        if self._listener is not None:
+            raise RuntimeError("the server is already running")
+        core = ChatCore(self.settings, self.store)
+        core.subscribe(self._observer)  # before start, so the first event is seen
+        core.start()
+        listener = Listener(self.settings, self._context, core)
+        try:
+            listener.start()
+        except OSError:
+            core.shutdown()
+            core.unsubscribe(self._observer)
+            raise
+        self._core, self._listener = core, listener
+        return [format_address(host, port) for host, port in listener.addresses]
+
+    def stop(self) -> None:
+        """The graceful stop SIGTERM gives: stop accepting, ``bye`` everyone, flush, close.
+
+        Blocks for up to the listener's grace period, so a window calls it off its thread.
+        """
+        core, listener = self._core, self._listener
+        if core is None or listener is None:
+            return
+        listener.stop()
+        core.unsubscribe(self._observer)
+        self._core = self._listener = None
+
+    def disconnect(self, session_id: int) -> bool:
+        """End one session with ``bye`` ``kicked``; False if it is gone or we are stopped."""
+        core = self._core
+        return core is not None and core.disconnect(session_id)
+
+    def disable_account(self, name: str) -> None:
+        """As ``chatsecure-admin disable``; while running, its sessions end at once."""
+        core = self._core
+        if core is None:
+            self.store.set_disabled(name, True)
+        else:
+            core.disable_account(name)
