@@ -12,8 +12,9 @@ import shutil
 import subprocess
 import time
 import tkinter as tk
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import Protocol
 
 import pytest
 
@@ -70,9 +71,18 @@ def xvfb() -> Iterator[str]:
     process.wait(10)
 
 
-def pump(app: App | list[App], until: Callable[[], object], timeout: float = TIMEOUT) -> None:
+class HasRoot(Protocol):
+    """A window to pump: a client ``App`` or the server console."""
+
+    @property
+    def root(self) -> tk.Tk: ...
+
+
+def pump(
+    app: HasRoot | Sequence[HasRoot], until: Callable[[], object], timeout: float = TIMEOUT
+) -> None:
     """Run the Tk event loops of ``app`` until ``until()`` is true."""
-    apps = app if isinstance(app, list) else [app]
+    apps = app if isinstance(app, Sequence) else [app]
     deadline = time.monotonic() + timeout
     while True:
         for each in apps:
