@@ -49,6 +49,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         metavar="PATH",
         help="configuration file (default: $CHATSECURE_CONFIG, then ./config.toml)",
     )
+    parser.add_argument(
+        "--gui", action="store_true", help="open the server console window to run and watch it"
+    )
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)
@@ -73,6 +76,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except TlsSetupError as exc:
         print(f"chatsecure-server: {exc}", file=sys.stderr)
         return EXIT_SETUP
+
+    if args.gui:
+        # Imported here so a headless server never needs tkinter.
+        from chatsecure.server.console.window import run_console  # noqa: PLC0415
+
+        status = run_console(settings, engine, context, fingerprint)
+        engine.dispose()
+        return status
 
     core = ChatCore(settings, Store(engine))
     core.start()
@@ -99,6 +110,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 def configure_logging(level: str) -> None:
     logging.basicConfig(level=level, format=LOG_FORMAT, stream=sys.stderr, force=True)
+    # Alembic narrates every schema check at INFO; only its problems matter here.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def print_banner(

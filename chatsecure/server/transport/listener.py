@@ -256,6 +256,7 @@ class Listener:
         for conn in connections:
             if not conn.attached:  # still in the handshake: no session to say bye to
                 conn.abort()
+        self._writer.hurry()
         try:
             self._core.shutdown()
         except Exception:

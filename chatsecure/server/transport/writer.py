@@ -37,6 +37,7 @@ class Writer:
         self._ready: list[Connection] = []
         self._live: set[Connection] = set()
         self._stopping = False
+        self._hurry = False  # set once; read unlocked by the writer thread
         self._closed = False
         # Writer thread only.
         self._registered: set[Connection] = set()
@@ -66,6 +67,18 @@ class Writer:
         """Wait until every attached connection has finished closing; False on timeout."""
         with self._idle:
             return self._idle.wait_for(lambda: not self._live, timeout)
+
+    def hurry(self) -> None:
+        """The server is stopping: cut each connection as soon as its data is sent.
+
+        Normally we wait (``LINGER``) for the peer to close first; at shutdown that wait
+        buys little, since our FIN already follows the last frame.
+        """
+        with self._lock:
+            self._hurry = True
+            live = list(self._live)
+        for conn in live:
+            self.schedule(conn)
 
     def stop(self, timeout: float) -> None:
         """Cut every remaining connection, then end the thread (bounded by ``timeout``)."""
@@ -145,6 +158,8 @@ class Writer:
         """Run one step of ``conn``; a fault in one connection never stops the writer."""
         try:
             step(now)
+            if self._hurry and conn.phase is Phase.LINGER:
+                conn.expire(now)
             self._after(conn)
         except Exception:
             log.exception("%s: writer error; closing", conn.label)
