@@ -232,3 +232,10 @@ def test_nothing_listens_after_stop(start_server: StartServer, ctx: ssl.SSLConte
     server.stop()
     with pytest.raises(ConnectionRefusedError):
         connect(server.address, ctx)
+
+
+def test_a_port_in_use_fails_start_cleanly(start_server: StartServer) -> None:
+    first = start_server()
+    with pytest.raises(OSError, match="in use"):
+        start_server(server={"port": first.address[1]})
+    first.stop()

@@ -82,6 +82,7 @@ class Listener:
         # Held while a session opens, so none opens after the core began shutting down.
         self._session_gate = threading.Lock()
         self._stopping = False
+        self._started = False
         self._stopped = False
 
     @property
@@ -95,7 +96,12 @@ class Listener:
 
     def start(self) -> None:
         """Bind, listen and start the writer and accept threads; raises ``OSError``."""
-        self._bind()
+        try:
+            self._bind()
+        except OSError:
+            self.stop()
+            raise
+        self._started = True
         for sock in self._sockets:
             self._selector.register(sock, selectors.EVENT_READ)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
@@ -244,6 +250,10 @@ class Listener:
         if self._stopped:
             return
         self._stopped = True
+        if not self._started:
+            self._writer.stop(0.0)
+            self._release()
+            return
         deadline = time.monotonic() + grace
         self._wake_w.send(b"\0")
         if self._accept_thread.is_alive():
@@ -272,6 +282,9 @@ class Listener:
             conn.abort()
             if thread.ident is not None:  # started
                 thread.join(max(deadline + 1.0 - time.monotonic(), 0.1))
+        self._release()
+
+    def _release(self) -> None:
         self._selector.close()
         self._wake_r.close()
         self._wake_w.close()

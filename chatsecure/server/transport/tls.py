@@ -16,9 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 
 from chatsecure.config import TlsSettings
+from chatsecure.tls_certs import fingerprint
 
 log = logging.getLogger(__name__)
 
@@ -159,4 +159,4 @@ def certificate_fingerprint(cert_file: Path) -> str:
         certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
     except (OSError, ValueError) as exc:
         raise TlsSetupError(f"cannot read TLS certificate {cert_file}: {exc}") from None
-    return certificate.fingerprint(hashes.SHA256()).hex(":").upper()
+    return fingerprint(certificate)

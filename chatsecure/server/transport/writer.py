@@ -89,10 +89,13 @@ class Writer:
             conn.abort()
         with self._lock:
             self._wake_locked()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("writer: %d connections did not finish closing", self.live_count())
-            return
+        if self._thread.ident is None:  # never started
+            self._selector.close()
+        else:
+            self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.warning("writer: %d connections did not finish closing", self.live_count())
+                return
         with self._lock:  # under the lock: no schedule() can be writing to them
             self._closed = True
             self._wake_r.close()
