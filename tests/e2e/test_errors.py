@@ -17,10 +17,16 @@ SERVER_CONFIG = {"limits": {"max_frame_bytes": MAX_FRAME, "max_text_chars": MAX_
 ROOM = "errors"
 
 
+@pytest.fixture(scope="module")
+def member(module_server: ServerProcess) -> str:
+    """The account the tests here use: errors belong to a connection, not to an account."""
+    return module_server.new_user()
+
+
 @pytest.fixture
-def client(server: ServerProcess) -> ChatClient:
-    """A logged-in member of ``ROOM``."""
-    logged_in = server.login(server.new_user())
+def client(server: ServerProcess, member: str) -> ChatClient:
+    """A new connection, logged in as a member of ``ROOM``."""
+    logged_in = server.login(member)
     join(logged_in, ROOM)
     return logged_in
 
@@ -187,6 +193,15 @@ def test_text_rules(client: ChatClient) -> None:
         reply = send(text)
         assert reply["type"] == "ok", (text, reply)
         assert client.expect("message", id=reply["id"])["text"] == text
+
+
+def test_server_frames_may_exceed_the_clients_frame_limit(client: ChatClient) -> None:
+    texts = [f"{n:03} " + "y" * (MAX_TEXT - 4) for n in range(30)]
+    for text in texts:
+        send_room(client, ROOM, text)
+    reply = client.request({"type": "history", "room": ROOM, "limit": 30})
+    assert len(json.dumps(reply)) > 3 * MAX_FRAME
+    assert [m["text"] for m in reply["messages"]] == texts
 
 
 def test_errors_do_not_end_the_connection(client: ChatClient) -> None:

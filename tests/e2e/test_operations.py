@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import ssl
 import subprocess
 import time
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from tests.e2e.client import tls_context
 from tests.e2e.conftest import BIN, ServerFactory, ServerProcess, password_of
 from tests.e2e.helpers import assert_error, join, send_room
 
@@ -127,3 +129,24 @@ def test_missing_certificate_is_a_clear_error(server_factory: ServerFactory) -> 
     assert result.returncode != 0
     assert "chatsecure-admin gencert" in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+def _handshake(server: ServerProcess, version: ssl.TLSVersion) -> str | None:
+    """The negotiated version when the client offers only ``version``; None if refused."""
+    context = tls_context(server.ca_file)
+    context.minimum_version = context.maximum_version = version
+    try:
+        client = server.connect(context=context)
+    except (ssl.SSLError, OSError):
+        return None
+    assert client.hello is not None
+    return client.sock.version()
+
+
+def test_tls_versions_of_the_profiles(server_factory: ServerFactory) -> None:
+    intermediate = server_factory()
+    assert _handshake(intermediate, ssl.TLSVersion.TLSv1_2) == "TLSv1.2"
+    assert _handshake(intermediate, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
+    modern = server_factory({"tls": {"profile": "modern"}})
+    assert _handshake(modern, ssl.TLSVersion.TLSv1_2) is None
+    assert _handshake(modern, ssl.TLSVersion.TLSv1_3) == "TLSv1.3"
