@@ -92,7 +92,6 @@ def test_banner_shows_no_database_password(tls_files: TlsFiles) -> None:
     assert "AB:CD" in text
 
 
-@pytest.mark.slow
 def test_serves_and_stops_on_sigterm(tmp_path: Path, tls_files: TlsFiles) -> None:
     port = free_port()
     config = write_config(tmp_path, tls_files, port, migrated=True)
