@@ -9,8 +9,12 @@ layer, so they speak TLS and the protocol exactly as ``chatsecure-client`` does.
 from __future__ import annotations
 
 import gc
+import os
 import queue
+import signal
 import socket
+import subprocess
+import sys
 import time
 import tkinter as tk
 from collections.abc import Callable, Iterator
@@ -59,22 +63,30 @@ class Hosted:
     confirmations: list[str]
 
 
-@pytest.fixture
-def hosted(tmp_path: Path) -> Iterator[Hosted]:
-    port = free_port()
-    config = write_config(tmp_path / "server", server={"host": HOST, "port": port})
+def scratch_config(directory: Path) -> Path:
+    """A config on a free loopback port, with certificates and a migrated database."""
+    config = write_config(directory, server={"host": HOST, "port": free_port()})
     settings = load_settings(config)
     tls = settings.tls
     paths = CertificatePaths.beside_ca(tls.cert_file, tls.key_file, tls.ca_file)
     write_dev_certificates(make_dev_certificates(days=2), paths, overwrite=False)
     engine = make_engine(settings.database.url)
     upgrade(engine)
+    engine.dispose()
+    return config
+
+
+@pytest.fixture
+def hosted(tmp_path: Path) -> Iterator[Hosted]:
+    settings = load_settings(scratch_config(tmp_path / "server"))
+    port, tls = settings.server.port, settings.tls
+    engine = make_engine(settings.database.url)
     store = Store(engine)
     for name in ("alice", "bob"):
         store.create_account(name, hash_password(password_of(name), 10), ["general"])
     confirmations: list[str] = []
 
-    def confirm(_title: str, question: str) -> bool:
+    def confirm(_title: str, question: str, _detail: str) -> bool:
         confirmations.append(question)
         return True
 
@@ -294,3 +306,24 @@ def test_console_closing_the_window_stops_the_server(hosted: Hosted, clients):
     while not isinstance(event := alice.events.get(timeout=TIMEOUT), ConnectionLost):
         pass  # history and presence frames that came before the bye
     assert event.reason == "shutdown"
+
+
+def test_console_command_opens_and_stops_on_sigterm(tmp_path: Path, xvfb: str):
+    """``chatsecure-server --gui``: the window serves at once and SIGTERM stops it cleanly."""
+    config = scratch_config(tmp_path / "server")
+    port = load_settings(config).server.port
+    command = [sys.executable, "-m", "chatsecure.server.app", "--config", str(config), "--gui"]
+    server = subprocess.Popen(command, env={**os.environ, "DISPLAY": xvfb})
+    try:
+        deadline = time.monotonic() + TIMEOUT
+        while not port_open(port):
+            assert server.poll() is None, "the console exited at start"
+            assert time.monotonic() < deadline, "the console did not start serving"
+            time.sleep(0.05)
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(TIMEOUT) == 0
+        assert not port_open(port)
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(5)

@@ -43,7 +43,7 @@ ALL_KINDS = "all kinds"
 NOT_LOGGED_IN = "(logging in)"
 ALERT_KINDS = (LogKind.LOGIN_FAILED, LogKind.ERROR)
 
-Confirm = Callable[[str, str], bool]
+Confirm = Callable[[str, str, str], bool]  # title, question, detail
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,11 +310,11 @@ class ServerConsole:
         if row is None or row.user is None:
             return
         user = row.user
-        question = (
-            f"Disable the account {user!r}? All its sessions end now and it cannot log in "
-            "until enabled again (chatsecure-admin enable)."
+        detail = (
+            "All its sessions end now, and it cannot log in until it is enabled again "
+            "with chatsecure-admin enable."
         )
-        if not self._confirm("Disable account", question):
+        if not self._confirm("Disable account", f"Disable the account {user!r}?", detail):
             return
 
         def disable() -> None:
@@ -325,8 +325,8 @@ class ServerConsole:
 
         threading.Thread(target=disable, name="console-disable", daemon=True).start()
 
-    def _ask(self, title: str, question: str) -> bool:
-        return messagebox.askyesno(title, question, icon="warning", parent=self.root)
+    def _ask(self, title: str, question: str, detail: str) -> bool:
+        return messagebox.askyesno(title, question, detail=detail, icon="warning", parent=self.root)
 
     # -- events in ------------------------------------------------------------------------
 
@@ -448,9 +448,10 @@ def run_console(
     except tk.TclError as exc:
         print(f"chatsecure-server: cannot open the console window: {exc}", file=sys.stderr)
         return EXIT_SETUP
-    console = ServerConsole(root, settings, engine, context, fingerprint)
+    # Before the server starts: a signal that comes once it listens must stop it gracefully.
     signalled = threading.Event()
     install_signal_handlers(signalled)
+    console = ServerConsole(root, settings, engine, context, fingerprint)
 
     def watch_signals() -> None:
         # Signal handlers run between Python bytecodes; this tick makes sure some run.
