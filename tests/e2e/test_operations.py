@@ -46,6 +46,13 @@ def test_disabled_account_is_disconnected_within_five_seconds(server: ServerProc
     assert server.connect().login(victim, password_of(victim))["user"] == victim
 
 
+def test_deleted_account_is_disconnected(server: ServerProcess) -> None:
+    doomed = server.new_user()
+    session = server.login(doomed)
+    server.admin("deluser", doomed)
+    session.expect_bye("account_disabled", timeout=6)
+
+
 def test_sigterm_says_bye_stores_acked_messages_and_exits_zero(
     server_factory: ServerFactory,
 ) -> None:

@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.e2e.client import ChatClient, Frame
-from tests.e2e.conftest import ServerProcess
+from tests.e2e.conftest import ServerProcess, password_of
 from tests.e2e.helpers import assert_ok_send, join
 
 MESSAGES_PER_SENDER = 150
@@ -99,3 +99,47 @@ def test_concurrent_senders_in_one_direct_conversation(server: ServerProcess) ->
     assert len(streams) == 5
     for stream in streams:
         check_stream(stream, acked)
+
+
+def test_joining_and_logging_in_during_a_stream_leaves_no_gap_and_no_overlap(
+    server: ServerProcess,
+) -> None:
+    """History sent at join or login, then live messages: together exactly the room's tail."""
+    room = "ordering-join"
+    names = server.new_users(4)
+    senders = [server.login(name) for name in names[:2]]
+    for client in senders:
+        join(client, room)
+    joiner_name, late_name = names[2], names[3]
+    setup = server.login(late_name)
+    join(setup, room)
+    setup.close()
+
+    with ThreadPoolExecutor(2) as pool:
+        sending = [
+            pool.submit(send_many, c, {"room": room}, f"j{n}") for n, c in enumerate(senders)
+        ]
+        joiner = server.login(joiner_name)
+        joined = joiner.request({"type": "join", "room": room})
+        assert joined["type"] == "joined"
+        join_history = joiner.expect("history", room=room)
+        late = server.connect()
+        late.login(late_name, password_of(late_name))
+        login_history = late.expect("history", room=room)
+        acked = {i for f in sending for i in f.result(DEADLINE)}
+
+    for client, page in ((joiner, join_history), (late, login_history)):
+        seen = [m["id"] for m in page["messages"]]
+        live = [m["id"] for m in collect_until_quiet(client, room)]
+        ids = seen + live
+        assert all(a < b for a, b in itertools.pairwise(ids)), "overlap or disorder"
+        if seen:
+            expected = {i for i in acked if i >= seen[0]}
+        else:
+            expected = {i for i in acked if i >= min(live)}
+        assert set(ids) == expected, "a gap between history and live messages"
+
+
+def collect_until_quiet(client: ChatClient, room: str) -> list[Frame]:
+    """The room's messages that have come or come until a ping is answered."""
+    return [f for f in client.sync() if f["type"] == "message" and f.get("room") == room]
