@@ -327,3 +327,19 @@ def test_console_command_opens_and_stops_on_sigterm(tmp_path: Path, xvfb: str):
         if server.poll() is None:
             server.kill()
             server.wait(5)
+
+
+def test_console_reports_a_busy_port_and_starts_once_it_is_free(hosted: Hosted):
+    console = hosted.console
+    console.stop_button.invoke()
+    pump(console, lambda: console.status_label["text"] == "Stopped")
+    with socket.socket() as squatter:
+        squatter.bind((HOST, hosted.port))
+        squatter.listen()
+        console.start_button.invoke()
+        assert console.status_label["text"] == "Stopped"
+        assert logged(console, f"cannot listen on {HOST}:{hosted.port}")
+        assert str(console.start_button["state"]) == "normal"
+    console.start_button.invoke()
+    assert console.status_label["text"] == "Running"
+    assert port_open(hosted.port)
