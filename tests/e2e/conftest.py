@@ -29,6 +29,7 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import write_config
 from tests.e2e.client import ChatClient
 
 HOST = "127.0.0.1"
@@ -74,28 +75,6 @@ def merge_config(
         for section, values in override.items():
             merged.setdefault(section, {}).update(values)
     return merged
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str | Path):
-        return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    raise TypeError(f"cannot write {value!r} as TOML")
-
-
-def write_config(path: Path, config: Mapping[str, Mapping[str, Any]]) -> Path:
-    lines: list[str] = []
-    for section, values in config.items():
-        lines.append(f"[{section}]")
-        lines.extend(f"{key} = {_toml_value(value)}" for key, value in values.items())
-        lines.append("")
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
 
 
 def _environment() -> dict[str, str]:
@@ -144,7 +123,7 @@ class ServerProcess:
             {"server": {"port": self.port}, "tls": dict(tls)},
             config,
         )
-        self.config = write_config(directory / "config.toml", self.settings)
+        self.config = write_config(directory, **self.settings)
         self.db_path = directory / "chat.db"
         self.log_path = directory / "server.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -285,7 +264,7 @@ def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "key_file": folder / "server.key",
         "ca_file": folder / "ca.pem",
     }
-    config = write_config(folder / "config.toml", {"tls": tls})
+    config = write_config(folder, tls=tls)
     run_admin(config, "gencert", "--hostname", "localhost")
     return tls
 
