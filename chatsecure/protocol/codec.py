@@ -310,7 +310,8 @@ def _parse_history(fields: _Fields, _max_text_chars: int) -> History:
     if (room is None) == (with_ is None):
         raise fields.error("history needs exactly one of 'room' or 'with'")
     before = fields.optional_integer("before", minimum=1)
-    after = fields.optional_integer("after", minimum=1)
+    # after: 0 reads a conversation from its very first message (ids start at 1).
+    after = fields.optional_integer("after", minimum=0)
     if before is not None and after is not None:
         raise fields.error("history takes at most one of 'before' or 'after'")
     limit = fields.optional_integer("limit", minimum=1)

@@ -73,6 +73,10 @@ VALID: list[tuple[bytes, Request]] = [
         frame(type="history", **{"with": "bob"}, after=900, req=9),
         History(with_="bob", after=900, req=9),
     ),
+    (
+        frame(type="history", room="general", after=0, req=10),
+        History(room="general", after=0, req=10),
+    ),
     (frame(type="history", room="a", limit=500), History(room="a", limit=500)),
     (frame(type="history", room="a", limit=1), History(room="a", limit=1)),
     (frame(type="history", room="a"), History(room="a", limit=50)),
