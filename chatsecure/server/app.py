@@ -19,16 +19,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatsecure.config import ConfigError, Settings, load_settings
-from chatsecure.server.core.chat import ChatCore
+from chatsecure.server.host import ServerHost, format_address
 from chatsecure.server.transport import (
-    Listener,
     TlsSetupError,
     certificate_fingerprint,
     server_context,
     tls_versions,
 )
 from chatsecure.storage.db import is_current, make_engine
-from chatsecure.storage.store import Store
 
 log = logging.getLogger("chatsecure.server")
 
@@ -85,24 +83,21 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         engine.dispose()
         return status
 
-    core = ChatCore(settings, Store(engine))
-    core.start()
-    listener = Listener(settings, context, core)
+    host = ServerHost(settings, engine, context)
     try:
-        listener.start()
+        addresses = host.start()
     except OSError as exc:
-        core.shutdown()
-        where = f"{settings.server.host}:{settings.server.port}"
+        where = format_address(settings.server.host, settings.server.port)
         print(f"chatsecure-server: cannot listen on {where}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
-    print_banner(out, settings, listener.addresses, fingerprint)
+    print_banner(out, settings, addresses, fingerprint)
 
     stop = threading.Event()
     install_signal_handlers(stop)
     while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
     log.info("shutting down")
-    listener.stop()
+    host.stop()
     engine.dispose()
     log.info("stopped")
     return EXIT_OK
@@ -115,12 +110,11 @@ def configure_logging(level: str) -> None:
 
 
 def print_banner(
-    out: TextIO, settings: Settings, addresses: Sequence[tuple[str, int]], fingerprint: str
+    out: TextIO, settings: Settings, addresses: Sequence[str], fingerprint: str
 ) -> None:
     """What an admin needs to point clients at us; no secrets (the DB password is hidden)."""
-    for host, port in addresses:
-        shown = f"[{host}]" if ":" in host else host
-        print(f"chatsecure-server listening on {shown}:{port}", file=out)
+    for address in addresses:
+        print(f"chatsecure-server listening on {address}", file=out)
     print(f"TLS: {tls_versions(settings.tls.profile)} ({settings.tls.profile} profile)", file=out)
     print(f"certificate SHA-256 fingerprint: {fingerprint}", file=out)
     database = make_url(settings.database.url).render_as_string(hide_password=True)

@@ -158,7 +158,7 @@ def test_the_log_is_bounded():
 def test_model_and_host_work_without_tkinter():
     """A headless server can use both: only the window imports Tk."""
     code = (
-        "import sys, chatsecure.server.console.model, chatsecure.server.console.host; "
+        "import sys, chatsecure.server.console.model, chatsecure.server.host; "
         "sys.exit('tkinter' in sys.modules)"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

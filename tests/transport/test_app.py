@@ -84,7 +84,7 @@ def test_a_missing_certificate_exits_2(
 def test_banner_shows_no_database_password(tls_files: TlsFiles) -> None:
     out = io.StringIO()
     settings = make_settings(tls_files, database={"url": "postgresql://chat:s3cret@db/chat"})
-    app.print_banner(out, settings, [("::1", 5443)], "AB:CD")
+    app.print_banner(out, settings, ["[::1]:5443"], "AB:CD")
     text = out.getvalue()
     assert "s3cret" not in text
     assert "[::1]:5443" in text

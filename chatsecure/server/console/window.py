@@ -23,7 +23,6 @@ from sqlalchemy.engine import make_url
 
 from chatsecure.config import Settings
 from chatsecure.server.app import EXIT_OK, EXIT_SETUP, install_signal_handlers
-from chatsecure.server.console.host import ServerHost, format_address
 from chatsecure.server.console.model import (
     LOG_LIMIT,
     Change,
@@ -34,6 +33,7 @@ from chatsecure.server.console.model import (
     SessionRow,
 )
 from chatsecure.server.core import events
+from chatsecure.server.host import ServerHost, format_address
 from chatsecure.server.transport import tls_versions
 
 TITLE = "chatsecure — server console"

@@ -1,8 +1,9 @@
-"""The server hosted inside the console: a fresh core and listener for every start.
+"""A running server: the chat core and the listener, started and stopped together.
 
-A listener and a core each live once (their threads cannot be restarted), so Start after
-Stop builds new ones over the same settings, database engine and TLS context. The
-console is only an observer: the server behaves exactly as ``chatsecure-server`` does.
+``chatsecure-server`` runs one; the server console runs one per Start. A listener and a
+core each live once (their threads cannot be restarted), so a Start after a Stop builds
+new ones over the same settings, database engine and TLS context. An observer, such as
+the console, only watches: the server behaves the same with or without one.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ def format_address(host: str, port: int) -> str:
 
 
 class ServerHost:
-    """Start, stop and the two admin actions; ``observer`` sees every core event."""
+    """Start, stop and the two admin actions; ``observer``, if any, sees every core event."""
 
     def __init__(
         self,
         settings: Settings,
         engine: Engine,
         context: ssl.SSLContext,
-        observer: events.Observer,
+        observer: events.Observer | None = None,
     ) -> None:
         self.settings = settings
         self.store = Store(engine)
@@ -48,14 +49,14 @@ class ServerHost:
         if self._listener is not None:
             raise RuntimeError("the server is already running")
         core = ChatCore(self.settings, self.store)
-        core.subscribe(self._observer)  # before start, so the first event is seen
+        if self._observer is not None:
+            core.subscribe(self._observer)  # before start, so the first event is seen
         core.start()
         listener = Listener(self.settings, self._context, core)
         try:
             listener.start()
         except OSError:
             core.shutdown()
-            core.unsubscribe(self._observer)
             raise
         self._core, self._listener = core, listener
         return [format_address(host, port) for host, port in listener.addresses]
@@ -69,7 +70,8 @@ class ServerHost:
         if core is None or listener is None:
             return
         listener.stop()
-        core.unsubscribe(self._observer)
+        if self._observer is not None:
+            core.unsubscribe(self._observer)
         self._core = self._listener = None
 
     def disconnect(self, session_id: int) -> bool:
