@@ -8,9 +8,9 @@ from chatsecure.storage.db import (
     current_revision,
     downgrade,
     head_revision,
-    is_current,
     make_engine,
     migrations_dir,
+    schema_problem,
     upgrade,
 )
 from chatsecure.storage.models import Base
@@ -31,17 +31,19 @@ def test_models_and_migrations_agree(tmp_path):
 
 def test_upgrade_downgrade_upgrade(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    assert "there is no database" in (schema_problem(engine) or "")
+    assert not (tmp_path / "db.sqlite").exists()  # asking did not create it
     assert current_revision(engine) is None
-    assert not is_current(engine)
+    assert "is at schema (empty)" in (schema_problem(engine) or "")
     upgrade(engine)
     upgrade(engine)  # idempotent
-    assert is_current(engine)
+    assert schema_problem(engine) is None
     assert current_revision(engine) == head_revision()
     downgrade(engine, "base")
     assert current_revision(engine) is None
     assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
     upgrade(engine)
-    assert is_current(engine)
+    assert schema_problem(engine) is None
     assert {"accounts", "rooms", "memberships", "messages", "direct_peers"} <= set(
         inspect(engine).get_table_names()
     )

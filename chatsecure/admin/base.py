@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 import time
-from pathlib import Path
 from typing import TextIO
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from chatsecure.config import Settings, load_settings
-from chatsecure.storage.db import current_revision, head_revision, make_engine
+from chatsecure.storage.db import make_engine, schema_problem
 from chatsecure.storage.store import Store
 
 
@@ -61,22 +60,9 @@ class Context:
 
     def store(self) -> Store:
         """The store, once the database is known to have the current schema."""
-        url = make_url(self.settings.database.url)
-        missing_file = (
-            url.get_backend_name() == "sqlite"
-            and url.database not in (None, "", ":memory:")
-            and not Path(str(url.database)).exists()
-        )
-        if missing_file:
-            raise CommandError(
-                f"there is no database at {url.database}; create it with: chatsecure-admin migrate"
-            )
-        current, head = current_revision(self.engine()), head_revision()
-        if current != head:
-            raise CommandError(
-                f"the database {self.database()} is at schema {current or '(empty)'}, "
-                f"not the current {head}; upgrade it with: chatsecure-admin migrate"
-            )
+        problem = schema_problem(self.engine())
+        if problem:
+            raise CommandError(problem)
         return Store(self.engine())
 
     def close(self) -> None:

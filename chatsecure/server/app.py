@@ -26,7 +26,7 @@ from chatsecure.server.transport import (
     server_context,
     tls_versions,
 )
-from chatsecure.storage.db import is_current, make_engine
+from chatsecure.storage.db import make_engine, schema_problem
 
 log = logging.getLogger("chatsecure.server")
 
@@ -60,11 +60,9 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
     engine = make_engine(settings.database.url, settings.database.synchronous)
     try:
-        if not is_current(engine):
-            print(
-                "chatsecure-server: database is not migrated: run chatsecure-admin migrate",
-                file=sys.stderr,
-            )
+        problem = schema_problem(engine)
+        if problem:
+            print(f"chatsecure-server: {problem}", file=sys.stderr)
             return EXIT_SETUP
         context = server_context(settings.tls)
         fingerprint = certificate_fingerprint(settings.tls.cert_file)

@@ -108,6 +108,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
-def is_current(engine: Engine) -> bool:
-    """Whether the database is at the newest schema (the server refuses to run otherwise)."""
-    return current_revision(engine) == head_revision()
+def schema_problem(engine: Engine) -> str | None:
+    """Why the database cannot be used as it is (absent, or an older schema), or None.
+
+    A missing SQLite file is reported before connecting, because connecting would
+    create an empty one.
+    """
+    url = engine.url
+    if (
+        url.get_backend_name() == "sqlite"
+        and url.database not in (None, "", ":memory:")
+        and not Path(str(url.database)).exists()
+    ):
+        return f"there is no database at {url.database}; create it with: chatsecure-admin migrate"
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        shown = url.render_as_string(hide_password=True)
+        return (
+            f"the database {shown} is at schema {current or '(empty)'}, not the current "
+            f"{head}; upgrade it with: chatsecure-admin migrate"
+        )
+    return None

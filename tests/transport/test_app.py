@@ -69,7 +69,10 @@ def test_an_unmigrated_database_exits_2(
 ) -> None:
     config = write_config(tmp_path, tls_files, free_port(), migrated=False)
     assert app.main(["--config", str(config)]) == 2
-    assert "database is not migrated: run chatsecure-admin migrate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "there is no database at" in err
+    assert "chatsecure-admin migrate" in err
+    assert not (tmp_path / "chatsecure.db").exists()  # refusing did not create it
 
 
 def test_a_missing_certificate_exits_2(
