@@ -94,6 +94,13 @@ class Backoff:
         return base * random.uniform(0.75, 1.0)  # noqa: S311 - jitter, not a secret
 
 
+# Bye reasons after which reconnecting would only undo what the server meant to do.
+_FINAL_BYES: dict[str, str] = {
+    ByeReason.ACCOUNT_DISABLED: "Your account was disabled by an administrator.",
+    ByeReason.KICKED: "An administrator disconnected you. Log in again to come back.",
+}
+
+
 class _Failed(Exception):
     """Connecting or logging in did not work; ``final`` when retrying cannot help."""
 
@@ -216,8 +223,8 @@ class NetworkClient:
             if outcome is None:
                 self._emit(LoggedOut())
                 return
-            if outcome == ByeReason.ACCOUNT_DISABLED:
-                self._emit(SessionEnded("Your account was disabled by an administrator."))
+            if outcome in _FINAL_BYES:
+                self._emit(SessionEnded(_FINAL_BYES[outcome]))
                 return
             attempt = 1
             reason = outcome

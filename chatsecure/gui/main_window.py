@@ -141,6 +141,22 @@ class MainWindow:
         self.title_label.pack(side="left")
         self.older_button = ttk.Button(top, text="Load older", command=self.load_older)
         self.older_button.pack(side="right")
+        # Pack manages space in packing order: the entry and hint go in before the chat
+        # pane, so shrinking the window shrinks the chat, never the place to type.
+        self.hint_label = ttk.Label(
+            middle,
+            text="Enter sends, Shift+Enter starts a new line; /join, /leave, /msg.",
+            foreground="#777777",
+        )
+        self.hint_label.pack(side="bottom", anchor="w", pady=(2, 0))
+        entry_frame = ttk.Frame(middle)
+        entry_frame.pack(side="bottom", fill="x", pady=(6, 0))
+        self.send_button = ttk.Button(entry_frame, text="Send", command=self.send)
+        self.send_button.pack(side="right", padx=(6, 0), fill="y")
+        self.entry = tk.Text(entry_frame, height=3, width=20, wrap="word",
+                             font=("TkDefaultFont", 10), undo=True, relief="solid",
+                             borderwidth=1)  # fmt: skip
+        self.entry.pack(side="left", fill="x", expand=True)
         chat_frame = ttk.Frame(middle)
         chat_frame.pack(fill="both", expand=True, pady=(4, 0))
         self.chat = tk.Text(
@@ -160,19 +176,6 @@ class MainWindow:
         self.new_messages = ttk.Button(
             middle, text="New messages ↓", command=self.scroll_to_end, style="Toolbutton"
         )
-        entry_frame = ttk.Frame(middle)
-        entry_frame.pack(fill="x", pady=(6, 0))
-        self.entry = tk.Text(entry_frame, height=3, wrap="word", font=("TkDefaultFont", 10),
-                             undo=True, relief="solid", borderwidth=1)  # fmt: skip
-        self.entry.pack(side="left", fill="x", expand=True)
-        self.send_button = ttk.Button(entry_frame, text="Send", command=self.send)
-        self.send_button.pack(side="right", padx=(6, 0), fill="y")
-        self.hint_label = ttk.Label(
-            middle,
-            text="Enter sends, Shift+Enter starts a new line; /join, /leave, /msg.",
-            foreground="#777777",
-        )
-        self.hint_label.pack(anchor="w", pady=(2, 0))
         return middle
 
     def _build_people(self, panes: ttk.PanedWindow) -> ttk.Frame:
