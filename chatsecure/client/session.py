@@ -227,7 +227,9 @@ class ChatSession:
         if isinstance(event, ConnectionLost):
             self.connected = False
             updates = self._lost(event.unanswered)
-            text = f"Reconnecting… (attempt {event.attempt}, {event.reason})"
+            # The first sentence says what went wrong; advice would not fit a status line.
+            cause = event.reason.split(". ")[0].rstrip(".")
+            text = f"Reconnecting… attempt {event.attempt}: {cause}"
             return [*updates, Status(text)]
         if isinstance(event, SessionEnded | LoggedOut):
             self.connected = False
