@@ -1,15 +1,13 @@
 """A real chatsecure server in a subprocess, for the client and GUI tests.
 
 Each server gets a scratch folder with its own config, SQLite database (migrated in
-code) and accounts made with the store; certificates come from a throwaway test CA.
-It listens on 127.0.0.1 only.
+code) and accounts made with the store; certificates come from a throwaway CA made
+by ``chatsecure.tls_certs``. It listens on 127.0.0.1 only.
 """
 
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
-import ipaddress
 import socket
 import subprocess
 import sys
@@ -17,14 +15,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
-
 from chatsecure.passwords import hash_password
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
+from chatsecure.tls_certs import CertificatePaths, make_dev_certificates, write_dev_certificates
 
 HOST = "127.0.0.1"
 START_TIMEOUT = 20.0
@@ -47,54 +41,11 @@ class Certs:
     key: Path
 
 
-def _name(common_name: str) -> x509.Name:
-    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-
-
 def make_certs(folder: Path, label: str = "server") -> Certs:
     """A fresh CA and a server certificate for 127.0.0.1 and localhost signed by it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(f"{label} test CA"))
-        .issuer_name(_name(f"{label} test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
-    )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name("localhost"))
-        .issuer_name(ca_cert.subject)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=2))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address(HOST))]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
     certs = Certs(folder / f"{label}-ca.pem", folder / f"{label}.pem", folder / f"{label}.key")
-    certs.ca.write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
-    certs.cert.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    certs.key.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    certs.key.chmod(0o600)
+    paths = CertificatePaths.beside_ca(certs.cert, certs.key, certs.ca)
+    write_dev_certificates(make_dev_certificates(days=2), paths, overwrite=False)
     return certs
 
 
