@@ -10,6 +10,7 @@ filled after a reconnect, an export in progress, a password change.
 from __future__ import annotations
 
 import queue
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -208,16 +209,19 @@ class ChatSession:
 
     # -- events in, updates out -------------------------------------------------------
 
-    def poll(self, limit: int = POLL_BATCH) -> list[Update]:
-        """Handle at most ``limit`` waiting network events; what the window should redraw."""
-        updates: list[Update] = []
+    def poll(self, limit: int = POLL_BATCH) -> Iterator[Update]:
+        """Handle at most ``limit`` waiting network events; what the window should redraw.
+
+        A generator on purpose: each event's updates are applied before the next event
+        changes the state. (Handling a batch first made a join's redraw already show the
+        room's history, and then the history's "lines added" drew it a second time.)
+        """
         for _ in range(limit):
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
-                break
-            updates.extend(self._handle_event(event))
-        return updates
+                return
+            yield from self._handle_event(event)
 
     def _handle_event(self, event: NetworkEvent) -> list[Update]:
         if isinstance(event, FrameArrived):

@@ -233,6 +233,7 @@ class MainWindow:
         if isinstance(update, LinesAdded):
             if update.added.key == self.state.current:
                 self._append(update.added.lines)
+                self._refresh_older_button()
         elif isinstance(update, Redraw):
             if update.key == self.state.current:
                 self.show_current(keep_top=update.older > 0)
@@ -302,8 +303,14 @@ class MainWindow:
             self.chat.yview_moveto(0.0)
         else:
             self.chat.see("end")
-        self.older_button.configure(state="normal" if conv.has_older else "disabled")
+        self._refresh_older_button()
         self.refresh_users()
+
+    def _refresh_older_button(self) -> None:
+        """A page of history may arrive after the conversation is drawn, and say there is more."""
+        conv = self._current()
+        has_older = conv is not None and conv.has_older
+        self.older_button.configure(state="normal" if has_older else "disabled")
 
     def _append(self, lines: list[Line]) -> None:
         at_end = self.chat.yview()[1] >= 0.999

@@ -190,6 +190,17 @@ def _fill_room(server, room: str, count: int) -> None:
     )
 
 
+def test_joining_a_room_shows_its_history_once(shared_server, new_user, apps):
+    user = new_user()
+    room = f"once-{user}"
+    _fill_room(shared_server, room, 3)
+    app = apps.logged_in(shared_server, user)
+    type_and_press_enter(app, f"/join {room}")
+    pump(app, lambda: "old message 2" in chat_text(app))
+    for n in range(3):
+        assert chat_text(app).count(f"old message {n}") == 1
+
+
 def test_load_older_clear_and_export(shared_server, new_user, apps, tmp_path, monkeypatch):
     user = new_user()
     room = f"hist-{user}"
