@@ -210,6 +210,10 @@ class MainWindow:
         }
         for sequence, action in keys.items():
             self.root.bind(sequence, self._shortcut(action))
+            # The Text class binds some of these itself (Ctrl+Tab moves the focus, Ctrl+K
+            # deletes a line, Ctrl+E goes to its end) and runs before the window's own
+            # binding; bound on the entry too, the shortcut alone runs and stops there.
+            self.entry.bind(sequence, self._shortcut(action))
 
     @staticmethod
     def _shortcut(action: Callable[[], object]) -> Callable[[tk.Event[tk.Misc]], str]:

@@ -272,6 +272,23 @@ def test_unread_counts(shared_server, new_user, apps):
     sender.session.close()
 
 
+def test_shortcuts_in_the_entry_do_only_their_job(shared_server, new_user, apps):
+    user = new_user(("general", "keys-room"))
+    app = apps.logged_in(shared_server, user)
+    entry = app.main.entry
+    entry.focus_force()
+    entry.insert("1.0", "a draft")
+    entry.mark_set("insert", "1.0")
+    app.root.update()
+    entry.event_generate("<Control-Tab>")
+    pump(app, lambda: app.main.state.current == ConvKey.room("keys-room"))
+    assert app.root.focus_get() is entry  # Text's own Ctrl+Tab would move the focus
+    entry.event_generate("<Control-k>")
+    app.root.update()
+    assert "cleared in this window only" in chat_text(app)
+    assert entry.get("1.0", "end-1c") == "a draft"  # Text's own Ctrl+K deletes the line
+
+
 def test_change_password_and_logout(shared_server, new_user, apps):
     user = new_user()
     app = apps.logged_in(shared_server, user)
