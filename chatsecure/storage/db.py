@@ -42,7 +42,9 @@ def make_engine(url: str, synchronous: str = "NORMAL", pool_size: int = 8) -> En
     if is_sqlite and parsed.database and parsed.database != ":memory:":
         Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"pool_size": pool_size, "max_overflow": 32}
-    engine = create_engine(parsed, **kwargs)
+    # A failed statement's exception would otherwise quote its parameters, and the server
+    # logs such exceptions: message text and password hashes must not reach the log.
+    engine = create_engine(parsed, hide_parameters=True, **kwargs)
     if is_sqlite:
         _configure_sqlite(engine, synchronous)
     return engine
