@@ -86,7 +86,9 @@ class Authenticator:
         if wait:
             return LoginRefused(retry_after=wait)
         account = self._store.get_account(username) if is_valid_username(username) else None
-        wait = self._account_wait(account) if account else self._unknown_wait(username, now)
+        wait = self._unknown_wait(username, now)
+        if account:
+            wait = max(wait, self._account_wait(account))
         if wait:
             return LoginRefused(retry_after=wait)
 
@@ -99,16 +101,34 @@ class Authenticator:
 
         if not matched or account is None or account.disabled:
             self._by_address.fail(address, now)
-            if account is None:
+            window = self._settings.failure_window
+            if account is None or not self._bookkeep(
+                self._store.record_login_failure, account.id, window
+            ):
+                # Unknown names, and real ones while the store cannot count, count in memory.
                 self._unknown_names.fail(username_key(username), now)
-            else:
-                self._store.record_login_failure(account.id, self._settings.failure_window)
             return LoginRefused()
 
-        self._store.record_login(account.id)
+        self._bookkeep(self._store.record_login, account.id)
         if needs_rehash(account.password_hash, rounds):
-            self._store.set_password(account.name, self._bcrypt(hash_password, password, rounds))
+            new_hash = self._bcrypt(hash_password, password, rounds)
+            self._bookkeep(self._store.set_password, account.name, new_hash)
         return LoginAccepted(account)
+
+    @staticmethod
+    def _bookkeep(write: Callable[..., object], *args: object) -> bool:
+        """Run a login's bookkeeping write; if the store fails, log it and carry on.
+
+        A login's outcome never depends on it: while the disk is full or the database
+        locked, a right password still lets its owner in to read, and a wrong one gets
+        the same refusal as an unknown name (a server_error would tell the two apart).
+        """
+        try:
+            write(*args)
+        except Exception:
+            log.warning("could not record a login outcome (storage fault)", exc_info=True)
+            return False
+        return True
 
     def _account_wait(self, account: AccountRecord) -> int:
         if account.failed_logins < self._settings.max_failures or account.failures_since is None:
