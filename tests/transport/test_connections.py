@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 import threading
@@ -239,3 +240,33 @@ def test_a_port_in_use_fails_start_cleanly(start_server: StartServer) -> None:
     with pytest.raises(OSError, match="in use"):
         start_server(server={"port": first.address[1]})
     first.stop()
+
+
+def test_a_request_sent_with_the_last_handshake_flight_is_read(
+    start_server: StartServer, ctx: ssl.SSLContext
+) -> None:
+    """TLS 1.3 lets a client send data right behind its Finished, in one segment.
+
+    The server's handshake reads both; the request must not wait for more input.
+    """
+    server = start_server()
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(server.address[:2], timeout=TIMEOUT) as raw:
+        while True:
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        tls.write(b'{"type":"ping","req":1}\n')
+        raw.sendall(outgoing.read())  # Finished and the request together
+        received = b""
+        deadline = time.monotonic() + TIMEOUT
+        while b'"req":1' not in received and time.monotonic() < deadline:
+            incoming.write(raw.recv(65536))
+            with contextlib.suppress(ssl.SSLWantReadError):
+                while True:
+                    received += tls.read(65536)
+        assert b'{"type":"ping","req":1}\n' in received

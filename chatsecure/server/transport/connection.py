@@ -260,6 +260,14 @@ class Connection(Outbox):
             self._accepting = self._close_grace is None and not self._abort_requested
 
     def _read_loop(self, session: SessionPort) -> None:
+        # With TLS 1.3 a client may send its first request in the same segment as its
+        # Finished message: the handshake then leaves it buffered, and no recv would
+        # ever wake us for it.
+        plaintext, eof = self._decrypt(b"")
+        if plaintext:
+            session.receive(plaintext)
+        if eof:
+            return
         while True:
             try:
                 data = self._raw.recv(RECV_BYTES)
