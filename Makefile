@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest clean
+.PHONY: install run test lint typecheck pytest clean bench
 
 install: $(STAMP)
 
@@ -34,6 +34,12 @@ pytest: install
 	$(BIN)/pytest
 
 test: lint typecheck pytest
+
+# The benchmark suite against ngircd (installed with apt-get if missing): small scale in
+# under ten minutes; FULL=1 for the full scale of docs/performance.md. Writes
+# bench/results/latest.json and latest.md.
+bench: install
+	$(BIN)/python -m bench $(if $(FULL),--full)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

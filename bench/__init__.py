@@ -1,0 +1,1 @@
+"""chatsecure's benchmark suite: a TLS load generator, scenarios, and ngircd as the peer."""

@@ -1,0 +1,85 @@
+"""The markdown table of a run: one row per figure, with the ratio to ngircd and the target."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# (scenario, figure, label, unit, higher is better); fan-out rows come first, per size run.
+ROWS: list[tuple[str, str, str, str, bool]] = [
+    ("latency_20", "last_p50_ms", "latency 20 msg/s into big room: p50 to last", "ms", False),
+    ("latency_20", "last_p99_ms", "latency 20 msg/s into big room: p99 to last", "ms", False),
+    ("latency_20", "first_p99_ms", "latency 20 msg/s into big room: p99 to first", "ms", False),
+    ("latency_20", "server_cpu_us_per_delivery", "latency 20 msg/s: server CPU/delivery",
+     "us", False),
+    ("latency_100", "last_p50_ms", "latency 100 msg/s into big room: p50 to last", "ms", False),
+    ("latency_100", "last_p99_ms", "latency 100 msg/s into big room: p99 to last", "ms", False),
+    ("latency_100", "first_p99_ms", "latency 100 msg/s into big room: p99 to first", "ms", False),
+    ("latency_100", "delivered_pct", "latency 100 msg/s: delivered", "%", True),
+    ("latency_100", "server_cpu_us_per_delivery", "latency 100 msg/s: server CPU/delivery",
+     "us", False),
+    ("ingest", "acked_per_s", "ingest, 50 senders", "acked msgs/s", True),
+    ("login_storm", "logins_per_s", "login storm (cost 12)", "logins/s", True),
+    ("login_storm", "of_bound_pct", "login storm: share of bcrypt bound", "%", True),
+    ("login_storm", "chatters_p99_ms", "login storm: chatters' p99", "ms", False),
+    ("history", "server_ms_minus_bcrypt", "history on login, 20 rooms (minus bcrypt)", "ms",
+     False),
+    ("export", "ratio", "export JSONL vs bare sqlite3 loop", "x", False),
+    ("idle", "kib_per_connection", "idle: server memory per connection", "KiB", False),
+    ("idle", "idle_cpu_pct", "idle: server CPU", "%", False),
+]
+
+TARGETS: dict[tuple[str, str], tuple[str, Any]] = {
+    ("fanout_1000", "deliveries_per_s"): (">= 1.5x ngircd", lambda v, p: p and v >= 1.5 * p),
+    ("latency_100", "last_p99_ms"): ("<= ngircd", lambda v, p: p and v <= p),
+    ("latency_100", "delivered_pct"): ("100%", lambda v, p: v >= 100.0),
+    ("ingest", "acked_per_s"): (">= 20,000", lambda v, p: v >= 20_000),
+    ("login_storm", "of_bound_pct"): (">= 80%", lambda v, p: v >= 80),
+    ("login_storm", "chatters_p99_ms"): ("< 100 ms", lambda v, p: v < 100),
+    ("history", "server_ms_minus_bcrypt"): ("< 20 ms", lambda v, p: v < 20),
+    ("export", "ratio"): ("<= 1.5x", lambda v, p: v <= 1.5),
+    ("idle", "kib_per_connection"): ("<= 100 KiB", lambda v, p: v <= 100),
+}
+
+
+def _fmt(value: float | None) -> str:
+    if value is None or value != value:  # noqa: PLR0124 - NaN check
+        return "-"
+    if abs(value) >= 1000:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def markdown(results: dict[str, Any]) -> str:
+    """The run as a markdown table (figures are medians of the runs)."""
+    m = results["machine"]
+    lines = [
+        f"Scale: **{results['scale']}**, started {results['started']}; {m['nproc']} cores "
+        f"({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}; load average at "
+        f"start {m['loadavg_start'][0]:.2f}, at end {m['loadavg_end'][0]:.2f}.",
+        "",
+        "| figure | chatsecure | ngircd | ratio | target | met |",
+        "|---|---:|---:|---:|---|---|",
+    ]
+    figures = results["figures"]
+    fanout = sorted((k for k in figures if k.startswith("fanout_")), key=lambda k: int(k[7:]))
+    rows = [(k, "deliveries_per_s", f"fan-out, {int(k[7:]):,} clients", "deliveries/s", True)
+            for k in fanout]
+    rows += [(k, "server_cpu_pct", f"fan-out, {int(k[7:]):,} clients: server CPU", "%", False)
+             for k in fanout]
+    for scenario, key, label, unit, higher in rows + ROWS:
+        if scenario not in figures:
+            continue
+        ours = figures[scenario].get("chatsecure", {}).get(key)
+        peer = figures[scenario].get("ngircd", {}).get(key)
+        ratio = "-"
+        if ours is not None and peer:
+            ratio = f"{ours / peer:.2f}x" if higher else f"{peer / ours:.2f}x" if ours else "-"
+        target, test = TARGETS.get((scenario, key), ("", None))
+        met = "" if test is None else ("yes" if test(ours, peer) else "no")
+        lines.append(
+            f"| {label} ({unit}) | {_fmt(ours)} | {_fmt(peer)} | {ratio} | {target} | {met} |"
+        )
+    lines += ["", "Ratios are chatsecure's advantage (>1 is better for chatsecure).", ""]
+    return "\n".join(lines)

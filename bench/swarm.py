@@ -1,0 +1,251 @@
+"""Many TLS client connections in one process: one selector, ``SSLObject`` over ``MemoryBIO``.
+
+A thread per connection would make the generator, not the server, the thing measured:
+at 1,000 receivers one process must decrypt a thousand records per message. Here a
+connection is a socket, an ``SSLObject`` and two buffers; each readable socket is drained,
+decrypted and split into lines in a few C calls, and the line goes to the connection's
+``on_line`` callback. The wire protocol (chatsecure JSON or IRC) lives in those callbacks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import resource
+import selectors
+import socket
+import ssl
+import time
+from collections.abc import Callable
+from functools import partial
+
+RECV_BYTES = 262_144
+READ = selectors.EVENT_READ
+WRITE = selectors.EVENT_WRITE
+
+
+def raise_fd_limit() -> int:
+    """Lift the soft open-files limit to the hard one (10,000 sockets need it)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
+def client_context() -> ssl.SSLContext:
+    """TLS for the generator: loopback only, so the self-signed peers are not verified."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+class Conn:
+    """One client connection; ``state`` and ``user`` belong to whoever drives it."""
+
+    __slots__ = (
+        "closed",
+        "inc",
+        "index",
+        "on_line",
+        "out",
+        "rbuf",
+        "ready",
+        "shaken",
+        "sock",
+        "state",
+        "tls",
+        "user",
+        "wbuf",
+    )
+
+    def __init__(self, sock: socket.socket, tls: ssl.SSLObject, inc: ssl.MemoryBIO,
+                 out: ssl.MemoryBIO, index: int) -> None:
+        self.sock = sock
+        self.tls = tls
+        self.inc = inc
+        self.out = out
+        self.index = index
+        self.rbuf = b""
+        self.wbuf = bytearray()
+        self.shaken = False
+        self.closed = False
+        self.ready = False
+        self.state = 0
+        self.user = ""
+        self.on_line: Callable[[Conn, bytes, float], None] = _ignore
+
+
+def _ignore(_conn: Conn, _line: bytes, _now: float) -> None:
+    """The default line handler."""
+
+
+def _settled(batch: list[Conn]) -> bool:
+    return all(c.shaken or c.closed for c in batch)
+
+
+class Swarm:
+    """A set of TLS connections multiplexed on one selector."""
+
+    def __init__(self) -> None:
+        self.selector = selectors.DefaultSelector()
+        self.context = client_context()
+        self.conns: list[Conn] = []
+        self.on_connected: Callable[[Conn], None] = lambda _conn: None
+        self.lost = 0
+
+    # -- opening ------------------------------------------------------------------
+
+    def open(self, host: str, port: int, count: int, *, sources: list[str] | None = None,
+             wave: int = 200, timeout: float = 120.0) -> list[Conn]:
+        """Connect ``count`` clients in waves (a SYN flood would overflow the backlog)."""
+        new: list[Conn] = []
+        deadline = time.monotonic() + timeout
+        while len(new) < count:
+            batch = [
+                self._connect(host, port, len(self.conns) + i, sources)
+                for i in range(min(wave, count - len(new)))
+            ]
+            self.conns.extend(batch)
+            new.extend(batch)
+            self.run_until(partial(_settled, batch), deadline)
+        failed = sum(c.closed for c in new)
+        if failed:
+            raise ConnectionError(f"{failed} of {count} TLS connections failed")
+        return new
+
+    def _connect(self, host: str, port: int, index: int, sources: list[str] | None) -> Conn:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if sources:
+            sock.bind((sources[index % len(sources)], 0))
+        sock.setblocking(False)
+        err = sock.connect_ex((host, port))
+        if err not in (0, errno.EINPROGRESS):
+            sock.close()
+            raise OSError(err, f"connect to {host}:{port} failed")
+        inc, out = ssl.MemoryBIO(), ssl.MemoryBIO()
+        conn = Conn(sock, self.context.wrap_bio(inc, out), inc, out, index)
+        self.selector.register(sock, READ | WRITE, conn)
+        return conn
+
+    def _handshake(self, conn: Conn) -> None:
+        try:
+            conn.tls.do_handshake()
+        except ssl.SSLWantReadError:
+            self._flush(conn)
+            return
+        except (ssl.SSLError, OSError):
+            self.close(conn)
+            return
+        conn.shaken = True
+        self._flush(conn)
+        self.on_connected(conn)
+
+    # -- sending ------------------------------------------------------------------
+
+    def send(self, conn: Conn, data: bytes) -> None:
+        if conn.closed:
+            return
+        conn.tls.write(data)
+        self._flush(conn)
+
+    def _flush(self, conn: Conn) -> None:
+        if conn.out.pending:
+            conn.wbuf += conn.out.read()
+        if not conn.wbuf or conn.closed:
+            return
+        try:
+            sent = conn.sock.send(conn.wbuf)
+        except BlockingIOError:
+            sent = 0
+        except OSError:
+            self.close(conn)
+            return
+        del conn.wbuf[:sent]
+        if conn.wbuf:
+            self.selector.modify(conn.sock, READ | WRITE, conn)
+
+    # -- receiving ----------------------------------------------------------------
+
+    def poll(self, timeout: float | None) -> None:
+        """Wait up to ``timeout`` for sockets, then read, decrypt and dispatch lines."""
+        events = self.selector.select(timeout)
+        if not events:
+            return
+        now = time.monotonic()
+        for key, mask in events:
+            conn: Conn = key.data
+            if conn.closed:
+                continue
+            if mask & WRITE:
+                if conn.wbuf:
+                    self._flush(conn)
+                if not conn.wbuf and not conn.closed:
+                    self.selector.modify(conn.sock, READ, conn)
+                if not conn.shaken:
+                    self._handshake(conn)
+            if mask & READ:
+                self._read(conn, now)
+
+    def _read(self, conn: Conn, now: float) -> None:
+        try:
+            data = conn.sock.recv(RECV_BYTES)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close(conn)
+            return
+        if not data:
+            self.close(conn)
+            return
+        conn.inc.write(data)
+        if not conn.shaken:
+            self._handshake(conn)
+            if not conn.shaken:
+                return
+        chunks = []
+        while True:
+            try:
+                chunk = conn.tls.read(RECV_BYTES)
+            except ssl.SSLWantReadError:
+                break
+            except (ssl.SSLError, OSError):
+                self.close(conn)
+                break
+            if not chunk:
+                self.close(conn)
+                break
+            chunks.append(chunk)
+        if conn.out.pending:
+            self._flush(conn)
+        if not chunks:
+            return
+        lines = (conn.rbuf + b"".join(chunks)).split(b"\n")
+        conn.rbuf = lines.pop()
+        on_line = conn.on_line
+        for line in lines:
+            on_line(conn, line, now)
+
+    def run_until(self, done: Callable[[], bool], deadline: float, tick: float = 0.05) -> bool:
+        """Poll until ``done()`` or the deadline; returns ``done()``."""
+        while not done():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return done()
+            self.poll(min(tick, left))
+        return True
+
+    def close(self, conn: Conn) -> None:
+        if conn.closed:
+            return
+        conn.closed = True
+        self.lost += 1
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(conn.sock)
+        conn.sock.close()
+
+    def close_all(self) -> None:
+        for conn in self.conns:
+            self.close(conn)
+        self.conns.clear()
