@@ -100,6 +100,35 @@ def test_history_latest_before_and_after_with_more(store, people):
     assert newest.messages[0].sender == "Alice"
 
 
+def test_latest_in_rooms_matches_room_history_per_room(store, people):
+    store.create_room("dev")
+    store.create_room("empty")
+    _room(store, 7)
+    _room(store, 3, room="dev", sender="bob")
+    _room(store, 2)
+    rooms = [store.room_id(name) for name in ("general", "dev", "empty")]
+    pages = store.latest_in_rooms(rooms, limit=4)
+    for room_id in rooms:
+        assert pages[room_id] == store.room_history(room_id, limit=4)
+    assert len(pages[rooms[0]].messages) == 4
+    assert pages[rooms[0]].more
+    assert not pages[rooms[1]].more
+    assert pages[rooms[2]].messages == []
+
+
+def test_members_of_rooms_matches_room_members_per_room(store, people):
+    store.create_room("dev")
+    dev = store.room_id("dev")
+    store.join_room(people["carol"], "dev", create=False)
+    store.join_room(people["Alice"], "dev", create=False)
+    rooms = [store.room_id("general"), dev]
+    members = store.members_of_rooms(rooms)
+    for room_id in rooms:
+        assert members[room_id] == store.room_members(room_id)
+    assert [name for _, name in members[dev]] == ["Alice", "carol"]
+    assert store.members_of_rooms([]) == {}
+
+
 def test_direct_messages_pair_both_ways(store, people):
     first = _dm(store, "Alice", "bob", "hi bob")
     second = _dm(store, "bob", "Alice", "hi alice")

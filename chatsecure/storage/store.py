@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, delete, func, insert, or_, select, update
+from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatsecure.names import username_key
@@ -124,6 +124,20 @@ _MESSAGE_COLUMNS = (
     Message.text,
     Room.name,
     Message.recipient_name,
+)
+
+_LATEST_IN_ROOM = (
+    select(*_MESSAGE_COLUMNS)
+    .outerjoin(Room, Room.id == Message.room_id)
+    .where(Message.room_id == bindparam("room_id"))
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)
+_MEMBERS_OF_ROOMS = (
+    select(Membership.room_id, Account.id, Account.name)
+    .join(Account, Membership.account_id == Account.id)
+    .where(Membership.room_id.in_(bindparam("room_ids", expanding=True)))
+    .order_by(Account.name_key)
 )
 
 
@@ -341,6 +355,35 @@ class Store:
                 .order_by(Account.name_key)
             )
             return [(aid, name) for aid, name in rows]
+
+    def members_of_rooms(self, room_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
+        """``room_members`` for several rooms in one query (a login needs all of its rooms)."""
+        members: dict[int, list[tuple[int, str]]] = {room_id: [] for room_id in room_ids}
+        if not room_ids:
+            return members
+        with self.engine.connect() as conn:
+            rows = conn.execute(_MEMBERS_OF_ROOMS, {"room_ids": list(room_ids)})
+            for room_id, account_id, name in rows:
+                members[room_id].append((account_id, name))
+        return members
+
+    def latest_in_rooms(self, room_ids: Sequence[int], limit: int) -> dict[int, Page]:
+        """``room_history(room, limit=limit)`` for several rooms on one connection.
+
+        One prepared statement per room, each an index range on ``(room_id, id)``: at login
+        this is most of the server's work after bcrypt, and building a fresh ORM query per
+        room cost several times more than running it.
+        """
+        pages: dict[int, Page] = {}
+        with self.engine.connect() as conn:
+            for room_id in room_ids:
+                rows = conn.execute(_LATEST_IN_ROOM, {"room_id": room_id, "limit": limit + 1})
+                messages = [StoredMessage(*row) for row in rows]
+                more = len(messages) > limit
+                del messages[limit:]
+                messages.reverse()
+                pages[room_id] = Page(messages, more)
+        return pages
 
     # -- messages -------------------------------------------------------------------
 

@@ -238,16 +238,18 @@ class ChatCore:
                 Welcome(req=request.req, user=account.name, rooms=tuple(n for _, n in rooms))
             )
             limit = self.settings.history.on_login
+            room_ids = [room_id for room_id, _ in rooms]
+            pages = self.store.latest_in_rooms(room_ids, limit) if limit else {}
             for room_id, name in rooms:
-                page = self.store.room_history(room_id, limit=limit) if limit else Page([], False)
-                session.reply(self._history_reply(page, room=name))
+                session.reply(self._history_reply(pages.get(room_id, Page([], False)), room=name))
             for peer_id, peer in self.store.recent_peers(
                 account.id, self.settings.history.dm_peers_on_login
             ):
                 page = self.store.direct_history(account.id, peer_id, limit=max(limit, 1))
                 session.reply(self._history_reply(page, with_=peer))
+            members = self.store.members_of_rooms(room_ids)
             for room_id, name in rooms:
-                session.reply(self._who_reply(room_id, name))
+                session.reply(self._who_frame(members[room_id], name))
             if first:
                 self._announce_presence(self.hub.room_mates(account.id), account.name, "online")
         self._emit(
@@ -392,11 +394,16 @@ class ChatCore:
         session.reply(self._who_reply(room_id, request.room, req=request.req))
 
     def _who_reply(self, room_id: int, room: str, req: Req | None = None) -> WhoReply:
-        members = tuple(
+        return self._who_frame(self.store.room_members(room_id), room, req)
+
+    def _who_frame(
+        self, members: list[tuple[int, str]], room: str, req: Req | None = None
+    ) -> WhoReply:
+        infos = tuple(
             MemberInfo(user=name, online=self.hub.is_online(account_id))
-            for account_id, name in self.store.room_members(room_id)
+            for account_id, name in members
         )
-        return WhoReply(req=req, room=room, members=members)
+        return WhoReply(req=req, room=room, members=infos)
 
     # -- history ----------------------------------------------------------------------
 
