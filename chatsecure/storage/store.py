@@ -8,12 +8,25 @@ per message is ~30x slower on SQLite). It knows nothing of sockets or the protoc
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import Engine, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Dialect,
+    Engine,
+    bindparam,
+    delete,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatsecure.names import username_key
@@ -126,6 +139,19 @@ _MESSAGE_COLUMNS = (
     Message.recipient_name,
 )
 
+# Column order of the rows insert_messages builds.
+_INSERT_COLUMNS = (
+    "ts_ms",
+    "room_id",
+    "pair_low",
+    "pair_high",
+    "sender_id",
+    "sender_name",
+    "recipient_name",
+    "text",
+)
+# A batch is inserted in chunks of these sizes, so only a few statements are compiled.
+_INSERT_CHUNKS = (256, 64, 16, 4, 1)
 _LATEST_IN_ROOM = (
     select(*_MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)
@@ -392,27 +418,29 @@ class Store:
         if not batch:
             return []
         ts = now_ms()
-        rows = []
-        for m in batch:
-            low, high = (
-                _pair(m.sender_id, m.recipient_id) if m.recipient_id is not None else (None, None)
+        rows = [
+            (
+                ts,
+                m.room_id,
+                *(
+                    _pair(m.sender_id, m.recipient_id)
+                    if m.recipient_id is not None
+                    else (None, None)
+                ),
+                m.sender_id,
+                m.sender_name,
+                m.recipient_name,
+                m.text,
             )
-            rows.append(
-                {
-                    "ts_ms": ts,
-                    "room_id": m.room_id,
-                    "pair_low": low,
-                    "pair_high": high,
-                    "sender_id": m.sender_id,
-                    "sender_name": m.sender_name,
-                    "recipient_name": m.recipient_name,
-                    "text": m.text,
-                }
-            )
+            for m in batch
+        ]
         with self._writer.begin() as conn:
-            ids = conn.scalars(
-                insert(Message).returning(Message.id, sort_by_parameter_order=True), rows
-            ).all()
+            ids: list[int] = []
+            done = 0
+            while done < len(rows):
+                size = next(n for n in _INSERT_CHUNKS if n <= len(rows) - done)
+                ids += self._insert_chunk(conn, rows[done : done + size])
+                done += size
             latest: dict[tuple[int, int], int] = {}
             for m, message_id in zip(batch, ids, strict=True):
                 if m.recipient_id is not None:
@@ -434,6 +462,33 @@ class Store:
             StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
             for m, i in zip(batch, ids, strict=True)
         ]
+
+    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
+        """One multi-row ``INSERT … RETURNING id``; the ids in the rows' order.
+
+        Compiled once per chunk size by SQLAlchemy for this dialect, then run through the
+        driver: building parameters per row in SQLAlchemy cost more than SQLite's insert.
+        The rows of one VALUES list get ascending ids in their order (a single writer
+        holds the write lock), so sorting the returned ids restores the pairing.
+        """
+        sql, names = self._chunk_sql(conn.dialect, len(rows))
+        flat = [value for row in rows for value in row]
+        params: Any = tuple(flat) if names is None else dict(zip(names, flat, strict=True))
+        return sorted(conn.exec_driver_sql(sql, params).scalars())
+
+    @functools.cache  # noqa: B019 - a few chunk sizes per dialect; the Store lives as long
+    def _chunk_sql(self, dialect: Dialect, size: int) -> tuple[str, list[str] | None]:
+        """SQL text for ``size`` rows, and the parameter names if the style is named."""
+        names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
+        values: list[dict[str, Any]] = [
+            {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS}
+            for i in range(size)
+        ]
+        compiled = insert(Message).values(values).returning(Message.id).compile(dialect=dialect)
+        if compiled.positiontup is not None:
+            assert list(compiled.positiontup) == names, "parameters out of row order"
+            return compiled.string, None
+        return compiled.string, names
 
     def room_history(
         self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
