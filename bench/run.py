@@ -297,7 +297,8 @@ def ingest(work: Path, scale: Scale) -> dict[str, Any]:
                 "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
             })
             say(f"  ingest run {rep + 1}: {runs[-1]['acked_per_s']:,.0f} acked msgs/s "
-                f"(server CPU {runs[-1]['server_cpu_pct']:.0f}%)")
+                f"(server CPU {runs[-1]['server_cpu_pct']:.0f}%, "
+                f"generator {runs[-1]['generator_cpu_pct']:.0f}%)")
         return {"chatsecure": reduce(runs)}
     finally:
         fleet.close()
