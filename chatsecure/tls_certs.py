@@ -3,7 +3,7 @@
 Clients trust the CA (``ca_file``), not the server certificate, so the server certificate
 can be renewed without touching the clients. Keys are ECDSA P-256 (small, fast and
 accepted everywhere). The server certificate lives at most ``SERVER_MAX_DAYS``, the limit
-Mozilla and the browsers enforce, and carries the extensions strict verifiers (OpenSSL 3
+of Mozilla's intermediate TLS profile (the browsers allow 398), and carries the extensions strict verifiers (OpenSSL 3
 with ``VERIFY_X509_STRICT``) require: critical basic constraints and key usage, serverAuth,
 and subject/authority key identifiers.
 """
@@ -24,8 +24,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chatsecure.atomicfile import atomic_write
 
-SERVER_MAX_DAYS = 398
-SERVER_DEFAULT_DAYS = 397
+SERVER_MAX_DAYS = 366
+SERVER_DEFAULT_DAYS = 365
 CA_DAYS = 3650
 ALWAYS_NAMES = ("localhost", "127.0.0.1", "::1")
 # Backdate a little so a client whose clock runs slightly behind accepts a fresh certificate.
@@ -110,7 +110,7 @@ def make_dev_certificates(
     """A fresh CA and a server certificate for ``hostnames`` (plus localhost), in memory."""
     if not 1 <= days <= SERVER_MAX_DAYS:
         raise ValueError(
-            f"days must be 1 to {SERVER_MAX_DAYS} (browsers refuse longer), not {days}"
+            f"days must be 1 to {SERVER_MAX_DAYS} (Mozilla's intermediate profile), not {days}"
         )
     names = alt_names(hostnames)
     start = (now or datetime.now(UTC)) - _CLOCK_SKEW

@@ -65,8 +65,8 @@ def test_gencert_refuses_to_overwrite_without_force(admin):
 @pytest.mark.parametrize(
     ("argv", "problem"),
     [
-        (["--days", "399"], "days must be 1 to 398"),
-        (["--days", "0"], "days must be 1 to 398"),
+        (["--days", "367"], "days must be 1 to 366"),
+        (["--days", "0"], "days must be 1 to 366"),
         (["--hostname", "bad host"], "neither a host name nor an IP address"),
     ],
 )
@@ -80,7 +80,7 @@ def test_certificate_profile():
     certs = make_dev_certificates(["Chat.Example.org"], days=SERVER_MAX_DAYS)
     server, ca = certs.server_cert, certs.ca_cert
     assert isinstance(certs.server_key.curve, ec.SECP256R1)
-    assert server.not_valid_after_utc - server.not_valid_before_utc <= timedelta(days=398)
+    assert server.not_valid_after_utc - server.not_valid_before_utc <= timedelta(days=366)
     assert ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     leaf_bc = server.extensions.get_extension_for_class(x509.BasicConstraints)
     assert leaf_bc.critical
