@@ -10,9 +10,12 @@ that an account exists; and an unknown name spends the same bcrypt time as a rea
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +37,21 @@ from chatsecure.storage.store import AccountRecord, Store, utcnow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+BCRYPT_NICENESS = 10
+
+
+def _yield_to_chat() -> None:
+    """Lower this bcrypt worker's scheduling priority (Linux sets it per thread).
+
+    A login storm keeps every worker busy on every core; at normal priority the chat
+    threads then wait for a core behind bcrypt and messages stall (p99 ~100 ms in the
+    bench). Niced, bcrypt still gets all the CPU the chat leaves idle.
+    """
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +85,9 @@ class Authenticator:
         self._settings = settings
         self._clock = clock
         workers = settings.max_concurrent_checks or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bcrypt")
+        self._pool = ThreadPoolExecutor(
+            max_workers=workers, thread_name_prefix="bcrypt", initializer=_yield_to_chat
+        )
         self._by_address = FailureCounter(
             settings.max_failures_per_address, settings.failure_window
         )
