@@ -331,12 +331,15 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
                 fleet.ask(0, "chat", room="storm", rate=5.0, seconds=expected * 1.6 + 3,
                           chars=64)
                 time.sleep(1.0)
+                cpu0, gen0, t0 = cpu_seconds(server.pid), fleet.cpu() + storm.cpu(), time.time()
                 result = storm.call(0, "storm")
+                cpu1, gen1, t1 = cpu_seconds(server.pid), fleet.cpu() + storm.cpu(), time.time()
                 chat = fleet.answer(0)
             finally:
                 storm.close()
             start, end = result["start"], max(result["welcomed"])
             during = [lat for t, lat in chat["samples"] if start <= t <= end]
+            before = [lat for t, lat in chat["samples"] if t < start]
             per_s = len(result["welcomed"]) / (end - start)
             runs.append({
                 "logins_per_s": per_s,
@@ -344,11 +347,17 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
                 "of_bound_pct": 100 * per_s / bound,
                 "chatters_p99_ms": 1000 * percentile(during, 0.99),
                 "chatters_p50_ms": 1000 * percentile(during, 0.5),
+                "chatters_p99_before_ms": 1000 * percentile(before, 0.99),
                 "chatter_deliveries": float(len(during)),
+                "server_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+                "generator_cpu_pct": 100 * (gen1 - gen0) / (t1 - t0),
             })
             say(f"  login storm run {rep + 1}: {per_s:.2f} logins/s "
                 f"({runs[-1]['of_bound_pct']:.0f}% of bound), chatters p99 "
-                f"{runs[-1]['chatters_p99_ms']:.1f} ms")
+                f"{runs[-1]['chatters_p99_ms']:.1f} ms "
+                f"(before the storm {runs[-1]['chatters_p99_before_ms']:.1f} ms; server CPU "
+                f"{runs[-1]['server_cpu_pct']:.0f}%, generator "
+                f"{runs[-1]['generator_cpu_pct']:.0f}%)")
         return {"chatsecure": reduce(runs)}
     finally:
         fleet.close()
