@@ -10,7 +10,8 @@ from chatsecure.client.network import Credentials, ServerAddress
 from chatsecure.client.session import ChatSession, Update
 from chatsecure.client.state import Line
 from chatsecure.client.trust import TrustStore
-from tests.client.server import HOST, ServerProcess, password_of
+from tests.client.server import ServerProcess
+from tests.serverproc import HOST, password_of
 
 TIMEOUT = 15.0
 

@@ -7,11 +7,7 @@ by ``chatsecure.tls_certs``. It listens on 127.0.0.1 only.
 
 from __future__ import annotations
 
-import contextlib
-import socket
-import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,19 +15,8 @@ from chatsecure.passwords import hash_password
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
 from chatsecure.tls_certs import CertificatePaths, make_dev_certificates, write_dev_certificates
-
-HOST = "127.0.0.1"
-START_TIMEOUT = 20.0
-
-
-def password_of(user: str) -> str:
-    return f"pw-{user.lower()}-Secret!"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
+from tests.conftest import write_config
+from tests.serverproc import HOST, LoggedProcess, free_port, password_of
 
 
 @dataclass(frozen=True)
@@ -49,7 +34,7 @@ def make_certs(folder: Path, label: str = "server") -> Certs:
     return certs
 
 
-class ServerProcess:
+class ServerProcess(LoggedProcess):
     """One server: start, stop, kill, restart (optionally with other certificates)."""
 
     def __init__(self, directory: Path, certs: Certs, **auth: int) -> None:
@@ -59,71 +44,43 @@ class ServerProcess:
         self.port = free_port()
         self.auth = {"bcrypt_rounds": 10, "max_failures": 3, **auth}
         self.db_url = f"sqlite:///{directory / 'chat.db'}"
-        self.log_path = directory / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.write_config()
+        super().__init__(
+            [sys.executable, "-m", "chatsecure.server.app", "--config", "config.toml"],
+            directory / "server.log",
+            f"listening on {HOST}:{self.port}",
+            cwd=directory,
+        )
+        self._write_config()
         self.store = Store(make_engine(self.db_url))
         upgrade(self.store.engine)
 
-    def write_config(self) -> None:
-        auth = "\n".join(f"{k} = {v}" for k, v in self.auth.items())
-        (self.directory / "config.toml").write_text(
-            f'[server]\nhost = "{HOST}"\nport = {self.port}\n\n'
-            f'[tls]\ncert_file = "{self.certs.cert}"\nkey_file = "{self.certs.key}"\n'
-            f'ca_file = "{self.certs.ca}"\n\n'
-            f'[database]\nurl = "{self.db_url}"\n\n[auth]\n{auth}\n'
-            'max_failures_per_address = 100000\n\n[rooms]\ndefault = ["general"]\n\n'
-            "[limits]\nmessages_per_second = 1000\nmessage_burst = 1000\n",
-            encoding="utf-8",
+    def _write_config(self) -> None:
+        write_config(
+            self.directory,
+            server={"host": HOST, "port": self.port},
+            tls={
+                "cert_file": self.certs.cert,
+                "key_file": self.certs.key,
+                "ca_file": self.certs.ca,
+            },
+            database={"url": self.db_url},
+            auth={**self.auth, "max_failures_per_address": 100_000},
+            rooms={"default": ["general"]},
+            limits={"messages_per_second": 1000, "message_burst": 1000},
         )
 
     def add_user(self, name: str, rooms: tuple[str, ...] = ("general",)) -> str:
         self.store.create_account(name, hash_password(password_of(name), 10), rooms)
         return password_of(name)
 
-    def start(self) -> None:
-        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "chatsecure.server.app", "--config", "config.toml"],
-                cwd=self.directory,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while f"listening on {HOST}:{self.port}" not in self._output(offset):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise AssertionError(f"server did not start:\n{self._output(offset)}")
-            time.sleep(0.02)
-
-    def _output(self, offset: int) -> str:
-        with self.log_path.open("rb") as log:
-            log.seek(offset)
-            return log.read().decode("utf-8", "replace")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-
-    def kill(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
-
     def restart(self, certs: Certs | None = None) -> None:
-        self.stop()
+        if self.running:
+            self.stop()
         if certs is not None:
             self.certs = certs
-            self.write_config()
+            self._write_config()
         self.start()
 
     def cleanup(self) -> None:
-        with contextlib.suppress(Exception):
-            self.stop()
+        self.end()
         self.store.engine.dispose()

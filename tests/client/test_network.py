@@ -12,7 +12,7 @@ from chatsecure.client.session import ChatSession, PasswordResult, Status
 from chatsecure.client.state import ConvKey
 from chatsecure.client.trust import TrustStore
 from tests.client.helpers import Driver, session_for
-from tests.client.server import HOST, free_port
+from tests.serverproc import HOST, free_port
 
 
 def logged_in(driver: Driver) -> Driver:

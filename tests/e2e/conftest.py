@@ -15,14 +15,10 @@ Two fixtures start servers:
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -31,11 +27,9 @@ import pytest
 
 from tests.conftest import write_config
 from tests.e2e.client import ChatClient
+from tests.serverproc import HOST, LoggedProcess, free_port, password_of
 
-HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
-START_TIMEOUT = 20.0
-STOP_TIMEOUT = 10.0
 ADMIN_TIMEOUT = 120.0
 # Accounts are made this many at a time: an admin process costs ~0.7 s, an account ~30 ms.
 USER_BATCH = 24
@@ -54,17 +48,6 @@ BASE_CONFIG: dict[str, dict[str, Any]] = {
         "max_connections_per_address": 5_000,
     },
 }
-
-
-def password_of(user: str) -> str:
-    """Every test account's password: derived from the name, long enough for the policy."""
-    return f"pw-{user.lower()}-Secret!"
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
 
 
 def merge_config(
@@ -109,7 +92,7 @@ def run_admin(
     return result
 
 
-class ServerProcess:
+class ServerProcess(LoggedProcess):
     """One server: its folder, config, database and process; start/stop/kill/restart."""
 
     _names = itertools.count(1)
@@ -125,74 +108,17 @@ class ServerProcess:
         )
         self.config = write_config(directory, **self.settings)
         self.db_path = directory / "chat.db"
-        self.log_path = directory / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(
+            [str(BIN / "chatsecure-server"), "--config", str(self.config)],
+            directory / "server.log",
+            f"listening on {HOST}:{self.port}",
+            env=_environment(),
+        )
         self.clients: list[ChatClient] = []
-        self._log_offset = 0
         self._spare_users: list[str] = []
         self._user_prefix = f"u{next(self._names)}x"
         self._user_numbers = itertools.count(1)
         run_admin(self.config, "migrate")
-
-    # --- the process -----------------------------------------------------------------
-
-    def start(self, timeout: float = START_TIMEOUT) -> None:
-        """Start the server and wait until its banner says it listens."""
-        assert self.process is None or self.process.poll() is not None, "already running"
-        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
-        with self.log_path.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "chatsecure-server"), "--config", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env=_environment(),
-            )
-        listening = f"{HOST}:{self.port}"
-        deadline = time.monotonic() + timeout
-        while listening not in self.output():
-            if self.process.poll() is not None:
-                raise AssertionError(
-                    f"server exited {self.process.returncode} at start:\n{self.output()}"
-                )
-            if time.monotonic() > deadline:
-                raise AssertionError(f"server not listening after {timeout}s:\n{self.output()}")
-            time.sleep(0.02)
-
-    def output(self) -> str:
-        """What the current (or last) run printed, stdout and stderr together."""
-        if not self.log_path.exists():
-            return ""
-        with self.log_path.open("rb") as log:
-            log.seek(self._log_offset)
-            return log.read().decode("utf-8", "replace")
-
-    @property
-    def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = STOP_TIMEOUT) -> int:
-        """SIGTERM, then wait for the exit; returns the exit status."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            raise AssertionError(f"server did not exit within {timeout}s of SIGTERM") from None
-
-    def wait_exit(self, timeout: float = STOP_TIMEOUT) -> int:
-        """Wait for the process to end by itself; its exit status."""
-        assert self.process is not None
-        return self.process.wait(timeout)
-
-    def kill(self) -> None:
-        """SIGKILL: no chance to flush anything."""
-        assert self.process is not None
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(STOP_TIMEOUT)
 
     def restart(self) -> None:
         if self.running:
@@ -207,11 +133,7 @@ class ServerProcess:
 
     def cleanup(self) -> None:
         self.close_clients()
-        if self.running:
-            with contextlib.suppress(AssertionError):
-                self.stop()
-        if self.running:
-            self.kill()
+        self.end()
 
     # --- accounts --------------------------------------------------------------------
 

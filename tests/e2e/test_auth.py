@@ -9,8 +9,9 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import ChatClient
-from tests.e2e.conftest import ServerFactory, ServerProcess, password_of
+from tests.e2e.conftest import ServerFactory, ServerProcess
 from tests.e2e.helpers import assert_error, join, send_direct, send_room
+from tests.serverproc import password_of
 
 ON_LOGIN = 3
 SERVER_CONFIG = {

@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from tests.e2e.client import ChatClient, FrameTimeout
-from tests.e2e.conftest import HOST, ServerFactory, ServerProcess, password_of
+from tests.e2e.conftest import ServerFactory, ServerProcess
 from tests.e2e.helpers import assert_error, assert_ok_send, join, send_room
+from tests.serverproc import HOST, password_of
 
 
 def test_messages_are_rate_limited_per_user(server_factory: ServerFactory) -> None:

@@ -11,8 +11,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from tests.e2e.client import tls_context
-from tests.e2e.conftest import BIN, ServerFactory, ServerProcess, password_of
+from tests.e2e.conftest import BIN, ServerFactory, ServerProcess
 from tests.e2e.helpers import assert_error, join, send_room
+from tests.serverproc import password_of
 
 
 def test_adduser_on_a_live_server(server: ServerProcess) -> None:

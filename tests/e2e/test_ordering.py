@@ -9,8 +9,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.e2e.client import ChatClient, Frame
-from tests.e2e.conftest import ServerProcess, password_of
+from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import assert_ok_send, join
+from tests.serverproc import password_of
 
 MESSAGES_PER_SENDER = 150
 PIPELINE = 10  # requests in flight per sender

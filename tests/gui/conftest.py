@@ -28,7 +28,8 @@ from tests.client.conftest import (  # noqa: F401 - fixtures shared with the cli
     private_config,
     shared_server,
 )
-from tests.client.server import HOST, ServerProcess, password_of
+from tests.client.server import ServerProcess
+from tests.serverproc import HOST, password_of, spawn
 
 TIMEOUT = 15.0
 
@@ -50,7 +51,7 @@ def xvfb() -> Iterator[str]:
     if binary is None:
         pytest.fail("Xvfb is not installed; GUI tests need it: apt-get install -y xvfb")
     number = _free_display()
-    process = subprocess.Popen(
+    process = spawn(
         [binary, f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

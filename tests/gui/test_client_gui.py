@@ -13,8 +13,8 @@ from chatsecure.client.state import ConvKey
 from chatsecure.gui.dialogs import ExportDialog, JoinDialog, TrustDialog
 from chatsecure.storage.store import NewMessage
 from tests.client.helpers import session_for
-from tests.client.server import HOST, free_port
 from tests.gui.conftest import chat_text, login, login_error, pump
+from tests.serverproc import HOST, free_port
 
 pytestmark = pytest.mark.gui
 

@@ -13,7 +13,6 @@ import os
 import queue
 import signal
 import socket
-import subprocess
 import sys
 import time
 import tkinter as tk
@@ -42,9 +41,9 @@ from chatsecure.server.transport import certificate_fingerprint, server_context
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
 from chatsecure.tls_certs import CertificatePaths, make_dev_certificates, write_dev_certificates
-from tests.client.server import HOST, free_port, password_of
 from tests.conftest import write_config
 from tests.gui.conftest import TIMEOUT, pump
+from tests.serverproc import HOST, free_port, password_of, spawn
 
 pytestmark = pytest.mark.gui
 
@@ -314,7 +313,7 @@ def test_console_command_opens_and_stops_on_sigterm(tmp_path: Path, xvfb: str):
     config = scratch_config(tmp_path / "server")
     port = load_settings(config).server.port
     command = [sys.executable, "-m", "chatsecure.server.app", "--config", str(config), "--gui"]
-    server = subprocess.Popen(command, env={**os.environ, "DISPLAY": xvfb})
+    server = spawn(command, env={**os.environ, "DISPLAY": xvfb})
     try:
         deadline = time.monotonic() + TIMEOUT
         while not port_open(port):

@@ -17,14 +17,8 @@ from pathlib import Path
 
 from chatsecure.protocol import DEFAULT_MAX_SERVER_FRAME_BYTES, LineFramer
 from tests.e2e.client import DEFAULT_TIMEOUT, ChatClient, tls_context
-from tests.e2e.conftest import (
-    HOST,
-    ServerProcess,
-    module_server,
-    server,
-    server_factory,
-    tls_files,
-)
+from tests.e2e.conftest import ServerProcess, module_server, server, server_factory, tls_files
+from tests.serverproc import HOST
 
 __all__ = [
     "client_from",

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 import pytest
 
 from tests.e2e.client import ChatClient
-from tests.e2e.conftest import ServerProcess, password_of
+from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import assert_error, history, join, send_direct, send_room
+from tests.serverproc import password_of
 
 SERVER_CONFIG = {"rooms": {"default": [], "users_can_create": False}}
 PRIVATE = "private"

@@ -16,9 +16,10 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import ServerFactory, ServerProcess, password_of
+from tests.e2e.conftest import ServerFactory, ServerProcess
 from tests.e2e.helpers import assert_error
 from tests.security.conftest import client_from
+from tests.serverproc import password_of
 
 PER_ADDRESS = 8
 THROTTLE = {"auth": {"max_failures": 5, "failure_window": 900}}

@@ -26,8 +26,9 @@ from chatsecure.protocol import (
     Violation,
 )
 from tests.e2e.client import ConnectionClosed
-from tests.e2e.conftest import ServerProcess, password_of
+from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import assert_error, join, send_room
+from tests.serverproc import password_of
 
 CAP = 4096
 BIG = 65_536  # the default frame cap: room for JSON nested 30,000 deep

@@ -23,9 +23,10 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import ChatClient
-from tests.e2e.conftest import HOST, ServerFactory, ServerProcess, password_of
+from tests.e2e.conftest import ServerFactory, ServerProcess
 from tests.e2e.helpers import assert_ok_send, join
 from tests.security.conftest import client_from
+from tests.serverproc import HOST, password_of
 
 pytestmark = pytest.mark.slow
 

@@ -23,8 +23,9 @@ from chatsecure.client.session import ChatSession, PasswordResult
 from chatsecure.client.trust import TrustStore
 from tests.client.helpers import Driver
 from tests.conftest import write_config
-from tests.e2e.conftest import BIN, HOST, ServerFactory, password_of
+from tests.e2e.conftest import BIN, ServerFactory
 from tests.e2e.helpers import join, send_direct, send_room
+from tests.serverproc import HOST, password_of
 
 WRONG = "wrong-pass-marker-5d1c"
 NEW_PASSWORD = "new-pass-marker-a8e2 long enough"

@@ -39,16 +39,9 @@ from chatsecure.storage.db import BUSY_TIMEOUT_MS, make_engine
 from chatsecure.storage.store import Store
 from tests.conftest import write_config
 from tests.e2e.client import ChatClient
-from tests.e2e.conftest import (
-    BASE_CONFIG,
-    HOST,
-    ServerFactory,
-    free_port,
-    merge_config,
-    password_of,
-    run_admin,
-)
+from tests.e2e.conftest import BASE_CONFIG, ServerFactory, merge_config, run_admin
 from tests.e2e.helpers import assert_error, assert_ok_send, history, join
+from tests.serverproc import HOST, free_port, password_of
 
 pytestmark = pytest.mark.slow
 

@@ -39,7 +39,8 @@ from sslyze.scanner.scanner import Scanner
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
 from tests.conftest import write_config
-from tests.e2e.conftest import HOST, ServerFactory, run_admin
+from tests.e2e.conftest import ServerFactory, run_admin
+from tests.serverproc import HOST
 
 pytestmark = [
     pytest.mark.slow,
