@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,45 +15,26 @@ import pytest
 from chatsecure.server import app
 from chatsecure.server.transport import certificate_fingerprint
 from chatsecure.storage.db import make_engine, upgrade
+from tests.conftest import write_config
+from tests.serverproc import HOST, free_port, spawn
 from tests.transport.conftest import TIMEOUT, TlsFiles, client_context, connect, make_settings
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def write_config(folder: Path, tls_files: TlsFiles, port: int, *, migrated: bool) -> Path:
-    database = folder / "chat.db"
+def server_config(folder: Path, tls_files: TlsFiles, port: int, *, migrated: bool) -> Path:
+    database_url = f"sqlite:///{folder / 'chat.db'}"
     if migrated:
-        engine = make_engine(f"sqlite:///{database}")
+        engine = make_engine(database_url)
         upgrade(engine)
         engine.dispose()
-    config = folder / "config.toml"
-    config.write_text(
-        f"""
-[server]
-host = "127.0.0.1"
-port = {port}
-
-[tls]
-cert_file = "{tls_files.cert}"
-key_file = "{tls_files.key}"
-ca_file = "{tls_files.ca}"
-
-[database]
-url = "sqlite:///{database}"
-
-[logging]
-level = "WARNING"
-""",
-        encoding="utf-8",
+    return write_config(
+        folder,
+        server={"host": HOST, "port": port},
+        tls={"cert_file": tls_files.cert, "key_file": tls_files.key, "ca_file": tls_files.ca},
+        database={"url": database_url},
+        logging={"level": "WARNING"},
     )
-    return config
 
 
 def test_a_configuration_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -67,7 +47,7 @@ def test_a_configuration_error_exits_2(tmp_path: Path, capsys: pytest.CaptureFix
 def test_an_unmigrated_database_exits_2(
     tmp_path: Path, tls_files: TlsFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    config = write_config(tmp_path, tls_files, free_port(), migrated=False)
+    config = server_config(tmp_path, tls_files, free_port(), migrated=False)
     assert app.main(["--config", str(config)]) == 2
     err = capsys.readouterr().err
     assert "there is no database at" in err
@@ -79,7 +59,7 @@ def test_a_missing_certificate_exits_2(
     tmp_path: Path, tls_files: TlsFiles, capsys: pytest.CaptureFixture[str]
 ) -> None:
     absent = TlsFiles(tls_files.ca, tmp_path / "none.pem", tmp_path / "none.key")
-    config = write_config(tmp_path, absent, free_port(), migrated=True)
+    config = server_config(tmp_path, absent, free_port(), migrated=True)
     assert app.main(["--config", str(config)]) == 2
     assert "chatsecure-admin gencert" in capsys.readouterr().err
 
@@ -97,8 +77,8 @@ def test_banner_shows_no_database_password(tls_files: TlsFiles) -> None:
 
 def test_serves_and_stops_on_sigterm(tmp_path: Path, tls_files: TlsFiles) -> None:
     port = free_port()
-    config = write_config(tmp_path, tls_files, port, migrated=True)
-    server = subprocess.Popen(
+    config = server_config(tmp_path, tls_files, port, migrated=True)
+    server = spawn(
         [sys.executable, "-m", "chatsecure.server.app", "--config", str(config)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
