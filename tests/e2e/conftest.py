@@ -177,18 +177,21 @@ class ServerProcess(LoggedProcess):
         return client
 
 
-@pytest.fixture(scope="session")
-def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """A CA and server certificate made by ``chatsecure-admin gencert``, shared by all."""
-    folder = tmp_path_factory.mktemp("e2e-certs")
+def make_tls_files(folder: Path, *gencert_options: str) -> dict[str, Path]:
+    """A CA and server certificate in ``folder``, made by ``chatsecure-admin gencert``."""
     tls = {
         "cert_file": folder / "server.pem",
         "key_file": folder / "server.key",
         "ca_file": folder / "ca.pem",
     }
-    config = write_config(folder, tls=tls)
-    run_admin(config, "gencert", "--hostname", "localhost")
+    run_admin(write_config(folder, tls=tls), "gencert", *gencert_options)
     return tls
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """A CA and server certificate made by ``chatsecure-admin gencert``, shared by all."""
+    return make_tls_files(tmp_path_factory.mktemp("e2e-certs"), "--hostname", "localhost")
 
 
 class ServerFactory:

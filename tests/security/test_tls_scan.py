@@ -38,8 +38,7 @@ from sslyze.scanner.models import (
 from sslyze.scanner.scanner import Scanner
 from sslyze.server_setting import ServerNetworkConfiguration, ServerNetworkLocation
 
-from tests.conftest import write_config
-from tests.e2e.conftest import ServerFactory, run_admin
+from tests.e2e.conftest import ServerFactory, make_tls_files
 from tests.serverproc import HOST
 
 pytestmark = [
@@ -64,14 +63,7 @@ LEGACY_VERSIONS = (
 @pytest.fixture(scope="module")
 def scan_tls(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """Certificates as ``gencert`` makes them, with a lifetime both profiles accept."""
-    folder = tmp_path_factory.mktemp("scan-certs")
-    tls = {
-        "cert_file": folder / "server.pem",
-        "key_file": folder / "server.key",
-        "ca_file": folder / "ca.pem",
-    }
-    run_admin(write_config(folder, tls=tls), "gencert", "--days", "90")
-    return tls
+    return make_tls_files(tmp_path_factory.mktemp("scan-certs"), "--days", "90")
 
 
 @pytest.fixture(scope="module")
