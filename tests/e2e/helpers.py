@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 from tests.e2e.client import ChatClient, Frame
@@ -37,6 +38,13 @@ def send_room(client: ChatClient, room: str, text: str) -> int:
 
 def send_direct(client: ChatClient, to: str, text: str) -> int:
     return assert_ok_send(client.request({"type": "send", "to": to, "text": text}))
+
+
+def timed_login(client: ChatClient, username: str, password: str) -> tuple[Frame, float]:
+    """A ``login`` request's reply and how long it took in seconds."""
+    started = time.perf_counter()
+    reply = client.request({"type": "login", "username": username, "password": password})
+    return reply, time.perf_counter() - started
 
 
 def join(client: ChatClient, room: str) -> list[Frame]:

@@ -8,9 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.client import ChatClient
 from tests.e2e.conftest import ServerFactory, ServerProcess
-from tests.e2e.helpers import assert_error, join, send_direct, send_room
+from tests.e2e.helpers import assert_error, join, send_direct, send_room, timed_login
 from tests.serverproc import password_of
 
 ON_LOGIN = 3
@@ -109,12 +108,6 @@ def test_username_is_case_insensitive_and_reported_as_created(server: ServerProc
     assert welcome["user"] == "Carol.Mixed"
 
 
-def _failed_login(client: ChatClient, username: str, password: str) -> tuple[dict[str, Any], float]:
-    started = time.perf_counter()
-    reply = client.request({"type": "login", "username": username, "password": password})
-    return reply, time.perf_counter() - started
-
-
 def test_unknown_user_wrong_password_and_disabled_account_look_the_same(
     server: ServerProcess,
 ) -> None:
@@ -131,7 +124,7 @@ def test_unknown_user_wrong_password_and_disabled_account_look_the_same(
     timings: dict[str, list[float]] = {kind: [] for kind in attempts}
     for _ in range(3):  # under the per-account throttle of 5
         for kind, (username, password) in attempts.items():
-            reply, elapsed = _failed_login(client, username, password)
+            reply, elapsed = timed_login(client, username, password)
             replies[kind].append(reply)
             timings[kind].append(elapsed)
 
@@ -155,7 +148,7 @@ def test_five_failures_throttle_the_account_and_the_password_is_not_checked(
     user = server.new_user()
     client = server.connect()
     for _ in range(5):
-        reply, _ = _failed_login(client, user, "wrong password")
+        reply, _ = timed_login(client, user, "wrong password")
         assert_error(reply, "auth_failed")
     req = "throttled"
     reply = client.request(
@@ -173,9 +166,9 @@ def test_five_failures_throttle_the_account_and_the_password_is_not_checked(
 def test_unknown_names_are_throttled_like_real_ones(server: ServerProcess) -> None:
     client = server.connect()
     for _ in range(5):
-        reply, _ = _failed_login(client, "ghost-user", "wrong password")
+        reply, _ = timed_login(client, "ghost-user", "wrong password")
         assert_error(reply, "auth_failed")
-    reply, _ = _failed_login(client, "ghost-user", "wrong password")
+    reply, _ = timed_login(client, "ghost-user", "wrong password")
     assert_error(reply, "rate_limited")
     assert reply["retry_after"] > 0
 
@@ -224,9 +217,9 @@ def test_address_throttle_spans_accounts(server_factory: ServerFactory) -> None:
     users = strict.new_users(4)
     client = strict.connect()
     for user in users[:3]:
-        reply, _ = _failed_login(client, user, "wrong password")
+        reply, _ = timed_login(client, user, "wrong password")
         assert_error(reply, "auth_failed")
-    reply, _ = _failed_login(client, users[3], password_of(users[3]))
+    reply, _ = timed_login(client, users[3], password_of(users[3]))
     assert_error(reply, "rate_limited")
     assert reply["retry_after"] > 0
 

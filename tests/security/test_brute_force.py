@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from tests.e2e.conftest import ServerFactory, ServerProcess
-from tests.e2e.helpers import assert_error
+from tests.e2e.helpers import assert_error, timed_login
 from tests.security.conftest import client_from
 from tests.serverproc import password_of
 
@@ -36,10 +36,7 @@ def timed_attempt(
     server: ServerProcess, source: str, user: str, password: str
 ) -> tuple[dict[str, Any], float]:
     """Like ``attempt``, timing only the login (not the TLS handshake)."""
-    client = client_from(server, source)
-    started = time.perf_counter()
-    reply = client.request({"type": "login", "username": user, "password": password})
-    return reply, time.perf_counter() - started
+    return timed_login(client_from(server, source), user, password)
 
 
 def test_wrong_passwords_spread_over_addresses_still_lock_each_account(
