@@ -27,6 +27,7 @@ import pytest
 
 from tests.conftest import write_config
 from tests.e2e.client import ChatClient
+from tests.e2e.helpers import join
 from tests.serverproc import HOST, LoggedProcess, free_port, password_of
 
 BIN = Path(sys.executable).parent
@@ -174,6 +175,12 @@ class ServerProcess(LoggedProcess):
         """A client logged in as ``user``, with the frames login sends already taken."""
         client = self.connect(**options)
         client.login_and_settle(user, password_of(user))
+        return client
+
+    def member(self, user: str, room: str) -> ChatClient:
+        """A client logged in as ``user`` that has joined ``room`` (its replies taken)."""
+        client = self.login(user)
+        join(client, room)
         return client
 
 

@@ -46,8 +46,7 @@ def test_login_sends_welcome_then_room_history_then_direct_history_then_who(
 ) -> None:
     me, peer = server.new_users(2)
     room = "auth-login-order"
-    first = server.login(me)
-    join(first, room)
+    first = server.member(me, room)
     room_ids = [send_room(first, room, f"room {n}") for n in range(ON_LOGIN + 2)]
     dm_ids = [send_direct(first, peer, f"dm {n}") for n in range(2)]
 
@@ -227,8 +226,7 @@ def test_address_throttle_spans_accounts(server_factory: ServerFactory) -> None:
 def test_every_session_of_a_user_gets_every_frame(server: ServerProcess) -> None:
     me, friend = server.new_users(2)
     room = "auth-sessions"
-    friend_client = server.login(friend)
-    join(friend_client, room)
+    friend_client = server.member(friend, room)
     mine = [server.login(me) for _ in range(3)]
     # The first session says online once; later ones add nothing.
     assert friend_client.expect("presence", user=me) == {

@@ -9,7 +9,7 @@ import pytest
 
 from tests.e2e.client import ChatClient
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.helpers import assert_error, join, send_room
+from tests.e2e.helpers import assert_error, send_room
 
 MAX_FRAME = 1024
 MAX_TEXT = 100
@@ -26,9 +26,7 @@ def member(module_server: ServerProcess) -> str:
 @pytest.fixture
 def client(server: ServerProcess, member: str) -> ChatClient:
     """A new connection, logged in as a member of ``ROOM``."""
-    logged_in = server.login(member)
-    join(logged_in, ROOM)
-    return logged_in
+    return server.member(member, ROOM)
 
 
 def still_serving(client: ChatClient) -> None:

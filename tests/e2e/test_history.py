@@ -8,7 +8,7 @@ import pytest
 
 from tests.e2e.client import ChatClient
 from tests.e2e.conftest import ServerProcess
-from tests.e2e.helpers import assert_error, history, join, send_direct, send_room
+from tests.e2e.helpers import assert_error, history, send_direct, send_room
 
 ROOM = "history-main"
 COUNT = 12
@@ -18,8 +18,7 @@ COUNT = 12
 def room_history(module_server: ServerProcess) -> tuple[str, list[int]]:
     """A member of ``ROOM`` and the ids of the ``COUNT`` messages it holds."""
     (user,) = module_server.new_users(1)
-    client = module_server.login(user)
-    join(client, ROOM)
+    client = module_server.member(user, ROOM)
     ids = [send_room(client, ROOM, f"message {n}") for n in range(COUNT)]
     client.close()
     module_server.clients.remove(client)
@@ -122,8 +121,7 @@ def test_malformed_history_requests(reader: ChatClient, fields: dict[str, Any]) 
 
 def test_default_limit_is_fifty(server: ServerProcess) -> None:
     user = server.new_user()
-    client = server.login(user)
-    join(client, "history-long")
+    client = server.member(user, "history-long")
     ids = [send_room(client, "history-long", f"n{n}") for n in range(55)]
     reply = history(client, room="history-long")
     assert [m["id"] for m in reply["messages"]] == ids[-50:]

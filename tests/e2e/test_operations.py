@@ -28,8 +28,7 @@ def test_disabled_account_is_disconnected_within_five_seconds(server: ServerProc
     room = "ops-disable"
     sessions = [server.login(victim) for _ in range(2)]
     join(sessions[0], room)
-    watcher = server.login(bystander)
-    join(watcher, room)
+    watcher = server.member(bystander, room)
 
     server.admin("disable", victim)
     disabled_at = time.monotonic()
@@ -100,8 +99,7 @@ def test_startup_output_names_address_tls_fingerprint_database_and_no_secrets(
     server: ServerProcess,
 ) -> None:
     user = server.new_user()
-    client = server.login(user)
-    join(client, "ops-banner")
+    client = server.member(user, "ops-banner")
     secret_text = "the text of this message is nobody's business"
     send_room(client, "ops-banner", secret_text)
     client.send({"type": "logout"})

@@ -112,8 +112,7 @@ def test_joining_and_logging_in_during_a_stream_leaves_no_gap_and_no_overlap(
     for client in senders:
         join(client, room)
     joiner_name, late_name = names[2], names[3]
-    setup = server.login(late_name)
-    join(setup, room)
+    setup = server.member(late_name, room)
     setup.close()
 
     with ThreadPoolExecutor(2) as pool:

@@ -23,8 +23,7 @@ def barrier(sender: ChatClient, room: str, *watchers: ChatClient) -> list[list[F
 def test_online_at_first_session_offline_at_last(server: ServerProcess) -> None:
     watcher_name, subject = server.new_users(2)
     room = "presence-basic"
-    setup = server.login(subject)
-    join(setup, room)
+    setup = server.member(subject, room)
     setup.close()
     watcher = server.login(watcher_name)
     settle(watcher, join(watcher, room)[2], subject)
@@ -54,14 +53,12 @@ def test_online_at_first_session_offline_at_last(server: ServerProcess) -> None:
 def test_presence_goes_only_to_users_sharing_a_room(server: ServerProcess) -> None:
     subject, mate, stranger = server.new_users(3)
     shared, elsewhere = "presence-shared", "presence-elsewhere"
-    setup = server.login(subject)
-    join(setup, shared)
+    setup = server.member(subject, shared)
     setup.close()
     mate_client = server.login(mate)
     settle(mate_client, join(mate_client, shared)[2], subject)
     join(mate_client, elsewhere)
-    stranger_client = server.login(stranger)
-    join(stranger_client, elsewhere)
+    stranger_client = server.member(stranger, elsewhere)
 
     subject_client = server.login(subject)
     mate_client.expect("presence", user=subject, status="online")
@@ -79,10 +76,8 @@ def test_presence_goes_only_to_users_sharing_a_room(server: ServerProcess) -> No
 def test_who_reflects_presence(server: ServerProcess) -> None:
     subject, watcher_name = server.new_users(2)
     room = "presence-who"
-    watcher = server.login(watcher_name)
-    join(watcher, room)
-    subject_client = server.login(subject)
-    join(subject_client, room)
+    watcher = server.member(watcher_name, room)
+    subject_client = server.member(subject, room)
 
     def online() -> dict[str, bool]:
         reply = watcher.request({"type": "who", "room": room})
@@ -97,8 +92,7 @@ def test_who_reflects_presence(server: ServerProcess) -> None:
 def test_own_presence_is_not_news_to_oneself(server: ServerProcess) -> None:
     user, mate = server.new_users(2)
     room = "presence-self"
-    first = server.login(user)
-    join(first, room)
+    first = server.member(user, room)
     join(server.login(mate), room)
     second = server.login(user)
     (before,) = barrier(second, room, first)

@@ -25,8 +25,7 @@ def test_join_new_room_replies_joined_history_and_who(server: ServerProcess) -> 
 
 def test_join_history_holds_the_rooms_latest_messages(server: ServerProcess) -> None:
     first, second = server.new_users(2)
-    a = server.login(first)
-    join(a, "rooms-history")
+    a = server.member(first, "rooms-history")
     ids = [send_room(a, "rooms-history", f"m{n}") for n in range(3)]
     b = server.login(second)
     _, history, who = join(b, "rooms-history")
@@ -57,10 +56,8 @@ def test_invalid_room_name_is_bad_request(server: ServerProcess) -> None:
 def test_other_members_see_joined_and_left(server: ServerProcess) -> None:
     stayer, mover = server.new_users(2)
     room = "rooms-coming-going"
-    a = server.login(stayer)
-    join(a, room)
-    b = server.login(mover)
-    join(b, room)
+    a = server.member(stayer, room)
+    b = server.member(mover, room)
     assert a.expect("member", room=room) == {
         "type": "member",
         "room": room,
@@ -88,10 +85,8 @@ def test_joining_a_room_again_gets_the_same_reply_and_notifies_no_one(
 ) -> None:
     watcher, joiner = server.new_users(2)
     room = "rooms-rejoin"
-    a = server.login(watcher)
-    join(a, room)
-    b = server.login(joiner)
-    join(b, room)
+    a = server.member(watcher, room)
+    b = server.member(joiner, room)
     a.expect("member", room=room, user=joiner, event="joined")
     joined, history, who = join(b, room)
     assert joined["room"] == history["room"] == who["room"] == room
@@ -126,8 +121,7 @@ def test_rooms_lists_every_room_with_member_count_and_joined(server: ServerProce
 def test_who_is_only_for_members_and_shows_who_is_online(server: ServerProcess) -> None:
     online, offline, outsider = server.new_users(3)
     room = "rooms-who"
-    gone = server.login(offline)
-    join(gone, room)
+    gone = server.member(offline, room)
     gone.close()
     client = server.login(online)
     settle(client, join(client, room)[2], offline)
@@ -143,10 +137,8 @@ def test_who_is_only_for_members_and_shows_who_is_online(server: ServerProcess) 
 def test_send_to_a_room_reaches_every_member_and_only_members(server: ServerProcess) -> None:
     sender, member, outsider = server.new_users(3)
     room = "rooms-send"
-    a = server.login(sender)
-    join(a, room)
-    b = server.login(member)
-    join(b, room)
+    a = server.member(sender, room)
+    b = server.member(member, room)
     c = server.login(outsider)
     reply = a.request({"type": "send", "room": room, "text": "hi all", "req": 7})
     assert reply["req"] == 7
@@ -167,8 +159,7 @@ def test_send_to_a_room_reaches_every_member_and_only_members(server: ServerProc
 
 def test_from_is_set_by_the_server(server: ServerProcess) -> None:
     sender, victim = server.new_users(2)
-    client = server.login(sender)
-    join(client, "rooms-spoof")
+    client = server.member(sender, "rooms-spoof")
     reply = client.request({"type": "send", "room": "rooms-spoof", "text": "hi", "from": victim})
     message = client.expect("message", id=reply["id"])
     assert message["from"] == sender

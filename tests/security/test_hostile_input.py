@@ -312,8 +312,7 @@ def test_live_server_survives_hostile_frames_and_others_keep_chatting(
 def test_a_frame_split_across_many_tls_records(server: ServerProcess, bystander: Bystander) -> None:
     """A request a byte per TLS record is one request; the bystander is not held up."""
     user = server.new_user()
-    client = server.login(user)
-    join(client, ROOM)
+    client = server.member(user, ROOM)
     frame = encode_send(ROOM, "one byte at a time", "split")
     for index, byte in enumerate(frame):
         client.send_raw(bytes([byte]))
