@@ -190,13 +190,18 @@ def _fill_room(server, room: str, count: int) -> None:
     )
 
 
+def _join_filled_room(server, apps, user: str, room: str, count: int):
+    """``user``'s window, joined to ``room`` after ``count`` old messages; the last shown."""
+    _fill_room(server, room, count)
+    app = apps.logged_in(server, user)
+    type_and_press_enter(app, f"/join {room}")
+    pump(app, lambda: f"old message {count - 1}" in chat_text(app))
+    return app
+
+
 def test_joining_a_room_shows_its_history_once(shared_server, new_user, apps):
     user = new_user()
-    room = f"once-{user}"
-    _fill_room(shared_server, room, 3)
-    app = apps.logged_in(shared_server, user)
-    type_and_press_enter(app, f"/join {room}")
-    pump(app, lambda: "old message 2" in chat_text(app))
+    app = _join_filled_room(shared_server, apps, user, f"once-{user}", 3)
     for n in range(3):
         assert chat_text(app).count(f"old message {n}") == 1
 
@@ -204,10 +209,7 @@ def test_joining_a_room_shows_its_history_once(shared_server, new_user, apps):
 def test_load_older_clear_and_export(shared_server, new_user, apps, tmp_path, monkeypatch):
     user = new_user()
     room = f"hist-{user}"
-    _fill_room(shared_server, room, 130)
-    app = apps.logged_in(shared_server, user)
-    type_and_press_enter(app, f"/join {room}")
-    pump(app, lambda: "old message 129" in chat_text(app))
+    app = _join_filled_room(shared_server, apps, user, room, 130)
     assert "old message 79" not in chat_text(app)
     app.main.older_button.invoke()
     pump(app, lambda: "old message 79" in chat_text(app))
