@@ -449,7 +449,9 @@ def history_and_export(work: Path, scale: Scale) -> dict[str, Any]:
 def idle(work: Path, scale: Scale) -> dict[str, Any]:
     server = ChatServer(work / "chat-idle")
     users = [f"idle{i}" for i in range(scale.idle_connections)]
-    server.add_users(users, ["general"])
+    # Groups of ten: one room of everyone would make each login announce itself to all.
+    for first in range(0, len(users), 10):
+        server.add_users(users[first : first + 10], [f"g{first // 10}"])
     server.start()
     time.sleep(1.0)
     rss0 = rss_kib(server.pid)
