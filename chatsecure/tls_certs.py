@@ -2,10 +2,10 @@
 
 Clients trust the CA (``ca_file``), not the server certificate, so the server certificate
 can be renewed without touching the clients. Keys are ECDSA P-256 (small, fast and
-accepted everywhere). The server certificate lives at most ``SERVER_MAX_DAYS``, the limit
-of Mozilla's intermediate TLS profile (the browsers allow 398), and carries the extensions strict verifiers (OpenSSL 3
-with ``VERIFY_X509_STRICT``) require: critical basic constraints and key usage, serverAuth,
-and subject/authority key identifiers.
+accepted everywhere). The server certificate lives at most ``SERVER_MAX_DAYS``, the
+limit of Mozilla's intermediate TLS profile (the browsers allow 398), and carries the
+extensions strict verifiers (OpenSSL 3 with ``VERIFY_X509_STRICT``) require: critical
+basic constraints and key usage, serverAuth, and subject/authority key identifiers.
 """
 
 from __future__ import annotations
