@@ -18,17 +18,25 @@ DEADLINE = 30.0
 
 
 class AckLog:
-    """The acks every sender has seen, shared across sender threads."""
+    """The acks every sender has seen, shared across sender threads.
 
-    def __init__(self) -> None:
+    ``enough`` is set once there are ``KILL_AFTER_ACKS`` acks and every one of the
+    ``senders`` has some, so a kill always lands while all of them are sending (on a
+    loaded machine one sender may start late).
+    """
+
+    def __init__(self, senders: int) -> None:
         self._lock = threading.Lock()
+        self._senders = senders
+        self._labels: set[str] = set()
         self.acked: dict[int, str] = {}
         self.enough = threading.Event()
 
     def add(self, message_id: int, text: str) -> None:
         with self._lock:
             self.acked[message_id] = text
-            if len(self.acked) >= KILL_AFTER_ACKS:
+            self._labels.add(text.rsplit("-", 1)[0])
+            if len(self.acked) >= KILL_AFTER_ACKS and len(self._labels) == self._senders:
                 self.enough.set()
 
 
@@ -79,8 +87,8 @@ def test_sigkill_during_sends_loses_no_acknowledged_message(
     clients = [server.login(name) for name in names]
     for client in clients[:3]:
         join(client, room)
-    log = AckLog()
     targets = [({"room": room}, "r0"), ({"room": room}, "r1"), ({"to": names[3]}, "d2")]
+    log = AckLog(len(targets))
     with ThreadPoolExecutor(len(targets)) as pool:
         futures = [
             pool.submit(keep_sending, client, target, label, log)

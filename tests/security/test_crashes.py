@@ -42,8 +42,8 @@ def test_repeated_sigkill_under_load_loses_no_acknowledged_message(
         lost = {i: t for i, t in acked.items() if stored.get(i) != t}
         assert not lost, f"round {round_number}: {len(lost)} acknowledged messages lost"
 
-        log = AckLog()
         targets = [({"room": ROOM}, "r0"), ({"room": ROOM}, "r1"), ({"to": names[3]}, "d2")]
+        log = AckLog(len(targets))
         with ThreadPoolExecutor(len(targets)) as pool:
             futures = [
                 pool.submit(keep_sending, client, target, f"k{round_number}{label}", log)
