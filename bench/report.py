@@ -20,6 +20,9 @@ ROWS: list[tuple[str, str, str, str, bool]] = [
     ("ingest", "acked_per_s", "ingest, 50 senders", "acked msgs/s", True),
     ("login_storm", "logins_per_s", "login storm (cost 12)", "logins/s", True),
     ("login_storm", "of_bound_pct", "login storm: share of bcrypt bound", "%", True),
+    ("login_storm", "machine_bcrypt_per_s", "login storm: bcrypt checks/s the machine gave",
+     "checks/s", True),
+    ("login_storm", "server_cpu_pct", "login storm: server CPU", "%", True),
     ("login_storm", "chatters_p99_ms", "login storm: chatters' p99", "ms", False),
     ("history", "server_ms_minus_bcrypt", "history on login, 20 rooms (minus bcrypt)", "ms",
      False),
@@ -82,4 +85,6 @@ def markdown(results: dict[str, Any]) -> str:
             f"| {label} ({unit}) | {_fmt(ours)} | {_fmt(peer)} | {ratio} | {target} | {met} |"
         )
     lines += ["", "Ratios are chatsecure's advantage (>1 is better for chatsecure).", ""]
+    for name, error in results.get("errors", {}).items():
+        lines += [f"Scenario `{name}` failed: `{error.splitlines()[0]}`", ""]
     return "\n".join(lines)

@@ -30,6 +30,7 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((tmp_path / "latest.json").read_text())
     assert results["scale"] == "smoke"
+    assert results["errors"] == {}
     assert results["machine"]["nproc"] >= 1
     figures = results["figures"]
     for scenario, key, _label, _unit, _higher in ROWS:
