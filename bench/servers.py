@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import resource
 import shutil
 import signal
 import socket
@@ -19,6 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.swarm import raise_fd_limit
 from chatsecure.passwords import hash_password
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import NewMessage, Store
@@ -37,9 +37,8 @@ def free_port() -> int:
 
 
 def _raise_nofile() -> None:
-    """Run in the server's child process: 10,000 sockets need a high open-files limit."""
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    """Run in the server's child process: 10,000 connections need two fds each."""
+    raise_fd_limit()
 
 
 def cpu_seconds(pid: int) -> float:

@@ -24,10 +24,15 @@ READ = selectors.EVENT_READ
 WRITE = selectors.EVENT_WRITE
 
 
+FD_LIMIT = 65_536
+
+
 def raise_fd_limit() -> int:
-    """Lift the soft open-files limit to the hard one (10,000 sockets need it)."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < hard:
+    """Lift the open-files limit for 10,000 sockets: to 65,536 if allowed (root), else hard."""
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_LIMIT, max(hard, FD_LIMIT)))
+    except (ValueError, OSError):
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
 
