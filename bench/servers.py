@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def _raise_nofile() -> None:
-    """Run in the server's child process: 10,000 connections need two fds each."""
+    """Run in the server's child process: each connection holds two fds (socket, dup)."""
     raise_fd_limit()
 
 
