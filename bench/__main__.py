@@ -16,8 +16,13 @@ def main() -> None:
     size.add_argument("--full", action="store_true", help="full scale (for docs/performance.md)")
     size.add_argument("--smoke", action="store_true", help="tiny scale: checks the suite works")
     parser.add_argument("--no-peer", action="store_true", help="skip ngircd")
-    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), default=[],
-                        help="run only this scenario (repeatable)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=sorted(SCENARIOS),
+        default=[],
+        help="run only this scenario (repeatable)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json/.md")
     args = parser.parse_args()
     scale = SCALES["full" if args.full else "smoke" if args.smoke else "default"]

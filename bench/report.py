@@ -9,23 +9,37 @@ ROWS: list[tuple[str, str, str, str, bool]] = [
     ("latency_20", "last_p50_ms", "latency 20 msg/s into big room: p50 to last", "ms", False),
     ("latency_20", "last_p99_ms", "latency 20 msg/s into big room: p99 to last", "ms", False),
     ("latency_20", "first_p99_ms", "latency 20 msg/s into big room: p99 to first", "ms", False),
-    ("latency_20", "server_cpu_us_per_delivery", "latency 20 msg/s: server CPU/delivery",
-     "us", False),
+    (
+        "latency_20",
+        "server_cpu_us_per_delivery",
+        "latency 20 msg/s: server CPU/delivery",
+        "us",
+        False,
+    ),
     ("latency_100", "last_p50_ms", "latency 100 msg/s into big room: p50 to last", "ms", False),
     ("latency_100", "last_p99_ms", "latency 100 msg/s into big room: p99 to last", "ms", False),
     ("latency_100", "first_p99_ms", "latency 100 msg/s into big room: p99 to first", "ms", False),
     ("latency_100", "delivered_pct", "latency 100 msg/s: delivered", "%", True),
-    ("latency_100", "server_cpu_us_per_delivery", "latency 100 msg/s: server CPU/delivery",
-     "us", False),
+    (
+        "latency_100",
+        "server_cpu_us_per_delivery",
+        "latency 100 msg/s: server CPU/delivery",
+        "us",
+        False,
+    ),
     ("ingest", "acked_per_s", "ingest, 50 senders", "acked msgs/s", True),
     ("login_storm", "logins_per_s", "login storm (cost 12)", "logins/s", True),
     ("login_storm", "of_bound_pct", "login storm: share of bcrypt bound", "%", True),
-    ("login_storm", "machine_bcrypt_per_s", "login storm: bcrypt checks/s the machine gave",
-     "checks/s", True),
+    (
+        "login_storm",
+        "machine_bcrypt_per_s",
+        "login storm: bcrypt checks/s the machine gave",
+        "checks/s",
+        True,
+    ),
     ("login_storm", "server_cpu_pct", "login storm: server CPU", "%", True),
     ("login_storm", "chatters_p99_ms", "login storm: chatters' p99", "ms", False),
-    ("history", "server_ms_minus_bcrypt", "history on login, 20 rooms (minus bcrypt)", "ms",
-     False),
+    ("history", "server_ms_minus_bcrypt", "history on login, 20 rooms (minus bcrypt)", "ms", False),
     ("export", "ratio", "export JSONL vs bare sqlite3 loop", "x", False),
     ("idle", "kib_per_connection", "idle: server memory per connection", "KiB", False),
     ("idle", "idle_cpu_pct", "idle: server CPU", "%", False),
@@ -67,10 +81,14 @@ def markdown(results: dict[str, Any]) -> str:
     ]
     figures = results["figures"]
     fanout = sorted((k for k in figures if k.startswith("fanout_")), key=lambda k: int(k[7:]))
-    rows = [(k, "deliveries_per_s", f"fan-out, {int(k[7:]):,} clients", "deliveries/s", True)
-            for k in fanout]
-    rows += [(k, "server_cpu_pct", f"fan-out, {int(k[7:]):,} clients: server CPU", "%", False)
-             for k in fanout]
+    rows = [
+        (k, "deliveries_per_s", f"fan-out, {int(k[7:]):,} clients", "deliveries/s", True)
+        for k in fanout
+    ]
+    rows += [
+        (k, "server_cpu_pct", f"fan-out, {int(k[7:]):,} clients: server CPU", "%", False)
+        for k in fanout
+    ]
     for scenario, key, label, unit, higher in rows + ROWS:
         if scenario not in figures:
             continue

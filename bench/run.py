@@ -50,10 +50,10 @@ class Scale:
 
 SCALES = {
     "smoke": Scale("smoke", 1, (5, 10), 0.5, 8, (20, 100), 0.5, 0.5, 4, 3, 2_000, 20),
-    "default": Scale("default", 3, (100, 1000), 2.0, 64, (20, 100), 4.0, 3.0, 40, 20,
-                     100_000, 500),
-    "full": Scale("full", 5, (100, 1000), 5.0, 64, (20, 100), 10.0, 5.0, 200, 20,
-                  1_000_000, 10_000),
+    "default": Scale("default", 3, (100, 1000), 2.0, 64, (20, 100), 4.0, 3.0, 40, 20, 100_000, 500),
+    "full": Scale(
+        "full", 5, (100, 1000), 5.0, 64, (20, 100), 10.0, 5.0, 200, 20, 1_000_000, 10_000
+    ),
 }
 
 
@@ -190,13 +190,21 @@ def _stop_receiving(fleet: Fleet) -> list[dict[str, Any]]:
     return [fleet.answer(i) for i in range(2)]
 
 
-def fanout_once(fleet: Fleet, server: Any, users: list[str], n: int, scale: Scale
-                ) -> dict[str, float]:
+def fanout_once(
+    fleet: Fleet, server: Any, users: list[str], n: int, scale: Scale
+) -> dict[str, float]:
     only = [users[:n][0::2], users[:n][1::2]]
     _start_receiving(fleet, only, scale.fanout_seconds + 60)
     cpu0, gen0 = cpu_seconds(server.pid), fleet.cpu()
-    sent = fleet.call(2, "fanout_send", room=f"r{n}", seconds=scale.fanout_seconds,
-                      window=scale.window, chars=scale.chars, slots=2)
+    sent = fleet.call(
+        2,
+        "fanout_send",
+        room=f"r{n}",
+        seconds=scale.fanout_seconds,
+        window=scale.window,
+        chars=scale.chars,
+        slots=2,
+    )
     cpu1, gen1 = cpu_seconds(server.pid), fleet.cpu()
     stats = _stop_receiving(fleet)
     wall = sent["end"] - sent["start"]
@@ -210,12 +218,12 @@ def fanout_once(fleet: Fleet, server: Any, users: list[str], n: int, scale: Scal
     }
 
 
-def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale
-                 ) -> dict[str, float]:
+def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) -> dict[str, float]:
     _start_receiving(fleet, None, scale.latency_seconds + 60)
     cpu0, gen0 = cpu_seconds(server.pid), fleet.cpu()
-    sent = fleet.call(2, "rate_send", room=f"r{n}", rate=rate, seconds=scale.latency_seconds,
-                      chars=scale.chars)
+    sent = fleet.call(
+        2, "rate_send", room=f"r{n}", rate=rate, seconds=scale.latency_seconds, chars=scale.chars
+    )
     total = sent["sent"]
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline and min(fleet.marks[0], fleet.marks[1]) < total:
@@ -252,19 +260,23 @@ def rooms_scenarios(work: Path, scale: Scale, peer: bool) -> dict[str, Any]:
                 runs = []
                 for rep in range(scale.reps):
                     runs.append(fanout_once(fleet, server, users, n, scale))
-                    say(f"  {kind} fan-out N={n} run {rep + 1}: "
+                    say(
+                        f"  {kind} fan-out N={n} run {rep + 1}: "
                         f"{runs[-1]['deliveries_per_s']:,.0f} deliveries/s "
                         f"(server CPU {runs[-1]['server_cpu_pct']:.0f}%, "
-                        f"generator {runs[-1]['generator_cpu_pct']:.0f}%)")
+                        f"generator {runs[-1]['generator_cpu_pct']:.0f}%)"
+                    )
                 results.setdefault(f"fanout_{n}", {})[kind] = reduce(runs)
             big = max(scale.fanout_sizes)
             for rate in scale.latency_rates:
                 runs = []
                 for rep in range(scale.reps):
                     runs.append(latency_once(fleet, server, n=big, rate=rate, scale=scale))
-                    say(f"  {kind} latency {rate}/s into {big}, run {rep + 1}: last p99 "
+                    say(
+                        f"  {kind} latency {rate}/s into {big}, run {rep + 1}: last p99 "
                         f"{runs[-1]['last_p99_ms']:.1f} ms, delivered "
-                        f"{runs[-1]['delivered_pct']:.2f}%")
+                        f"{runs[-1]['delivered_pct']:.2f}%"
+                    )
                 results.setdefault(f"latency_{rate}", {})[kind] = reduce(runs)
         finally:
             fleet.close()
@@ -302,14 +314,18 @@ def ingest(work: Path, scale: Scale) -> dict[str, Any]:
             res = [fleet.answer(i) for i in range(2)]
             wall = max(r["seconds"] for r in res)
             cpu1, gen1 = cpu_seconds(server.pid), fleet.cpu()
-            runs.append({
-                "acked_per_s": sum(r["acks"] for r in res) / wall,
-                "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
-                "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
-            })
-            say(f"  ingest run {rep + 1}: {runs[-1]['acked_per_s']:,.0f} acked msgs/s "
+            runs.append(
+                {
+                    "acked_per_s": sum(r["acks"] for r in res) / wall,
+                    "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
+                    "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
+                }
+            )
+            say(
+                f"  ingest run {rep + 1}: {runs[-1]['acked_per_s']:,.0f} acked msgs/s "
                 f"(server CPU {runs[-1]['server_cpu_pct']:.0f}%, "
-                f"generator {runs[-1]['generator_cpu_pct']:.0f}%)")
+                f"generator {runs[-1]['generator_cpu_pct']:.0f}%)"
+            )
         return {"chatsecure": reduce(runs)}
     finally:
         fleet.close()
@@ -339,8 +355,7 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
             try:
                 storm.call(0, "login", users=stormers, connect_only=True)
                 expected = scale.storm_logins * check / cores
-                fleet.ask(0, "chat", room="storm", rate=5.0, seconds=expected * 1.6 + 3,
-                          chars=64)
+                fleet.ask(0, "chat", room="storm", rate=5.0, seconds=expected * 1.6 + 3, chars=64)
                 time.sleep(1.0)
                 machine_rate = bcrypt_parallel_rate(rounds)
                 cpu0, gen0, t0 = cpu_seconds(server.pid), fleet.cpu() + storm.cpu(), time.time()
@@ -353,24 +368,28 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
             during = [lat for t, lat in chat["samples"] if start <= t <= end]
             before = [lat for t, lat in chat["samples"] if t < start]
             per_s = len(result["welcomed"]) / (end - start)
-            runs.append({
-                "logins_per_s": per_s,
-                "bcrypt_bound_per_s": bound,
-                "of_bound_pct": 100 * per_s / bound,
-                "machine_bcrypt_per_s": machine_rate,
-                "chatters_p99_ms": 1000 * percentile(during, 0.99),
-                "chatters_p50_ms": 1000 * percentile(during, 0.5),
-                "chatters_p99_before_ms": 1000 * percentile(before, 0.99),
-                "chatter_deliveries": float(len(during)),
-                "server_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
-                "generator_cpu_pct": 100 * (gen1 - gen0) / (t1 - t0),
-            })
-            say(f"  login storm run {rep + 1}: {per_s:.2f} logins/s "
+            runs.append(
+                {
+                    "logins_per_s": per_s,
+                    "bcrypt_bound_per_s": bound,
+                    "of_bound_pct": 100 * per_s / bound,
+                    "machine_bcrypt_per_s": machine_rate,
+                    "chatters_p99_ms": 1000 * percentile(during, 0.99),
+                    "chatters_p50_ms": 1000 * percentile(during, 0.5),
+                    "chatters_p99_before_ms": 1000 * percentile(before, 0.99),
+                    "chatter_deliveries": float(len(during)),
+                    "server_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+                    "generator_cpu_pct": 100 * (gen1 - gen0) / (t1 - t0),
+                }
+            )
+            say(
+                f"  login storm run {rep + 1}: {per_s:.2f} logins/s "
                 f"({runs[-1]['of_bound_pct']:.0f}% of bound), chatters p99 "
                 f"{runs[-1]['chatters_p99_ms']:.1f} ms "
                 f"(before the storm {runs[-1]['chatters_p99_before_ms']:.1f} ms; server CPU "
                 f"{runs[-1]['server_cpu_pct']:.0f}%, generator "
-                f"{runs[-1]['generator_cpu_pct']:.0f}%)")
+                f"{runs[-1]['generator_cpu_pct']:.0f}%)"
+            )
         return {"chatsecure": reduce(runs)}
     finally:
         fleet.close()
@@ -418,14 +437,18 @@ def history_and_export(work: Path, scale: Scale) -> dict[str, Any]:
         for rep in range(max(scale.reps, 3)):
             r = fleet.call(0, "history", user="reader", rooms=20)
             total = r["history"] - r["start"]
-            runs.append({
-                "login_to_last_history_ms": 1000 * total,
-                "bcrypt_ms": 1000 * check,
-                "server_ms_minus_bcrypt": 1000 * (total - check),
-                "welcome_to_last_history_ms": 1000 * (r["history"] - r["welcome"]),
-            })
-            say(f"  history run {rep + 1}: {runs[-1]['server_ms_minus_bcrypt']:.1f} ms "
-                f"after bcrypt ({runs[-1]['welcome_to_last_history_ms']:.1f} ms after welcome)")
+            runs.append(
+                {
+                    "login_to_last_history_ms": 1000 * total,
+                    "bcrypt_ms": 1000 * check,
+                    "server_ms_minus_bcrypt": 1000 * (total - check),
+                    "welcome_to_last_history_ms": 1000 * (r["history"] - r["welcome"]),
+                }
+            )
+            say(
+                f"  history run {rep + 1}: {runs[-1]['server_ms_minus_bcrypt']:.1f} ms "
+                f"after bcrypt ({runs[-1]['welcome_to_last_history_ms']:.1f} ms after welcome)"
+            )
         results["history"] = {"chatsecure": reduce(runs)}
     finally:
         fleet.close()
@@ -437,21 +460,44 @@ def history_and_export(work: Path, scale: Scale) -> dict[str, Any]:
         for path in (out, bare):
             path.unlink(missing_ok=True)
         t = time.monotonic()
-        subprocess.run([sys.executable, "-c", BARE_EXPORT, str(server.db_path), str(bare)],
-                       check=True, timeout=1200)
+        subprocess.run(
+            [sys.executable, "-c", BARE_EXPORT, str(server.db_path), str(bare)],
+            check=True,
+            timeout=1200,
+        )
         bare_s = time.monotonic() - t
         t = time.monotonic()
         subprocess.run(
-            [str(Path(sys.executable).parent / "chatsecure-admin"), "--config", str(server.config),
-             "export", "--user", "writer", "--format", "jsonl", "--output", str(out)],
-            check=True, timeout=1200, capture_output=True,
+            [
+                str(Path(sys.executable).parent / "chatsecure-admin"),
+                "--config",
+                str(server.config),
+                "export",
+                "--user",
+                "writer",
+                "--format",
+                "jsonl",
+                "--output",
+                str(out),
+            ],
+            check=True,
+            timeout=1200,
+            capture_output=True,
         )
         export_s = time.monotonic() - t
         same = out.read_bytes() == bare.read_bytes()
-        runs.append({"export_s": export_s, "bare_sqlite3_s": bare_s,
-                     "ratio": export_s / bare_s, "identical_output": float(same)})
-        say(f"  export run {rep + 1}: {export_s:.2f}s vs bare sqlite3 {bare_s:.2f}s "
-            f"= {runs[-1]['ratio']:.2f}x (identical bytes: {same})")
+        runs.append(
+            {
+                "export_s": export_s,
+                "bare_sqlite3_s": bare_s,
+                "ratio": export_s / bare_s,
+                "identical_output": float(same),
+            }
+        )
+        say(
+            f"  export run {rep + 1}: {export_s:.2f}s vs bare sqlite3 {bare_s:.2f}s "
+            f"= {runs[-1]['ratio']:.2f}x (identical bytes: {same})"
+        )
     results["export"] = {"chatsecure": reduce(runs)}
     return results
 
@@ -485,13 +531,17 @@ def idle(work: Path, scale: Scale) -> dict[str, Any]:
             time.sleep(5.0)
             cpu1, t1 = cpu_seconds(server.pid), time.monotonic()
             rss1 = rss_kib(server.pid)
-            runs.append({
-                "kib_per_connection": (rss1 - rss0) / len(users),
-                "server_rss_mib": rss1 / 1024,
-                "idle_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
-            })
-            say(f"  idle run {rep + 1}: {runs[-1]['kib_per_connection']:.1f} KiB/connection, "
-                f"CPU {runs[-1]['idle_cpu_pct']:.2f}%")
+            runs.append(
+                {
+                    "kib_per_connection": (rss1 - rss0) / len(users),
+                    "server_rss_mib": rss1 / 1024,
+                    "idle_cpu_pct": 100 * (cpu1 - cpu0) / (t1 - t0),
+                }
+            )
+            say(
+                f"  idle run {rep + 1}: {runs[-1]['kib_per_connection']:.1f} KiB/connection, "
+                f"CPU {runs[-1]['idle_cpu_pct']:.2f}%"
+            )
         return {"chatsecure": reduce(runs)}
     except Exception as exc:
         raise RuntimeError(f"{exc}; server log ends:\n{server.log.read_text()[-1500:]}") from exc
@@ -510,8 +560,13 @@ def machine() -> dict[str, Any]:
             model = line.split(":", 1)[1].strip()
             break
     mem_kib = int(Path("/proc/meminfo").read_text().split()[1])
-    return {"nproc": os.cpu_count(), "cpu": model, "ram_gib": round(mem_kib / 2**20, 1),
-            "python": sys.version.split()[0], "loadavg_start": os.getloadavg()}
+    return {
+        "nproc": os.cpu_count(),
+        "cpu": model,
+        "ram_gib": round(mem_kib / 2**20, 1),
+        "python": sys.version.split()[0],
+        "loadavg_start": os.getloadavg(),
+    }
 
 
 SCENARIOS: dict[str, Callable[[Path, Scale, bool], dict[str, Any]]] = {
@@ -530,8 +585,13 @@ def run_suite(scale: Scale, out_dir: Path, peer: bool, only: Sequence[str] = ())
     if peer and not IrcServer.install():
         say("ngircd could not be installed: running without the peer")
         peer = False
-    results: dict[str, Any] = {"scale": scale.name, "machine": machine(), "peer": peer,
-                               "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "figures": {}}
+    results: dict[str, Any] = {
+        "scale": scale.name,
+        "machine": machine(),
+        "peer": peer,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "figures": {},
+    }
     results["errors"] = {}
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="chatsecure-bench-") as tmp:

@@ -86,8 +86,13 @@ def _toml(value: Any) -> str:
 class ChatServer:
     """A chatsecure-server process with its own folder, config, database and accounts."""
 
-    def __init__(self, directory: Path, *, bcrypt_rounds: int = 10,
-                 extra: Mapping[str, Mapping[str, Any]] | None = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        bcrypt_rounds: int = 10,
+        extra: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -129,7 +134,10 @@ class ChatServer:
     def _admin(self, *args: str) -> None:
         done = subprocess.run(
             [str(BIN / "chatsecure-admin"), "--config", str(self.config), *args],
-            check=False, capture_output=True, text=True, timeout=120,
+            check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         if done.returncode:
             raise RuntimeError(f"chatsecure-admin {args[0]} failed: {done.stderr.strip()}")
@@ -140,7 +148,9 @@ class ChatServer:
             self._hash = hash_password(PASSWORD, self.rounds)
         rooms = list(rooms)
         for start in range(0, len(names), 2000):
-            self.store.create_accounts([(n, self._hash) for n in names[start:start + 2000]], rooms)
+            self.store.create_accounts(
+                [(n, self._hash) for n in names[start : start + 2000]], rooms
+            )
 
     def join(self, names: Sequence[str], room: str) -> None:
         for name in names:
@@ -148,8 +158,9 @@ class ChatServer:
             assert account is not None
             self.store.join_room(account.id, room, create=True)
 
-    def fill_messages(self, sender: str, rooms: Sequence[str], count: int, text_chars: int,
-                      batch: int = 10_000) -> None:
+    def fill_messages(
+        self, sender: str, rooms: Sequence[str], count: int, text_chars: int, batch: int = 10_000
+    ) -> None:
         """``count`` messages round-robin over ``rooms``, through the Store's batch insert."""
         account = self.store.get_account(sender)
         assert account is not None
@@ -159,17 +170,23 @@ class ChatServer:
         while done < count:
             n = min(batch, count - done)
             picks = [(done + i) % len(rooms) for i in range(n)]
-            self.store.insert_messages([
-                NewMessage(account.id, account.name, text, room_id=room_ids[k], room_name=rooms[k])
-                for k in picks
-            ])
+            self.store.insert_messages(
+                [
+                    NewMessage(
+                        account.id, account.name, text, room_id=room_ids[k], room_name=rooms[k]
+                    )
+                    for k in picks
+                ]
+            )
             done += n
 
     def start(self) -> None:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(BIN / "chatsecure-server"), "--config", str(self.config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
             )
         _wait_listening(self.port, self.process, self.log, 30)
@@ -224,8 +241,11 @@ class IrcServer:
         if IrcServer.available():
             return True
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        for args in (["apt-get", "install", "-y", "-q", "ngircd"],
-                     ["apt-get", "update", "-q"], ["apt-get", "install", "-y", "-q", "ngircd"]):
+        for args in (
+            ["apt-get", "install", "-y", "-q", "ngircd"],
+            ["apt-get", "update", "-q"],
+            ["apt-get", "install", "-y", "-q", "ngircd"],
+        ):
             subprocess.run(args, env=env, capture_output=True, timeout=600, check=False)
             if IrcServer.available():
                 return True
@@ -236,7 +256,9 @@ class IrcServer:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [binary, "--nodaemon", "--config", str(self.config)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
                 preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
             )
         _wait_listening(self.port, self.process, self.log, 30)

@@ -64,8 +64,14 @@ class Conn:
         "wbuf",
     )
 
-    def __init__(self, sock: socket.socket, tls: ssl.SSLObject, inc: ssl.MemoryBIO,
-                 out: ssl.MemoryBIO, index: int) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        tls: ssl.SSLObject,
+        inc: ssl.MemoryBIO,
+        out: ssl.MemoryBIO,
+        index: int,
+    ) -> None:
         self.sock = sock
         self.tls = tls
         self.inc = inc
@@ -101,8 +107,16 @@ class Swarm:
 
     # -- opening ------------------------------------------------------------------
 
-    def open(self, host: str, port: int, count: int, *, sources: list[str] | None = None,
-             wave: int = 200, timeout: float = 120.0) -> list[Conn]:
+    def open(
+        self,
+        host: str,
+        port: int,
+        count: int,
+        *,
+        sources: list[str] | None = None,
+        wave: int = 200,
+        timeout: float = 120.0,
+    ) -> list[Conn]:
         """Connect ``count`` clients in waves (a SYN flood would overflow the backlog)."""
         new: list[Conn] = []
         deadline = time.monotonic() + timeout

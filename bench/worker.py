@@ -101,7 +101,10 @@ class ChatDialect(Dialect):
 
     def say(self, room: str, text: str, req: int) -> bytes:
         return b'{"type":"send","room":"%s","text":"%s","req":%d}\n' % (
-            room.encode(), text.encode(), req)
+            room.encode(),
+            text.encode(),
+            req,
+        )
 
 
 class IrcDialect(Dialect):
@@ -166,7 +169,8 @@ class Agent:
         self.host: str = spec["host"]
         self.port: int = spec["port"]
         self.dialect: Dialect = (
-            IrcDialect(self.swarm, spec.get("channels", {})) if spec["dialect"] == "irc"
+            IrcDialect(self.swarm, spec.get("channels", {}))
+            if spec["dialect"] == "irc"
             else ChatDialect(self.swarm)
         )
 
@@ -201,8 +205,13 @@ class Agent:
 
     # -- commands -------------------------------------------------------------------
 
-    def login(self, users: Sequence[str], connect_only: bool = False,
-              sources: list[str] | None = None, wave: int = 200) -> dict[str, Any]:
+    def login(
+        self,
+        users: Sequence[str],
+        connect_only: bool = False,
+        sources: list[str] | None = None,
+        wave: int = 200,
+    ) -> dict[str, Any]:
         """Open a connection per user and log each in (or only finish TLS)."""
         start = time.monotonic()
         deadline = start + LOGIN_TIMEOUT
@@ -210,8 +219,9 @@ class Agent:
         for first in range(0, len(users), wave):
             names = users[first : first + wave]
             self.swarm.on_connected = lambda c: None
-            batch = self.swarm.open(self.host, self.port, len(names), sources=sources,
-                                    wave=wave, timeout=LOGIN_TIMEOUT)
+            batch = self.swarm.open(
+                self.host, self.port, len(names), sources=sources, wave=wave, timeout=LOGIN_TIMEOUT
+            )
             for conn, name in zip(batch, names, strict=True):
                 conn.user = name
                 conn.on_line = self._idle_line if connect_only else self._login_line
@@ -280,16 +290,30 @@ class Agent:
         for conn in receivers:
             conn.on_line = self._idle_line
         lost = sum(c.closed for c in receivers)
-        return {"receivers": n, "lost": lost, "first": first, "last": last, "count": count,
-                "deliveries": sum(count.values())}
+        return {
+            "receivers": n,
+            "lost": lost,
+            "first": first,
+            "last": last,
+            "count": count,
+            "deliveries": sum(count.values()),
+        }
 
     def _sender(self) -> Conn:
         conn = next(c for c in self.swarm.conns if not c.closed)
         conn.on_line = self._idle_line
         return conn
 
-    def fanout_send(self, *, room: str, seconds: float, window: int, chars: int, slots: int,
-                    drain_s: float = 30.0) -> dict[str, Any]:
+    def fanout_send(
+        self,
+        *,
+        room: str,
+        seconds: float,
+        window: int,
+        chars: int,
+        slots: int,
+        drain_s: float = 30.0,
+    ) -> dict[str, Any]:
         """Closed loop: at most ``window`` messages not yet delivered to every receiver."""
         conn = self._sender()
         say = self.dialect.say
@@ -307,7 +331,8 @@ class Agent:
                 self.swarm.send(conn, say(room, body(sent, chars), sent))
             self.swarm.poll(0.0005)
         drained = self.swarm.run_until(
-            lambda: min(self.marks[i] for i in range(slots)) >= sent, time.monotonic() + drain_s,
+            lambda: min(self.marks[i] for i in range(slots)) >= sent,
+            time.monotonic() + drain_s,
             tick=0.001,
         )
         end = time.monotonic()
@@ -405,14 +430,16 @@ class Agent:
                 free = window - outstanding[conn.index]
                 if free > 0:
                     outstanding[conn.index] = window
-                    self.swarm.send(conn, b"".join(
-                        say(conn.user, text, seq + k) for k in range(1, free + 1)))
+                    self.swarm.send(
+                        conn, b"".join(say(conn.user, text, seq + k) for k in range(1, free + 1))
+                    )
                     seq += free
             self.swarm.poll(0.001)
         counted = acks
         elapsed = time.monotonic() - start
-        self.swarm.run_until(lambda: all(v == 0 for v in outstanding.values()),
-                             time.monotonic() + 30)
+        self.swarm.run_until(
+            lambda: all(v == 0 for v in outstanding.values()), time.monotonic() + 30
+        )
         for conn in conns:
             conn.on_line = self._idle_line
         return {"acks": counted, "seconds": elapsed, "lost": sum(c.closed for c in conns)}

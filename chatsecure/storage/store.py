@@ -481,8 +481,7 @@ class Store:
         """SQL text for ``size`` rows, and the parameter names if the style is named."""
         names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
         values: list[dict[str, Any]] = [
-            {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS}
-            for i in range(size)
+            {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
         ]
         compiled = insert(Message).values(values).returning(Message.id).compile(dialect=dialect)
         if compiled.positiontup is not None:
