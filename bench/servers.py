@@ -51,6 +51,20 @@ def rss_kib(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KIB
 
 
+def _start_listening(argv: list[str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+    """Start a server with its output in ``log_path``; return once it accepts on ``port``."""
+    with log_path.open("ab") as log:
+        process = subprocess.Popen(
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
+        )
+    _wait_listening(port, process, log_path, 30)
+    return process
+
+
 def _wait_listening(port: int, process: subprocess.Popen[bytes], log: Path, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -181,15 +195,8 @@ class ChatServer:
             done += n
 
     def start(self) -> None:
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(BIN / "chatsecure-server"), "--config", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
-            )
-        _wait_listening(self.port, self.process, self.log, 30)
+        argv = [str(BIN / "chatsecure-server"), "--config", str(self.config)]
+        self.process = _start_listening(argv, self.log, self.port)
 
     @property
     def pid(self) -> int:
@@ -253,15 +260,9 @@ class IrcServer:
 
     def start(self) -> None:
         binary = shutil.which("ngircd") or "/usr/sbin/ngircd"
-        with self.log.open("ab") as log:
-            self.process = subprocess.Popen(
-                [binary, "--nodaemon", "--config", str(self.config)],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
-            )
-        _wait_listening(self.port, self.process, self.log, 30)
+        self.process = _start_listening(
+            [binary, "--nodaemon", "--config", str(self.config)], self.log, self.port
+        )
 
     @property
     def pid(self) -> int:

@@ -8,6 +8,7 @@ the sequence number with two ``find`` calls, whichever server and framing carrie
 
 from __future__ import annotations
 
+import abc
 import json
 import time
 from collections.abc import Callable, Sequence
@@ -45,30 +46,31 @@ def body(seq: int, chars: int) -> str:
     return head + "x" * max(chars - len(head), 0)
 
 
-class Dialect:
+class Dialect(abc.ABC):
     """How one wire protocol logs in, sends to a room and shows a room message."""
 
     def __init__(self, swarm: Swarm) -> None:
         self.swarm = swarm
 
-    def greet(self, conn: Conn) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def greet(self, conn: Conn) -> None: ...
 
+    @abc.abstractmethod
     def login_line(self, conn: Conn, line: bytes) -> bool:
         """Handle a line before login completes; True once this connection is in."""
-        raise NotImplementedError
+        ...
 
-    def is_message(self, line: bytes) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def is_message(self, line: bytes) -> bool: ...
 
-    def is_ack(self, line: bytes) -> bool:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def is_ack(self, line: bytes) -> bool: ...
 
-    def answer_ping(self, conn: Conn, line: bytes) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def answer_ping(self, conn: Conn, line: bytes) -> None: ...
 
-    def say(self, room: str, text: str, req: int) -> bytes:
-        raise NotImplementedError
+    @abc.abstractmethod
+    def say(self, room: str, text: str, req: int) -> bytes: ...
 
 
 class ChatDialect(Dialect):
