@@ -537,29 +537,6 @@ class Store:
             )
             return [(aid, name) for aid, name in rows]
 
-    def iter_messages(
-        self,
-        *,
-        room_id: int | None = None,
-        visible_to: int | None = None,
-        since_ms: int | None = None,
-        until_ms: int | None = None,
-        batch_size: int = 5000,
-    ) -> Iterator[StoredMessage]:
-        """Stream messages in id order, in flat memory: one room's, or all one account sees.
-
-        "All one account sees" is its current rooms plus its direct conversations.
-        """
-        rows = self.iter_message_rows(
-            room_id=room_id,
-            visible_to=visible_to,
-            since_ms=since_ms,
-            until_ms=until_ms,
-            batch_size=batch_size,
-        )
-        for row in rows:
-            yield StoredMessage(*row)
-
     def iter_message_rows(
         self,
         *,
@@ -569,10 +546,11 @@ class Store:
         until_ms: int | None = None,
         batch_size: int = 5000,
     ) -> Iterator[MessageRow]:
-        """``iter_messages`` as plain tuples, in ``StoredMessage`` field order.
+        """Stream messages in id order, in flat memory: one room's, or all one account sees.
 
-        For exports of millions of rows, where building an object per row costs more
-        than reading it.
+        "All one account sees" is its current rooms plus its direct conversations. Rows
+        are plain tuples in ``StoredMessage`` field order: exports read millions, and
+        building an object per row would cost more than reading it.
         """
         query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
         if room_id is not None:
