@@ -97,7 +97,22 @@ def _toml(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class ChatServer:
+class _Served:
+    """A server process the bench started: its pid, and how to stop it."""
+
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        _stop(self.process)
+        self.process = None
+
+
+class ChatServer(_Served):
     """A chatsecure-server process with its own folder, config, database and accounts."""
 
     def __init__(
@@ -138,7 +153,6 @@ class ChatServer:
             )
         )
         self.log = directory / "server.log"
-        self.process: subprocess.Popen[bytes] | None = None
         self._admin("gencert", "--hostname", "localhost")
         engine = make_engine(f"sqlite:///{self.db_path}")
         upgrade(engine)
@@ -198,17 +212,8 @@ class ChatServer:
         argv = [str(BIN / "chatsecure-server"), "--config", str(self.config)]
         self.process = _start_listening(argv, self.log, self.port)
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
 
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
-
-
-class IrcServer:
+class IrcServer(_Served):
     """ngircd on loopback with TLS, as fast as its configuration lets it be.
 
     ``MaxPenaltyTime = 0`` turns off the per-command penalty (flood protection) that
@@ -236,7 +241,6 @@ class IrcServer:
             f"CertFile = {cert}\nKeyFile = {key}\nPorts = {self.port}\n"
         )
         self.log = directory / "ngircd.log"
-        self.process: subprocess.Popen[bytes] | None = None
 
     @staticmethod
     def available() -> bool:
@@ -263,12 +267,3 @@ class IrcServer:
         self.process = _start_listening(
             [binary, "--nodaemon", "--config", str(self.config)], self.log, self.port
         )
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def stop(self) -> None:
-        _stop(self.process)
-        self.process = None
