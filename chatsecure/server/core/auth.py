@@ -91,7 +91,7 @@ class Authenticator:
         self._by_address = FailureCounter(
             settings.max_failures_per_address, settings.failure_window
         )
-        self._unknown_names = FailureCounter(settings.max_failures, settings.failure_window)
+        self._failures_in_memory = FailureCounter(settings.max_failures, settings.failure_window)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -126,7 +126,7 @@ class Authenticator:
                 self._store.record_login_failure, account.id, window
             ):
                 # Unknown names, and real ones while the store cannot count, count in memory.
-                self._unknown_names.fail(username_key(username), now)
+                self._failures_in_memory.fail(username_key(username), now)
             return LoginRefused()
 
         self._bookkeep(self._store.record_login, account.id)
@@ -158,7 +158,7 @@ class Authenticator:
         return max(1, math.ceil(remaining)) if remaining > 0 else 0
 
     def _unknown_wait(self, username: str, now: float) -> int:
-        return self._unknown_names.retry_after(username_key(username), now)
+        return self._failures_in_memory.retry_after(username_key(username), now)
 
     def change_password(self, account_name: str, old: str, new: str) -> None:
         """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError."""

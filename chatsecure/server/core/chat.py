@@ -16,6 +16,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from chatsecure.config import Settings
@@ -245,7 +246,7 @@ class ChatCore:
             for peer_id, peer in self.store.recent_peers(
                 account.id, self.settings.history.dm_peers_on_login
             ):
-                page = self.store.direct_history(account.id, peer_id, limit=max(limit, 1))
+                page = self._recent(partial(self.store.direct_history, account.id, peer_id))
                 session.reply(self._history_reply(page, with_=peer))
             members = self.store.members_of_rooms(room_ids)
             for room_id, name in rooms:
@@ -358,7 +359,7 @@ class ChatCore:
         with self.sequencer:
             self.hub.join(session.account_id, request.room)
             session.reply(Joined(req=request.req, room=request.room))
-            page = self.store.room_history(room_id, limit=self.settings.history.on_login or 1)
+            page = self._recent(partial(self.store.room_history, room_id))
             session.reply(self._history_reply(page, room=request.room))
             session.reply(self._who_reply(room_id, request.room))
             if newly:
@@ -427,6 +428,11 @@ class ChatCore:
             limit=request.limit,
         )
         session.reply(self._history_reply(page, with_=peer.name, req=request.req))
+
+    def _recent(self, fetch: Callable[..., Page]) -> Page:
+        """The latest ``history.on_login`` messages; an empty page when that is 0."""
+        limit = self.settings.history.on_login
+        return fetch(limit=limit) if limit else Page([], False)
 
     @staticmethod
     def _history_reply(
