@@ -249,9 +249,12 @@ def connect(
     *,
     rcvbuf: int | None = None,
     read_hello: bool = True,
+    raw: socket.socket | None = None,
 ) -> Client:
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    raw = socket.socket(family, socket.SOCK_STREAM)
+    """A TLS client that has read the server's hello; ``raw``: an unconnected socket to use."""
+    if raw is None:
+        family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        raw = socket.socket(family, socket.SOCK_STREAM)
     raw.settimeout(TIMEOUT)
     if rcvbuf is not None:
         raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)

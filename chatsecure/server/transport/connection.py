@@ -6,18 +6,35 @@ forbids reading and writing one connection from two threads at once).
 
 Three parties touch a connection, each through its own door:
 
-* its **reader thread** (``run``): handshake, then ``recv`` → decrypt → ``session.receive``;
-  it owns the accepted socket object ``_raw`` and closes it when it exits;
+* its **reader thread** (``run``): handshake, then ``recv`` → decrypt → ``session.receive``
+  on the accepted socket ``_raw``;
 * the **core** (any thread): ``send`` and ``close``, the ``Outbox`` protocol; these only
   queue bytes and flags under ``_lock`` and ask the writer to look;
 * the shared **writer thread** (``service``, ``expire``, ``release``): encrypts the queue in
-  one TLS write, sends with a non-blocking socket ``_wsock`` on a ``dup`` of the same fd,
-  and runs the close sequence. Only the writer touches ``_wsock`` and ``_out``.
+  one TLS write, writes it to the same socket's fd, runs the close sequence and, last,
+  closes the socket. Only the writer touches ``_out``.
 
-Two socket objects because Python's ``send`` on a socket with a timeout first polls for
-writability and may wait, while the reader wants to sit in ``recv``. The fds share one
-open file, so O_NONBLOCK is shared too: the reader therefore always keeps a positive
-timeout (Python then polls before ``recv``) and never calls ``settimeout(None)``.
+One fd per connection, used by two threads. The reader keeps a positive timeout on
+``_raw`` (never ``settimeout(None)``), which makes CPython put the fd in O_NONBLOCK mode
+and poll before each ``recv``. The writer must not call ``_raw.send``: on a socket with
+a timeout CPython polls for writability *before* sending, and would wait up to the
+timeout on a full socket, stalling every other connection. ``os.write`` on the fd is a
+bare ``write(2)`` on a non-blocking socket: it takes what the kernel buffer holds or
+raises ``BlockingIOError``, and a vanished peer is ``EPIPE``/``ECONNRESET`` (CPython
+ignores SIGPIPE). ``shutdown`` never polls, so the writer calls it on ``_raw`` directly.
+
+A closed fd number is reused by the next ``accept``, so a late write or shutdown on it
+would reach another client. The fd is therefore closed exactly once, by whoever uses it
+last, and every other use is ordered before the close:
+
+* never attached to the writer (failed handshake, or the writer is stopping): the reader
+  closes it as it exits, and the writer never knew it;
+* attached: the writer closes it in ``release``, which happens only in ``Phase.DONE``;
+  that phase needs ``_reader_done``, so the reader has stopped using the fd, and it is
+  final, so the writer's own writes all came before;
+* any other thread (``abort``, or ``close`` before attaching) only shuts the fd down, in
+  ``_shutdown_raw``, under ``_lock`` and only while ``_raw_closed`` is false; both
+  closers set that flag and close under ``_lock``.
 """
 
 from __future__ import annotations
@@ -25,6 +42,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
+import os
 import socket
 import ssl
 import threading
@@ -43,8 +61,9 @@ log = logging.getLogger(__name__)
 # One TLS record. Python allocates the recv buffer before it waits, so every idle reader
 # holds one: 64 KiB cost ~10 KiB of RSS per idle connection in the bench.
 RECV_BYTES = 16384
-# The reader's recv timeout. Its only job is to keep the fd non-blocking (see above);
-# idle connections are the core's business (it pings them), so a timeout just loops.
+# The reader's recv timeout. Its only job is to keep the fd non-blocking for the writer's
+# os.write (see above); idle connections are the core's business (it pings them), so a
+# timeout just loops.
 READ_WAIT = 3600.0
 # How long a connection closed by the core may take to deliver what is queued.
 CLOSE_GRACE = 2.0
@@ -66,7 +85,7 @@ class Phase(enum.Enum):
     CLOSING = "closing"  # delivering what is left, until done or the deadline
     LINGER = "linger"  # close_notify and FIN sent; waiting for the reader to see EOF
     ABORTED = "aborted"  # shut down hard; waiting for the reader to see EOF
-    DONE = "done"  # the writer's socket is closed; forget this connection
+    DONE = "done"  # final: the reader is done; the writer closes the socket and forgets it
 
 
 class Connection(Outbox):
@@ -86,6 +105,7 @@ class Connection(Outbox):
     ) -> None:
         self.address, self.port = peer
         self._raw = sock
+        self._fd = sock.fileno()
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -105,12 +125,11 @@ class Connection(Outbox):
         self._abort_requested = False
         self._scheduled = False  # already in the writer's ready list, or blocked on EVENT_WRITE
         self._reader_done = False
-        self._raw_closed = False
+        self._raw_closed = False  # set by whichever of the reader and the writer closes it
         self.attached = False  # handed to the writer (after the handshake)
 
         # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
         # value only moves the slow-consumer cut-off by one frame.
-        self._wsock: socket.socket | None = None
         self._out = bytearray()  # ciphertext; the first _sent bytes are already sent
         self._sent = 0
         self._backlog_bytes = 0
@@ -177,7 +196,8 @@ class Connection(Outbox):
             self._writer.schedule(self)
 
     def _shutdown_raw(self) -> None:
-        # Under _lock so the reader cannot close the fd (and the number be reused by a
+        """Shut the socket both ways (the reader wakes with EOF); any thread, any time."""
+        # Under _lock so neither closer can close the fd (and the number be reused by a
         # new connection) between our check and the syscall.
         with self._lock:
             if not self._raw_closed:
@@ -190,9 +210,8 @@ class Connection(Outbox):
         """The reader thread: handshake, open a session, feed it until EOF, clean up."""
         session: SessionPort | None = None
         try:
-            if not self._handshake():
+            if not self._handshake() or not self._attach():
                 return
-            self._attach()
             session = self._open_session(self)
             if session is None:  # the server is stopping
                 self.abort()
@@ -250,16 +269,19 @@ class Connection(Outbox):
         cipher = self._tls.cipher()
         return cipher[0] if cipher else "?"
 
-    def _attach(self) -> None:
-        """Hand the connection to the writer; from now on the reader never sends."""
+    def _attach(self) -> bool:
+        """Hand the connection to the writer; from now on the reader never sends.
+
+        False when the writer is stopping: the reader then keeps the socket and closes it.
+        """
         self._raw.settimeout(READ_WAIT)
-        wsock = self._raw.dup()
-        wsock.setblocking(False)
-        self._wsock = wsock
-        self._writer.attach(self)
+        if not self._writer.attach(self):
+            log.debug("%s: the server is stopping; closing", self.label)
+            return False
         with self._lock:
             self.attached = True
             self._accepting = self._close_grace is None and not self._abort_requested
+        return True
 
     def _read_loop(self, session: SessionPort) -> None:
         # With TLS 1.3 a client may send its first request in the same segment as its
@@ -318,15 +340,15 @@ class Connection(Outbox):
     def _reader_exit(self, session: SessionPort | None) -> None:
         with self._lock:
             self._reader_done = True
-            self._raw_closed = True
-            self._raw.close()
             attached = self.attached
-            if attached and self._close_grace is None:
+            if not attached:  # the writer never saw the fd: it is ours to close
+                self._close_raw_locked()
+            elif self._close_grace is None:
                 # Still flush what is queued (a peer that half-closed still reads).
                 self._accepting = False
                 self._close_grace = CLOSE_GRACE
         if attached:
-            self._writer.schedule(self)  # the writer finishes the close and forgets us
+            self._writer.schedule(self)  # the writer finishes the close, closes the fd
         if session is not None:
             try:
                 session.connection_lost()
@@ -339,10 +361,9 @@ class Connection(Outbox):
     # --- the writer thread ------------------------------------------------------------
 
     @property
-    def wsock(self) -> socket.socket:
-        """The writer's non-blocking socket (exists once attached)."""
-        assert self._wsock is not None
-        return self._wsock
+    def fd(self) -> int:
+        """The socket's file descriptor, for the writer's selector (valid until released)."""
+        return self._fd
 
     @property
     def wants_write(self) -> bool:
@@ -394,9 +415,15 @@ class Connection(Outbox):
         self.service(now)
 
     def release(self) -> None:
-        """Close the writer's socket; the writer has already unregistered it."""
-        if self._wsock is not None:
-            self._wsock.close()
+        """Close the socket, in ``Phase.DONE``; the writer has unregistered it. Idempotent."""
+        assert self.phase is Phase.DONE
+        with self._lock:
+            if not self._raw_closed:
+                self._close_raw_locked()
+
+    def _close_raw_locked(self) -> None:
+        self._raw_closed = True
+        self._raw.close()
 
     def _encrypt(self, chunks: list[bytes]) -> None:
         with self._tls_lock:
@@ -410,7 +437,7 @@ class Connection(Outbox):
         try:
             while self._sent < len(self._out):
                 with memoryview(self._out) as view, view[self._sent :] as rest:
-                    self._sent += self.wsock.send(rest)
+                    self._sent += os.write(self._fd, rest)  # not _raw.send: see the top
         except BlockingIOError:
             return
         except OSError as exc:
@@ -429,8 +456,8 @@ class Connection(Outbox):
                 self._tls.unwrap()
             close_notify = self._outgoing.read()
         try:
-            self.wsock.send(close_notify)
-            self.wsock.shutdown(socket.SHUT_WR)
+            os.write(self._fd, close_notify)
+            self._raw.shutdown(socket.SHUT_WR)
         except OSError:
             self._abort()
             return
@@ -439,8 +466,7 @@ class Connection(Outbox):
 
     def _abort(self) -> None:
         """Shut the socket both ways (the reader wakes with EOF) and drop what is unsent."""
-        with contextlib.suppress(OSError):  # already disconnected
-            self.wsock.shutdown(socket.SHUT_RDWR)
+        self._shutdown_raw()
         self._out.clear()
         self._sent = 0
         self.phase = Phase.ABORTED

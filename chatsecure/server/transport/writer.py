@@ -1,4 +1,4 @@
-"""The one writer thread: drives every connection's non-blocking socket through a selector.
+"""The one writer thread: writes to every connection's non-blocking socket, via a selector.
 
 A thread per connection for writing collapsed under broadcast fan-out (a wake-up per
 recipient per message). Here the core's ``send`` only appends to a queue and, if the
@@ -6,6 +6,10 @@ connection was idle, puts it on the ready list; the writer wakes (one byte on a
 socketpair, written only when the ready list goes from empty to non-empty), encrypts each
 ready connection's whole queue in one TLS write and sends what the socket takes. What
 does not fit waits for ``EVENT_WRITE``, and meanwhile new frames coalesce as plaintext.
+
+The selector watches the connection's one fd, the same the reader reads from (see
+``connection``), so it is unregistered before ``Connection.release`` closes it: a stale
+registration would otherwise outlive the number, which the next ``accept`` reuses.
 """
 
 from __future__ import annotations
@@ -47,10 +51,17 @@ class Writer:
     def start(self) -> None:
         self._thread.start()
 
-    def attach(self, conn: Connection) -> None:
-        """Take over ``conn``'s write side until it is done."""
+    def attach(self, conn: Connection) -> bool:
+        """Take over ``conn``'s write side and, at the end, its socket; False once stopping.
+
+        Refused once ``stop`` began, since the thread may already have ended and would
+        never release the connection.
+        """
         with self._lock:
+            if self._stopping:
+                return False
             self._live.add(conn)
+            return True
 
     def schedule(self, conn: Connection) -> None:
         """Ask the writer to look at ``conn`` soon. Any thread; cheap."""
@@ -172,17 +183,17 @@ class Writer:
         """Bring the selector, the deadline set and the live set in line with ``conn``."""
         want = conn.wants_write
         if want and conn not in self._registered:
-            self._selector.register(conn.wsock, selectors.EVENT_WRITE, conn)
+            self._selector.register(conn.fd, selectors.EVENT_WRITE, conn)
             self._registered.add(conn)
         elif not want and conn in self._registered:
-            self._selector.unregister(conn.wsock)
+            self._selector.unregister(conn.fd)
             self._registered.discard(conn)
         if conn.deadline is None:
             self._timed.discard(conn)
         else:
             self._timed.add(conn)
         if conn.phase is Phase.DONE:
-            conn.release()
+            conn.release()  # unregistered above, and the reader is done: close the fd
             with self._lock:
                 self._live.discard(conn)
                 if not self._live:
