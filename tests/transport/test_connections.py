@@ -7,6 +7,7 @@ import socket
 import ssl
 import threading
 import time
+import tracemalloc
 
 import pytest
 
@@ -270,3 +271,24 @@ def test_a_request_sent_with_the_last_handshake_flight_is_read(
                 while True:
                     received += tls.read(65536)
         assert b'{"type":"ping","req":1}\n' in received
+
+
+def test_an_idle_reader_holds_no_receive_buffer(
+    start_server: StartServer, ctx: ssl.SSLContext
+) -> None:
+    """A ``recv`` allocates its buffer before it waits; with 10,000 idle clients that
+    is 160 MiB, so the reader waits in ``poll`` and only then reads."""
+    server = start_server()
+    tracemalloc.start()
+    try:
+        clients = [connect(server.address, ctx) for _ in range(10)]
+        for client in clients:  # each reader has read once, and waits again
+            client.send_line(b"hi")
+            assert client.read_line() == b"hi\n"
+        time.sleep(0.2)
+        snapshot = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    traces = snapshot.filter_traces([tracemalloc.Filter(True, connection.__file__)])
+    held = sum(stat.size for stat in traces.statistics("filename"))
+    assert held < len(clients) * connection.RECV_BYTES // 4  # ~6 KB here; 168 KB if waiting in recv

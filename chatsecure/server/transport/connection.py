@@ -6,22 +6,26 @@ forbids reading and writing one connection from two threads at once).
 
 Three parties touch a connection, each through its own door:
 
-* its **reader thread** (``run``): handshake, then ``recv`` → decrypt → ``session.receive``
-  on the accepted socket ``_raw``;
+* its **reader thread** (``run``): handshake, then ``poll`` → ``recv`` → decrypt →
+  ``session.receive`` on the accepted socket ``_raw``;
 * the **core** (any thread): ``send`` and ``close``, the ``Outbox`` protocol; these only
   queue bytes and flags under ``_lock`` and ask the writer to look;
 * the shared **writer thread** (``service``, ``expire``, ``release``): encrypts the queue in
-  one TLS write, writes it to the same socket's fd, runs the close sequence and, last,
-  closes the socket. Only the writer touches ``_out``.
+  one TLS write, sends it on the same socket, runs the close sequence and, last, closes
+  the socket. Only the writer touches ``_out``.
 
-One fd per connection, used by two threads. The reader keeps a positive timeout on
-``_raw`` (never ``settimeout(None)``), which makes CPython put the fd in O_NONBLOCK mode
-and poll before each ``recv``. The writer must not call ``_raw.send``: on a socket with
-a timeout CPython polls for writability *before* sending, and would wait up to the
-timeout on a full socket, stalling every other connection. ``os.write`` on the fd is a
-bare ``write(2)`` on a non-blocking socket: it takes what the kernel buffer holds or
-raises ``BlockingIOError``, and a vanished peer is ``EPIPE``/``ECONNRESET`` (CPython
-ignores SIGPIPE). ``shutdown`` never polls, so the writer calls it on ``_raw`` directly.
+One socket and one fd per connection, used by two threads. During the handshake only the
+reader uses it, with timeouts. Then it becomes non-blocking (timeout 0) for good, since
+CPython's socket methods wait for readiness *before* the call whenever the socket has a
+positive timeout (``sock_call_ex`` in ``socketmodule.c``): a ``send`` from the writer
+could wait on a full socket and stall every other connection. With timeout 0, ``send``
+is a bare ``send(2)``: it takes what fits or raises ``BlockingIOError``, and a vanished
+peer is ``EPIPE``/``ECONNRESET`` (CPython ignores SIGPIPE). So the reader does its own
+waiting, ``poll`` then ``recv``, and an idle reader holds no receive buffer (a ``recv``
+allocates its buffer before it waits). Two threads may call the one socket object at
+once: its ``send`` and ``recv`` only read its fd and timeout, which no longer change. Both
+go through the object, never a saved fd number: once closed its ``fileno()`` is -1, so a
+stray call fails with EBADF instead of reaching whoever has the number now.
 
 A closed fd number is reused by the next ``accept``, so a late write or shutdown on it
 would reach another client. The fd is therefore closed exactly once, by whoever uses it
@@ -42,7 +46,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import logging
-import os
+import select
 import socket
 import ssl
 import threading
@@ -58,13 +62,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# One TLS record. Python allocates the recv buffer before it waits, so every idle reader
-# holds one: 64 KiB cost ~10 KiB of RSS per idle connection in the bench.
+# One TLS record. Held only while data is read: the reader waits without it (see above).
 RECV_BYTES = 16384
-# The reader's recv timeout. Its only job is to keep the fd non-blocking for the writer's
-# os.write (see above); idle connections are the core's business (it pings them), so a
-# timeout just loops.
-READ_WAIT = 3600.0
 # How long a connection closed by the core may take to deliver what is queued.
 CLOSE_GRACE = 2.0
 # How long a slow consumer gets to take its `bye` before it is cut off.
@@ -105,7 +104,6 @@ class Connection(Outbox):
     ) -> None:
         self.address, self.port = peer
         self._raw = sock
-        self._fd = sock.fileno()
         self._incoming = ssl.MemoryBIO()
         self._outgoing = ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._incoming, self._outgoing, server_side=True)
@@ -274,7 +272,7 @@ class Connection(Outbox):
 
         False when the writer is stopping: the reader then keeps the socket and closes it.
         """
-        self._raw.settimeout(READ_WAIT)
+        self._raw.setblocking(False)  # for good: the writer must never wait (see above)
         if not self._writer.attach(self):
             log.debug("%s: the server is stopping; closing", self.label)
             return False
@@ -292,10 +290,15 @@ class Connection(Outbox):
             session.receive(plaintext)
         if eof:
             return
+        # No timeout: idle connections are the core's business (it pings them), and
+        # shutdown() wakes the wait with EOF.
+        readable = select.poll()
+        readable.register(self._raw, select.POLLIN)
         while True:
+            readable.poll()
             try:
                 data = self._raw.recv(RECV_BYTES)
-            except TimeoutError:
+            except BlockingIOError:
                 continue
             except OSError:
                 return
@@ -362,8 +365,8 @@ class Connection(Outbox):
 
     @property
     def fd(self) -> int:
-        """The socket's file descriptor, for the writer's selector (valid until released)."""
-        return self._fd
+        """The socket's file descriptor, for the writer's selector; -1 once released."""
+        return self._raw.fileno()
 
     @property
     def wants_write(self) -> bool:
@@ -437,7 +440,7 @@ class Connection(Outbox):
         try:
             while self._sent < len(self._out):
                 with memoryview(self._out) as view, view[self._sent :] as rest:
-                    self._sent += os.write(self._fd, rest)  # not _raw.send: see the top
+                    self._sent += self._raw.send(rest)
         except BlockingIOError:
             return
         except OSError as exc:
@@ -456,7 +459,7 @@ class Connection(Outbox):
                 self._tls.unwrap()
             close_notify = self._outgoing.read()
         try:
-            os.write(self._fd, close_notify)
+            self._raw.send(close_notify)
             self._raw.shutdown(socket.SHUT_WR)
         except OSError:
             self._abort()
