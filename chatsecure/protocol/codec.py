@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from chatsecure import names
 from chatsecure.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
@@ -73,7 +73,46 @@ _ENCODER = json.JSONEncoder(
     ensure_ascii=False, separators=(",", ":"), allow_nan=False, check_circular=False
 )
 
+
+def _one_shot_encoder(encoder: json.JSONEncoder) -> Callable[[object], str]:
+    """``encoder.encode``, with json's C encoder made once instead of once per call.
+
+    ``JSONEncoder.encode`` builds a C encoder on every call, a third of the cost of a
+    small frame. The C encoder is not public API: where it is missing or its signature
+    differs, ``encoder.encode`` is used as it is.
+    """
+    make: Callable[..., Any] | None = getattr(json.encoder, "c_make_encoder", None)
+    # typeshed types indent as never None; it is None unless asked for.
+    indented = getattr(encoder, "indent", None) is not None
+    if make is None or indented or encoder.check_circular:
+        return encoder.encode
+    try:
+        c_encode = make(
+            None,
+            encoder.default,
+            json.encoder.encode_basestring_ascii
+            if encoder.ensure_ascii
+            else json.encoder.encode_basestring,
+            None,
+            encoder.key_separator,
+            encoder.item_separator,
+            encoder.sort_keys,
+            encoder.skipkeys,
+            encoder.allow_nan,
+        )
+    except TypeError:
+        return encoder.encode
+    return lambda value: "".join(c_encode(value, 0))
+
+
+_encode_json = _one_shot_encoder(_ENCODER)
+
 _Choice = TypeVar("_Choice", bound=str)
+
+
+def _has_surrogate(value: str) -> bool:
+    # isascii() is a flag lookup, so the usual ASCII field costs no regex search.
+    return not value.isascii() and _SURROGATE.search(value) is not None
 
 
 class WireFrame(Protocol):
@@ -85,7 +124,7 @@ class WireFrame(Protocol):
 def encode(frame: WireFrame) -> bytes:
     """The frame as one compact JSON line; encode a broadcast once and share the bytes."""
     try:
-        return _ENCODER.encode(frame.to_wire()).encode() + b"\n"
+        return _encode_json(frame.to_wire()).encode() + b"\n"
     except (UnicodeEncodeError, ValueError) as error:
         raise LocalProtocolError(
             ErrorCode.SERVER_ERROR, f"cannot encode {type(frame).__name__}: {error}"
@@ -96,11 +135,15 @@ def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# One decoder for every frame: json.loads with an argument builds a new one per call.
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
 def _decode_object(line: bytes) -> dict[str, object]:
     """The line as a JSON object, or ``bad_frame``; hostile JSON is refused, not crashed on."""
     try:
         # Decoding ourselves: json.loads would guess UTF-16 or UTF-32 from bytes.
-        data = json.loads(line.decode(), parse_constant=_reject_constant)
+        data = _DECODER.decode(line.decode())
     except UnicodeDecodeError:
         raise RemoteProtocolError(ErrorCode.BAD_FRAME, "frame is not UTF-8") from None
     # ValueError covers malformed JSON, NaN/Infinity and integers too long to convert;
@@ -141,7 +184,7 @@ class _Fields:
             raise self.error(f"field {name!r} must be a string")
         if max_chars is not None and len(value) > max_chars:
             raise self.error(f"field {name!r} must be at most {max_chars} characters")
-        if _SURROGATE.search(value):
+        if _has_surrogate(value):
             raise self.error(f"field {name!r} is not valid Unicode")
         return value
 
@@ -237,7 +280,7 @@ def _read_req(data: Mapping[str, object]) -> Req | None:
         return None
     if type(value) is int and _REQ_INT_LOW < value < _REQ_INT_HIGH:
         return value
-    if isinstance(value, str) and len(value) <= MAX_REQ_CHARS and not _SURROGATE.search(value):
+    if isinstance(value, str) and len(value) <= MAX_REQ_CHARS and not _has_surrogate(value):
         return value
     raise RemoteProtocolError(
         ErrorCode.BAD_REQUEST,

@@ -32,9 +32,9 @@ def _compact(wire: dict[str, object]) -> dict[str, object]:
     return {key: value for key, value in wire.items() if value is not None}
 
 
-def _require_one_of(frame: str, code: ErrorCode, **choices: object) -> None:
-    if sum(value is not None for value in choices.values()) != 1:
-        names = " or ".join(choices)
+def _require_one_of(frame: str, code: ErrorCode, names: str, a: object, b: object) -> None:
+    """``a`` or ``b`` must be set, not both; ``names`` says which fields they are."""
+    if (a is None) == (b is None):
         raise LocalProtocolError(code, f"{frame} needs exactly one of {names}")
 
 
@@ -74,7 +74,7 @@ class Send:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("send", ErrorCode.BAD_REQUEST, room=self.room, to=self.to)
+        _require_one_of("send", ErrorCode.BAD_REQUEST, "room or to", self.room, self.to)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -140,7 +140,7 @@ class History:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("history", ErrorCode.BAD_REQUEST, room=self.room, with_=self.with_)
+        _require_one_of("history", ErrorCode.BAD_REQUEST, "room or with_", self.room, self.with_)
         if self.before is not None and self.after is not None:
             raise LocalProtocolError(
                 ErrorCode.BAD_REQUEST, "history takes at most one of before or after"
@@ -376,7 +376,7 @@ class Message:
     to: str | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("message", ErrorCode.SERVER_ERROR, room=self.room, to=self.to)
+        _require_one_of("message", ErrorCode.SERVER_ERROR, "room or to", self.room, self.to)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -404,7 +404,7 @@ class HistoryReply:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("history", ErrorCode.SERVER_ERROR, room=self.room, with_=self.with_)
+        _require_one_of("history", ErrorCode.SERVER_ERROR, "room or with_", self.room, self.with_)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(

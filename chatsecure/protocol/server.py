@@ -107,8 +107,15 @@ class ServerConnection:
         self.max_frame_bytes = max_frame_bytes
         self.max_text_chars = max_text_chars
         self._framer = LineFramer(max_frame_bytes)
-        self._state = ConnectionState.AWAITING_LOGIN
         self._bad_in_a_row = 0
+        self._enter(ConnectionState.AWAITING_LOGIN)
+
+    def _enter(self, state: ConnectionState) -> None:
+        # The state's rows are looked up once here, not per frame: hashing an Enum
+        # member runs Python code.
+        self._state = state
+        self._accepts = _ACCEPTS.get(state)
+        self._sends = _SENDS[state]
 
     @property
     def state(self) -> ConnectionState:
@@ -125,7 +132,7 @@ class ServerConnection:
 
     def next_event(self) -> Request | Violation | None:
         """The next legal request, a ``Violation`` to answer, or ``None`` until more data."""
-        if self._state not in _ACCEPTS:
+        if self._accepts is None:
             return None
         try:
             line = self._framer.next_line()
@@ -135,7 +142,7 @@ class ServerConnection:
             return None
         try:
             envelope = read_envelope(line)
-            accepted, refusal, reason = _ACCEPTS[self._state]
+            accepted, refusal, reason = self._accepts
             if envelope.type not in accepted:
                 raise RemoteProtocolError(refusal, reason, envelope.req)
             request = parse_fields(envelope, self.max_text_chars)
@@ -155,7 +162,7 @@ class ServerConnection:
             raise LocalProtocolError(
                 ErrorCode.SERVER_ERROR, f"login_succeeded() while {self._state.name}"
             )
-        self._state = ConnectionState.AUTHENTICATED
+        self._enter(ConnectionState.AUTHENTICATED)
 
     def hello(self) -> bytes:
         """The greeting to send right after the TLS handshake."""
@@ -167,7 +174,7 @@ class ServerConnection:
         Pass ``encoded`` (from ``codec.encode(frame)``) when one frame goes to many
         connections: it is encoded once, and each connection still checks its state.
         """
-        if type(frame) not in _SENDS[self._state]:
+        if type(frame) not in self._sends:
             raise LocalProtocolError(
                 ErrorCode.SERVER_ERROR,
                 f"cannot send {frame.TYPE!r} while {self._state.name}",
@@ -178,12 +185,12 @@ class ServerConnection:
 
     def close(self) -> None:
         """Nothing more is read or sent, e.g. because the transport went away."""
-        self._state = ConnectionState.CLOSED
+        self._enter(ConnectionState.CLOSED)
         self._framer.discard()
 
     def _violation(self, error: ProtocolError, close: ByeReason | None) -> Violation:
         if close is not None:
-            self._state = ConnectionState.CLOSING
+            self._enter(ConnectionState.CLOSING)
             self._framer.discard()
         reply = Error(code=error.code, message=error.message, req=error.req)
         return Violation(reply, close)

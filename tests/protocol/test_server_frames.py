@@ -33,6 +33,7 @@ from chatsecure.protocol import (
     encode,
     parse_server_frame,
 )
+from chatsecure.protocol.codec import _one_shot_encoder
 
 TS = "2026-11-21T10:00:00.123Z"
 ROOM_MESSAGE = Message(id=1042, ts=TS, from_="alice", text="hi", room="general")
@@ -210,3 +211,30 @@ def test_building_a_forbidden_frame_is_a_local_error(build: Callable[[], object]
 def test_unencodable_text_is_a_local_error() -> None:
     with pytest.raises(LocalProtocolError):
         encode(Message(id=1, ts=TS, from_="a", text="\ud800", room="r"))
+
+
+ENCODER_SAMPLES: list[object] = [
+    {"type": "message", "id": 7, "text": 'quote " backslash \\ newline \n tab \t ü 漢 🙂'},
+    {"nested": [1, -2, True, False, None, {"a": []}], "req": "x" * 64},
+    {"control": "\x00\x1f\x7f", "big": 10**40},
+]
+
+
+@pytest.mark.parametrize("value", ENCODER_SAMPLES)
+def test_the_one_shot_encoder_writes_what_json_writes(value: object) -> None:
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    assert _one_shot_encoder(encoder)(value) == encoder.encode(value)
+
+
+def test_without_the_c_encoder_the_standard_one_is_used(monkeypatch: pytest.MonkeyPatch) -> None:
+    encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), check_circular=False)
+    monkeypatch.setattr(json.encoder, "c_make_encoder", None)
+    assert _one_shot_encoder(encoder) == encoder.encode
+
+
+def test_the_one_shot_encoder_refuses_what_json_refuses() -> None:
+    encoder = json.JSONEncoder(allow_nan=False, check_circular=False)
+    with pytest.raises(ValueError, match="Out of range float"):
+        _one_shot_encoder(encoder)({"x": float("nan")})
+    with pytest.raises(TypeError):
+        _one_shot_encoder(encoder)({"x": object()})

@@ -79,9 +79,10 @@ class RequestError(Exception):
         self.retry_after = retry_after
 
 
-def _message_frame(m: StoredMessage) -> Message:
+def _message_frame(m: StoredMessage, ts: str | None = None) -> Message:
+    """The frame for ``m``; pass ``ts`` when it is already formatted."""
     return Message(
-        id=m.id, ts=format_ts(m.ts_ms), from_=m.sender, text=m.text, room=m.room, to=m.to
+        id=m.id, ts=ts or format_ts(m.ts_ms), from_=m.sender, text=m.text, room=m.room, to=m.to
     )
 
 
@@ -303,7 +304,7 @@ class ChatCore:
             session: Session = submission.sender
             ts = format_ts(message.ts_ms)
             session.reply(Ok(req=submission.req, id=message.id, ts=ts))
-            data = encode(_message_frame(message))
+            data = encode(_message_frame(message, ts))
             if self._observers:
                 self._emit(
                     events.MessageStored(
