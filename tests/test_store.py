@@ -1,5 +1,6 @@
 import pytest
 
+from chatsecure.storage.db import make_engine
 from chatsecure.storage.store import (
     NameTakenError,
     NewMessage,
@@ -128,6 +129,23 @@ def test_members_of_rooms_matches_room_members_per_room(store, people):
         assert members[room_id] == store.room_members(room_id)
     assert [name for _, name in members[dev]] == ["Alice", "carol"]
     assert store.members_of_rooms([]) == {}
+
+
+def test_batches_take_the_ids_after_the_newest_even_from_another_writer(store, people, settings):
+    # Another process (an admin tool, a second server by mistake) writing the same
+    # database between two batches must neither collide nor be overtaken.
+    other = Store(make_engine(settings.database.url))
+    first = _room(store, 300)
+    middle = _room(other, 5)
+    last = _room(store, 2)
+    assert first == list(range(1, 301))
+    assert middle == list(range(301, 306))
+    assert last == [306, 307]
+    page = store.room_history(store.room_id("general"), after=0, limit=500)
+    assert [m.id for m in page.messages] == list(range(1, 308))
+    assert [m.text for m in page.messages] == [f"m{i}" for i in range(300)] + [
+        f"m{i}" for i in range(5)
+    ] + ["m0", "m1"]
 
 
 def test_direct_messages_pair_both_ways(store, people):

@@ -141,6 +141,7 @@ _MESSAGE_COLUMNS = (
 
 # Column order of the rows insert_messages builds.
 _INSERT_COLUMNS = (
+    "id",
     "ts_ms",
     "room_id",
     "pair_low",
@@ -150,8 +151,10 @@ _INSERT_COLUMNS = (
     "recipient_name",
     "text",
 )
-# A batch is inserted in chunks of these sizes, so only a few statements are compiled.
-_INSERT_CHUNKS = (256, 64, 16, 4, 1)
+# A batch is inserted in chunks of these sizes, so only a few statements are compiled
+# and a batch of up to 511 rows takes at most 9.
+_INSERT_CHUNKS = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+_NEWEST_ID = select(func.coalesce(func.max(Message.id), 0))
 _LATEST_IN_ROOM = (
     select(*_MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)
@@ -414,35 +417,45 @@ class Store:
     # -- messages -------------------------------------------------------------------
 
     def insert_messages(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
-        """Store a batch in one transaction; ids come back in the batch's order."""
+        """Store a batch in one transaction; ids come back in the batch's order.
+
+        The ids are given, not generated: the batch takes the ones after the newest
+        message, read inside the write transaction, whose write lock (on SQLite) keeps
+        any other writer from taking them; several writers on a server database would
+        need a lock or a sequence here.
+        Generated ids would have to be read back (``RETURNING``) one row per step, and
+        SQLite lets go of the GIL for each step: with the reader threads waiting for it,
+        the message writer (which everyone waits for) lost it once per message.
+        """
         if not batch:
             return []
         ts = now_ms()
-        rows = [
-            (
-                ts,
-                m.room_id,
-                *(
-                    _pair(m.sender_id, m.recipient_id)
-                    if m.recipient_id is not None
-                    else (None, None)
-                ),
-                m.sender_id,
-                m.sender_name,
-                m.recipient_name,
-                m.text,
-            )
-            for m in batch
-        ]
         with self._writer.begin() as conn:
-            ids: list[int] = []
+            first = conn.execute(_NEWEST_ID).scalar_one() + 1
+            rows = [
+                (
+                    first + i,
+                    ts,
+                    m.room_id,
+                    *(
+                        _pair(m.sender_id, m.recipient_id)
+                        if m.recipient_id is not None
+                        else (None, None)
+                    ),
+                    m.sender_id,
+                    m.sender_name,
+                    m.recipient_name,
+                    m.text,
+                )
+                for i, m in enumerate(batch)
+            ]
             done = 0
             while done < len(rows):
                 size = next(n for n in _INSERT_CHUNKS if n <= len(rows) - done)
-                ids += self._insert_chunk(conn, rows[done : done + size])
+                self._insert_chunk(conn, rows[done : done + size])
                 done += size
             latest: dict[tuple[int, int], int] = {}
-            for m, message_id in zip(batch, ids, strict=True):
+            for message_id, m in enumerate(batch, first):
                 if m.recipient_id is not None:
                     latest[(m.sender_id, m.recipient_id)] = message_id
                     latest[(m.recipient_id, m.sender_id)] = message_id
@@ -460,21 +473,18 @@ class Store:
                     )
         return [
             StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
-            for m, i in zip(batch, ids, strict=True)
+            for i, m in enumerate(batch, first)
         ]
 
-    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
-        """One multi-row ``INSERT … RETURNING id``; the ids in the rows' order.
+    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> None:
+        """One multi-row ``INSERT``, compiled once per chunk size, run through the driver.
 
-        Compiled once per chunk size by SQLAlchemy for this dialect, then run through the
-        driver: building parameters per row in SQLAlchemy cost more than SQLite's insert.
-        The rows of one VALUES list get ascending ids in their order (a single writer
-        holds the write lock), so sorting the returned ids restores the pairing.
+        Building the parameters per row in SQLAlchemy cost more than SQLite's insert.
         """
         sql, names = self._chunk_sql(conn.dialect, len(rows))
         flat = [value for row in rows for value in row]
         params: Any = tuple(flat) if names is None else dict(zip(names, flat, strict=True))
-        return sorted(conn.exec_driver_sql(sql, params).scalars())
+        conn.exec_driver_sql(sql, params)
 
     @functools.cache  # noqa: B019 - a few chunk sizes per dialect; the Store lives as long
     def _chunk_sql(self, dialect: Dialect, size: int) -> tuple[str, list[str] | None]:
@@ -483,7 +493,7 @@ class Store:
         values: list[dict[str, Any]] = [
             {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
         ]
-        compiled = insert(Message).values(values).returning(Message.id).compile(dialect=dialect)
+        compiled = insert(Message).values(values).compile(dialect=dialect)
         if compiled.positiontup is not None:
             assert list(compiled.positiontup) == names, "parameters out of row order"
             return compiled.string, None
