@@ -152,8 +152,8 @@ _INSERT_COLUMNS = (
     "text",
 )
 # A batch is inserted in chunks of these sizes, so only a few statements are compiled
-# and a batch of up to 511 rows takes at most 9.
-_INSERT_CHUNKS = (256, 128, 64, 32, 16, 8, 4, 2, 1)
+# and a batch of up to 1,023 rows takes at most 10.
+_INSERT_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 _NEWEST_ID = select(func.coalesce(func.max(Message.id), 0))
 _LATEST_IN_ROOM = (
     select(*_MESSAGE_COLUMNS)
@@ -416,6 +416,15 @@ class Store:
 
     # -- messages -------------------------------------------------------------------
 
+    @staticmethod
+    def one_statement_batch(available: int) -> int:
+        """The largest batch of at most ``available`` messages that one INSERT stores.
+
+        Each statement costs the message writer a wait for the GIL (sqlite3 lets go of
+        it), so a writer with many messages queued takes this many and leaves the rest.
+        """
+        return next((n for n in _INSERT_CHUNKS if n <= available), 0)
+
     def insert_messages(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
         """Store a batch in one transaction; ids come back in the batch's order.
 
@@ -451,7 +460,7 @@ class Store:
             ]
             done = 0
             while done < len(rows):
-                size = next(n for n in _INSERT_CHUNKS if n <= len(rows) - done)
+                size = self.one_statement_batch(len(rows) - done)
                 self._insert_chunk(conn, rows[done : done + size])
                 done += size
             latest: dict[tuple[int, int], int] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,7 +22,7 @@ from chatsecure.storage.store import NewMessage, Store, StoredMessage
 
 log = logging.getLogger(__name__)
 
-MAX_BATCH = 512
+MAX_BATCH = 512  # the largest batch the store writes in one statement
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,13 +66,15 @@ class MessageWriter:
         self._thread.join(timeout)
 
     def _run(self) -> None:
+        waiting: deque[Submission] = deque()  # taken off the queue, not yet committed
         stopping = False
-        while not stopping:
-            first = self._queue.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < MAX_BATCH:
+        while waiting or not stopping:
+            if not waiting:
+                first = self._queue.get()
+                if first is None:
+                    break
+                waiting.append(first)
+            while len(waiting) < MAX_BATCH:
                 try:
                     item = self._queue.get_nowait()
                 except queue.Empty:
@@ -79,8 +82,11 @@ class MessageWriter:
                 if item is None:
                     stopping = True
                     break
-                batch.append(item)
-            self._commit(batch)
+                waiting.append(item)
+            # A batch the store writes in one statement: the rest waits for the next
+            # round, which starts at once and takes whatever arrived meanwhile too.
+            size = self._store.one_statement_batch(len(waiting))
+            self._commit([waiting.popleft() for _ in range(size)])
 
     def _commit(self, batch: list[Submission]) -> None:
         with self._sequencer:
