@@ -32,7 +32,8 @@ would reach another client. The fd is therefore closed exactly once, by whoever 
 last, and every other use is ordered before the close:
 
 * never attached to the writer (failed handshake, or the writer is stopping): the reader
-  closes it as it exits, and the writer never knew it;
+  closes it as it exits, and the writer never knew it (if the reader thread could not
+  even start, the listener closes it);
 * attached: the writer closes it in ``release``, which happens only in ``Phase.DONE``;
   that phase needs ``_reader_done``, so the reader has stopped using the fd, and it is
   final, so the writer's own writes all came before;
