@@ -335,6 +335,11 @@ class Connection(Outbox):
                     eof = True
                     break
                 chunks.append(chunk)
+                # OpenSSL takes one record at a time from the BIO (Python never turns on
+                # read-ahead), so with the BIO empty the next read could only fail:
+                # stopping here saves a call that lets go of the GIL and an exception.
+                if not self._incoming.pending:
+                    break
             # Reading can produce records to send (e.g. a TLS 1.3 KeyUpdate reply).
             reply_pending = self._outgoing.pending > 0
         if reply_pending:
