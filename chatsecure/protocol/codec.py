@@ -11,8 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from chatsecure import names
 from chatsecure.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
@@ -261,8 +260,7 @@ class _Fields:
 # --- Server side: requests -------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Envelope:
+class Envelope(NamedTuple):
     """A frame's ``type`` and ``req``, read before its other fields are validated.
 
     The server checks the type against the connection state between the two steps,

@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -78,8 +78,11 @@ class RoomSummary:
     joined: bool
 
 
-@dataclass(frozen=True, slots=True)
-class NewMessage:
+# The two per-message records are NamedTuples: as immutable as frozen dataclasses, and
+# three times cheaper to build, which the message writer does for every message.
+
+
+class NewMessage(NamedTuple):
     """A message to store: to a room (``room_id``) or to an account (``recipient_id``)."""
 
     sender_id: int
@@ -91,8 +94,7 @@ class NewMessage:
     recipient_name: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
+class StoredMessage(NamedTuple):
     id: int
     ts_ms: int
     sender: str

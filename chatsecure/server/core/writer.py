@@ -15,8 +15,7 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from chatsecure.storage.store import NewMessage, Store, StoredMessage
 
@@ -25,8 +24,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 512  # the largest batch the store writes in one statement
 
 
-@dataclass(frozen=True, slots=True)
-class Submission:
+class Submission(NamedTuple):
     """A message waiting to be stored, and whoever must hear how it went."""
 
     message: NewMessage
