@@ -1,4 +1,5 @@
 import pytest
+from sqlalchemy import event
 
 from chatsecure.storage.db import make_engine
 from chatsecure.storage.store import (
@@ -131,21 +132,39 @@ def test_members_of_rooms_matches_room_members_per_room(store, people):
     assert store.members_of_rooms([]) == {}
 
 
-def test_batches_take_the_ids_after_the_newest_even_from_another_writer(store, people, settings):
+def test_batches_take_consecutive_ids_even_with_another_writer(store, people, settings):
     # Another process (an admin tool, a second server by mistake) writing the same
-    # database between two batches must neither collide nor be overtaken.
+    # database between batches must neither collide nor be overtaken. 256 and 2 are
+    # one statement each; 300 and 5 take several in one transaction.
     other = Store(make_engine(settings.database.url))
-    first = _room(store, 300)
-    middle = _room(other, 5)
-    last = _room(store, 2)
-    assert first == list(range(1, 301))
-    assert middle == list(range(301, 306))
-    assert last == [306, 307]
+    sizes = [(store, 256), (other, 5), (store, 300), (other, 2)]
+    got = [_room(writer, n) for writer, n in sizes]
+    expected, start = [], 1
+    for _, n in sizes:
+        expected.append(list(range(start, start + n)))
+        start += n
+    assert got == expected
     page = store.room_history(store.room_id("general"), after=0, limit=500)
-    assert [m.id for m in page.messages] == list(range(1, 308))
-    assert [m.text for m in page.messages] == [f"m{i}" for i in range(300)] + [
-        f"m{i}" for i in range(5)
-    ] + ["m0", "m1"]
+    history = (
+        page.messages
+        + store.room_history(
+            store.room_id("general"), after=page.messages[-1].id, limit=500
+        ).messages
+    )
+    assert [m.id for m in history] == list(range(1, start))
+    assert [m.text for m in history] == [f"m{i}" for _, n in sizes for i in range(n)]
+
+
+def test_a_batch_of_room_messages_is_one_statement(store, people):
+    # No BEGIN or COMMIT around it: each statement costs the message writer a GIL wait.
+    room_id = store.room_id("general")
+    size = Store.one_statement_batch(300)
+    batch = [NewMessage(people["bob"], "bob", "hi", room_id=room_id) for _ in range(size)]
+    statements: list[str] = []
+    event.listen(store.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    assert [m.id for m in store.insert_messages(batch)] == list(range(1, size + 1))
+    assert len(statements) == 1
+    assert statements[0].startswith("INSERT INTO messages")
 
 
 def test_direct_messages_pair_both_ways(store, people):

@@ -23,6 +23,7 @@ from sqlalchemy.pool import ConnectionPoolEntry
 
 BUSY_TIMEOUT_MS = 10_000
 WRITE_OPTION = "chatsecure_write"
+SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
 
 
 def migrations_dir() -> Path:
@@ -67,13 +68,24 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def begin(connection: Connection) -> None:
-        immediate = connection.get_execution_options().get(WRITE_OPTION, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        options = connection.get_execution_options()
+        if options.get(SINGLE_STATEMENT_OPTION, False):
+            return  # SQLite makes one statement atomic by itself
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if options.get(WRITE_OPTION) else "BEGIN")
 
 
 def write_engine(engine: Engine) -> Engine:
     """The same engine (and pool) whose transactions take the write lock at BEGIN."""
     return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def single_statement_engine(engine: Engine) -> Engine:
+    """The same engine (and pool) for work that is one statement: no BEGIN, no COMMIT.
+
+    SQLite runs a statement outside a transaction as one atomic transaction of its own,
+    so the two extra statements would only cost time.
+    """
+    return engine.execution_options(**{SINGLE_STATEMENT_OPTION: True})
 
 
 def _alembic_config() -> Config:

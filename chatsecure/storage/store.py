@@ -30,7 +30,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, sessionmaker
 
 from chatsecure.names import username_key
-from chatsecure.storage.db import write_engine
+from chatsecure.storage.db import single_statement_engine, write_engine
 from chatsecure.storage.models import Account, DirectPeer, Membership, Message, Room
 
 
@@ -128,6 +128,16 @@ def _account_record(a: Account) -> AccountRecord:
     )
 
 
+def _latest_per_pair(batch: Sequence[NewMessage]) -> dict[tuple[int, int], int]:
+    """(account, peer) -> index in ``batch`` of their newest direct message, both ways."""
+    latest: dict[tuple[int, int], int] = {}
+    for index, m in enumerate(batch):
+        if m.recipient_id is not None:
+            latest[(m.sender_id, m.recipient_id)] = index
+            latest[(m.recipient_id, m.sender_id)] = index
+    return latest
+
+
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
@@ -143,7 +153,6 @@ _MESSAGE_COLUMNS = (
 
 # Column order of the rows insert_messages builds.
 _INSERT_COLUMNS = (
-    "id",
     "ts_ms",
     "room_id",
     "pair_low",
@@ -156,7 +165,6 @@ _INSERT_COLUMNS = (
 # A batch is inserted in chunks of these sizes, so only a few statements are compiled
 # and a batch of up to 1,023 rows takes at most 10.
 _INSERT_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
-_NEWEST_ID = select(func.coalesce(func.max(Message.id), 0))
 _LATEST_IN_ROOM = (
     select(*_MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)
@@ -178,6 +186,8 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._writer = write_engine(engine)
+        self._single = single_statement_engine(engine)
+        self._is_sqlite = engine.dialect.name == "sqlite"
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
 
@@ -428,74 +438,69 @@ class Store:
         return next((n for n in _INSERT_CHUNKS if n <= available), 0)
 
     def insert_messages(self, batch: Sequence[NewMessage]) -> list[StoredMessage]:
-        """Store a batch in one transaction; ids come back in the batch's order.
+        """Store a batch, all or nothing; ids come back in the batch's order.
 
-        The ids are given, not generated: the batch takes the ones after the newest
-        message, read inside the write transaction, whose write lock (on SQLite) keeps
-        any other writer from taking them; several writers on a server database would
-        need a lock or a sequence here.
-        Generated ids would have to be read back (``RETURNING``) one row per step, and
-        SQLite lets go of the GIL for each step: with the reader threads waiting for it,
-        the message writer (which everyone waits for) lost it once per message.
+        On SQLite a batch of room messages of a ``one_statement_batch`` size is one
+        INSERT and nothing else: a statement is atomic on its own, so no BEGIN or
+        COMMIT. Every statement costs the message writer a wait for the GIL behind the
+        reader threads (sqlite3 lets go of it), and those waits, not SQLite's work, were
+        most of the writer's time. Other batches (direct messages, which also update
+        ``direct_peers``, or other sizes) run in a write transaction.
         """
         if not batch:
             return []
         ts = now_ms()
-        with self._writer.begin() as conn:
-            first = conn.execute(_NEWEST_ID).scalar_one() + 1
-            rows = [
-                (
-                    first + i,
-                    ts,
-                    m.room_id,
-                    *(
-                        _pair(m.sender_id, m.recipient_id)
-                        if m.recipient_id is not None
-                        else (None, None)
-                    ),
-                    m.sender_id,
-                    m.sender_name,
-                    m.recipient_name,
-                    m.text,
-                )
-                for i, m in enumerate(batch)
-            ]
-            done = 0
-            while done < len(rows):
-                size = self.one_statement_batch(len(rows) - done)
-                self._insert_chunk(conn, rows[done : done + size])
-                done += size
-            latest: dict[tuple[int, int], int] = {}
-            for message_id, m in enumerate(batch, first):
-                if m.recipient_id is not None:
-                    latest[(m.sender_id, m.recipient_id)] = message_id
-                    latest[(m.recipient_id, m.sender_id)] = message_id
-            for (account_id, peer_id), message_id in latest.items():
-                updated = conn.execute(
-                    update(DirectPeer)
-                    .where(DirectPeer.account_id == account_id, DirectPeer.peer_id == peer_id)
-                    .values(last_message_id=message_id)
-                )
-                if updated.rowcount == 0:
-                    conn.execute(
-                        insert(DirectPeer).values(
-                            account_id=account_id, peer_id=peer_id, last_message_id=message_id
-                        )
-                    )
+        rows = [
+            (
+                ts,
+                m.room_id,
+                *(
+                    _pair(m.sender_id, m.recipient_id)
+                    if m.recipient_id is not None
+                    else (None, None)
+                ),
+                m.sender_id,
+                m.sender_name,
+                m.recipient_name,
+                m.text,
+            )
+            for m in batch
+        ]
+        peers = _latest_per_pair(batch)
+        if self._is_sqlite and not peers and self.one_statement_batch(len(rows)) == len(rows):
+            with self._single.connect() as conn:
+                ids = self._insert_chunk(conn, rows)
+        else:
+            with self._writer.begin() as conn:
+                ids = []
+                done = 0
+                while done < len(rows):
+                    size = self.one_statement_batch(len(rows) - done)
+                    ids += self._insert_chunk(conn, rows[done : done + size])
+                    done += size
+                self._update_peers(conn, peers, ids)
         return [
             StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
-            for i, m in enumerate(batch, first)
+            for i, m in zip(ids, batch, strict=True)
         ]
 
-    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> None:
-        """One multi-row ``INSERT``, compiled once per chunk size, run through the driver.
+    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
+        """One multi-row INSERT, compiled once per chunk size; the new ids in row order.
 
-        Building the parameters per row in SQLAlchemy cost more than SQLite's insert.
+        Building the parameters per row in SQLAlchemy cost more than SQLite's insert, so
+        the statement runs through the driver. On SQLite the ids are the ones up to the
+        last rowid: the statement holds the write lock, and its rows get consecutive
+        ids. Reading them back with RETURNING would be a sqlite3 step (and a GIL wait)
+        per row. Other databases return them with RETURNING.
         """
         sql, names = self._chunk_sql(conn.dialect, len(rows))
         flat = [value for row in rows for value in row]
         params: Any = tuple(flat) if names is None else dict(zip(names, flat, strict=True))
-        conn.exec_driver_sql(sql, params)
+        result = conn.exec_driver_sql(sql, params)
+        if self._is_sqlite:
+            last = result.lastrowid
+            return list(range(last - len(rows) + 1, last + 1))
+        return sorted(result.scalars())
 
     @functools.cache  # noqa: B019 - a few chunk sizes per dialect; the Store lives as long
     def _chunk_sql(self, dialect: Dialect, size: int) -> tuple[str, list[str] | None]:
@@ -504,11 +509,31 @@ class Store:
         values: list[dict[str, Any]] = [
             {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
         ]
-        compiled = insert(Message).values(values).compile(dialect=dialect)
+        statement = insert(Message).values(values)
+        if not self._is_sqlite:
+            statement = statement.returning(Message.id)
+        compiled = statement.compile(dialect=dialect)
         if compiled.positiontup is not None:
             assert list(compiled.positiontup) == names, "parameters out of row order"
             return compiled.string, None
         return compiled.string, names
+
+    @staticmethod
+    def _update_peers(conn: Connection, peers: dict[tuple[int, int], int], ids: list[int]) -> None:
+        """Record each direct conversation's newest message (``peers`` holds batch indexes)."""
+        for (account_id, peer_id), index in peers.items():
+            message_id = ids[index]
+            updated = conn.execute(
+                update(DirectPeer)
+                .where(DirectPeer.account_id == account_id, DirectPeer.peer_id == peer_id)
+                .values(last_message_id=message_id)
+            )
+            if updated.rowcount == 0:
+                conn.execute(
+                    insert(DirectPeer).values(
+                        account_id=account_id, peer_id=peer_id, last_message_id=message_id
+                    )
+                )
 
     def room_history(
         self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
