@@ -294,33 +294,51 @@ def reduce(runs: list[dict[str, float]]) -> dict[str, Any]:
 # -- ingest ---------------------------------------------------------------------------
 
 
+class IngestRig:
+    """A server with 50 senders logged in, each in a room of its own (the ingest scenario)."""
+
+    SENDERS = 50
+    WINDOW = 16  # sends each sender keeps unacknowledged
+
+    def __init__(self, work: Path, code: Path | None = None) -> None:
+        self.server = ChatServer(work)
+        users = [f"ing{i}" for i in range(self.SENDERS)]
+        for u in users:
+            self.server.add_users([u], [u])
+        self.server.start(code)
+        self.fleet = Fleet([spec("chat", self.server.port) for _ in range(2)])
+        for i in range(2):
+            self.fleet.ask(i, "login", users=users[i::2])
+        for i in range(2):
+            self.fleet.answer(i)
+
+    def run(self, seconds: float, chars: int) -> dict[str, float]:
+        """One run: acked messages per second, and the server's and generator's CPU."""
+        cpu0, gen0 = cpu_seconds(self.server.pid), self.fleet.cpu()
+        for i in range(2):
+            self.fleet.ask(i, "ingest", seconds=seconds, window=self.WINDOW, chars=chars)
+        res = [self.fleet.answer(i) for i in range(2)]
+        wall = max(r["seconds"] for r in res)
+        acks = sum(r["acks"] for r in res)
+        cpu1, gen1 = cpu_seconds(self.server.pid), self.fleet.cpu()
+        return {
+            "acked_per_s": acks / wall,
+            "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
+            "server_cpu_us_per_message": 1e6 * (cpu1 - cpu0) / max(acks, 1),
+            "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
+        }
+
+    def close(self) -> None:
+        self.fleet.close()
+        self.server.stop()
+
+
 def ingest(work: Path, scale: Scale) -> dict[str, Any]:
-    server = ChatServer(work / "chat-ingest")
-    users = [f"ing{i}" for i in range(50)]
-    for u in users:
-        server.add_users([u], [u])
-    server.start()
-    fleet = Fleet([spec("chat", server.port) for _ in range(2)])
+    rig = IngestRig(work / "chat-ingest")
     try:
-        for i in range(2):
-            fleet.ask(i, "login", users=users[i::2])
-        for i in range(2):
-            fleet.answer(i)
         runs = []
         for rep in range(scale.reps):
-            cpu0, gen0 = cpu_seconds(server.pid), fleet.cpu()
-            for i in range(2):
-                fleet.ask(i, "ingest", seconds=scale.ingest_seconds, window=16, chars=scale.chars)
-            res = [fleet.answer(i) for i in range(2)]
-            wall = max(r["seconds"] for r in res)
-            cpu1, gen1 = cpu_seconds(server.pid), fleet.cpu()
-            runs.append(
-                {
-                    "acked_per_s": sum(r["acks"] for r in res) / wall,
-                    "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
-                    "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
-                }
-            )
+            runs.append(rig.run(scale.ingest_seconds, scale.chars))
             say(
                 f"  ingest run {rep + 1}: {runs[-1]['acked_per_s']:,.0f} acked msgs/s "
                 f"(server CPU {runs[-1]['server_cpu_pct']:.0f}%, "
@@ -328,8 +346,7 @@ def ingest(work: Path, scale: Scale) -> dict[str, Any]:
             )
         return {"chatsecure": reduce(runs)}
     finally:
-        fleet.close()
-        server.stop()
+        rig.close()
 
 
 # -- login storm ----------------------------------------------------------------------

@@ -37,7 +37,7 @@ def free_port() -> int:
 
 
 def _raise_nofile() -> None:
-    """Run in the server's child process: each connection holds two fds (socket, dup)."""
+    """Run in the server's child process: 10,000 connections need more than 1,024 fds."""
     raise_fd_limit()
 
 
@@ -51,7 +51,9 @@ def rss_kib(pid: int) -> int:
     return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KIB
 
 
-def _start_listening(argv: list[str], log_path: Path, port: int) -> subprocess.Popen[bytes]:
+def _start_listening(
+    argv: list[str], log_path: Path, port: int, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """Start a server with its output in ``log_path``; return once it accepts on ``port``."""
     with log_path.open("ab") as log:
         process = subprocess.Popen(
@@ -59,6 +61,7 @@ def _start_listening(argv: list[str], log_path: Path, port: int) -> subprocess.P
             stdout=log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
+            env=env,
             preexec_fn=_raise_nofile,  # noqa: PLW1509 - no threads in the bench parent
         )
     _wait_listening(port, process, log_path, 30)
@@ -208,9 +211,11 @@ class ChatServer(_Served):
             )
             done += n
 
-    def start(self) -> None:
+    def start(self, code: Path | None = None) -> None:
+        """Run the server; ``code`` is another checkout's folder to import chatsecure from."""
         argv = [str(BIN / "chatsecure-server"), "--config", str(self.config)]
-        self.process = _start_listening(argv, self.log, self.port)
+        env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
+        self.process = _start_listening(argv, self.log, self.port, env)
 
 
 class IrcServer(_Served):
