@@ -419,7 +419,7 @@ class Store:
         with self.engine.connect() as conn:
             for room_id in room_ids:
                 rows = conn.execute(_LATEST_IN_ROOM, {"room_id": room_id, "limit": limit + 1})
-                messages = [StoredMessage(*row) for row in rows]
+                messages = [StoredMessage(*row) for row in rows.all()]
                 more = len(messages) > limit
                 del messages[limit:]
                 messages.reverse()
