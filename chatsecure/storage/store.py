@@ -165,6 +165,7 @@ _INSERT_COLUMNS = (
 # A batch is inserted in chunks of these sizes, so only a few statements are compiled
 # and a batch of up to 1,023 rows takes at most 10.
 _INSERT_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
+MAX_BATCH = _INSERT_CHUNKS[0]  # the largest batch one statement stores
 _LATEST_IN_ROOM = (
     select(*_MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)

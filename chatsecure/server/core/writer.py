@@ -17,11 +17,9 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from chatsecure.storage.store import NewMessage, Store, StoredMessage
+from chatsecure.storage.store import MAX_BATCH, NewMessage, Store, StoredMessage
 
 log = logging.getLogger(__name__)
-
-MAX_BATCH = 512  # the largest batch the store writes in one statement
 
 
 class Submission(NamedTuple):
