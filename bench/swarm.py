@@ -25,7 +25,7 @@ WRITE = selectors.EVENT_WRITE
 
 
 FD_LIMIT = 65_536
-RETRIES = 3  # handshakes tried per client when opening
+RETRIES = 3  # new handshakes tried per client whose first one failed
 
 
 def raise_fd_limit() -> int:
@@ -131,16 +131,15 @@ class Swarm:
                 self._connect(host, port, len(self.conns) + i, sources)
                 for i in range(min(wave, count - len(new)))
             ]
-            for _attempt in range(RETRIES):
+            for attempt in range(RETRIES + 1):
                 self.run_until(partial(_settled, batch), deadline)
-                if not any(c.closed for c in batch):
+                if attempt == RETRIES or not any(c.closed for c in batch):
                     break
                 batch = [
                     self._connect(host, port, c.index, sources) if c.closed else c for c in batch
                 ]
             self.conns.extend(batch)
             new.extend(batch)
-            self.run_until(partial(_settled, batch), deadline)
         failed = sum(c.closed for c in new)
         if failed:
             raise ConnectionError(f"{failed} of {count} TLS connections failed")
