@@ -4,29 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+Row = tuple[str, str, str, str, bool]
+
+
+def _latency_rows(rate: int) -> list[Row]:
+    scenario, name = f"latency_{rate}", f"latency {rate} msg/s"
+    return [
+        (scenario, "last_p50_ms", f"{name} into big room: p50 to last", "ms", False),
+        (scenario, "last_p99_ms", f"{name} into big room: p99 to last", "ms", False),
+        (scenario, "first_p99_ms", f"{name} into big room: p99 to first", "ms", False),
+        (scenario, "delivered_pct", f"{name}: delivered", "%", True),
+        (scenario, "server_cpu_us_per_delivery", f"{name}: server CPU/delivery", "us", False),
+    ]
+
+
 # (scenario, figure, label, unit, higher is better); fan-out rows come first, per size run.
-ROWS: list[tuple[str, str, str, str, bool]] = [
-    ("latency_20", "last_p50_ms", "latency 20 msg/s into big room: p50 to last", "ms", False),
-    ("latency_20", "last_p99_ms", "latency 20 msg/s into big room: p99 to last", "ms", False),
-    ("latency_20", "first_p99_ms", "latency 20 msg/s into big room: p99 to first", "ms", False),
-    (
-        "latency_20",
-        "server_cpu_us_per_delivery",
-        "latency 20 msg/s: server CPU/delivery",
-        "us",
-        False,
-    ),
-    ("latency_100", "last_p50_ms", "latency 100 msg/s into big room: p50 to last", "ms", False),
-    ("latency_100", "last_p99_ms", "latency 100 msg/s into big room: p99 to last", "ms", False),
-    ("latency_100", "first_p99_ms", "latency 100 msg/s into big room: p99 to first", "ms", False),
-    ("latency_100", "delivered_pct", "latency 100 msg/s: delivered", "%", True),
-    (
-        "latency_100",
-        "server_cpu_us_per_delivery",
-        "latency 100 msg/s: server CPU/delivery",
-        "us",
-        False,
-    ),
+ROWS: list[Row] = [
+    *_latency_rows(20),
+    *_latency_rows(100),
     ("ingest", "acked_per_s", "ingest, 50 senders", "acked msgs/s", True),
     ("login_storm", "logins_per_s", "login storm (cost 12)", "logins/s", True),
     ("login_storm", "of_bound_pct", "login storm: share of bcrypt bound", "%", True),
