@@ -79,7 +79,8 @@ def test_rooms(store, people):
     assert store.join_room(people["bob"], "dev", create=False)[1] is False
     with pytest.raises(NoSuchRoomError):
         store.join_room(people["bob"], "nowhere", create=False)
-    assert [name for _, name in store.rooms_of(people["bob"])] == ["dev", "general"]
+    snapshot = store.login_snapshot(people["bob"], history=0, peers=0)
+    assert [name for _, name in snapshot.rooms] == ["dev", "general"]
 
 
 def test_history_latest_before_and_after_with_more(store, people):
@@ -103,14 +104,16 @@ def test_history_latest_before_and_after_with_more(store, people):
     assert newest.messages[0].sender == "Alice"
 
 
-def test_latest_in_rooms_matches_room_history_per_room(store, people):
+def test_login_snapshot_pages_match_room_history_per_room(store, people):
     store.create_room("dev")
     store.create_room("empty")
+    for room in ("dev", "empty"):
+        store.join_room(people["Alice"], room, create=False)
     _room(store, 7)
     _room(store, 3, room="dev", sender="bob")
     _room(store, 2)
     rooms = [store.room_id(name) for name in ("general", "dev", "empty")]
-    pages = store.latest_in_rooms(rooms, limit=4)
+    pages = store.login_snapshot(people["Alice"], history=4, peers=0).room_pages
     for room_id in rooms:
         assert pages[room_id] == store.room_history(room_id, limit=4)
     assert len(pages[rooms[0]].messages) == 4
@@ -119,17 +122,19 @@ def test_latest_in_rooms_matches_room_history_per_room(store, people):
     assert pages[rooms[2]].messages == []
 
 
-def test_members_of_rooms_matches_room_members_per_room(store, people):
+def test_login_snapshot_members_match_room_members_per_room(store, people):
     store.create_room("dev")
     dev = store.room_id("dev")
     store.join_room(people["carol"], "dev", create=False)
     store.join_room(people["Alice"], "dev", create=False)
     rooms = [store.room_id("general"), dev]
-    members = store.members_of_rooms(rooms)
+    members = store.login_snapshot(people["Alice"], history=0, peers=0).members
     for room_id in rooms:
         assert members[room_id] == store.room_members(room_id)
     assert [name for _, name in members[dev]] == ["Alice", "carol"]
-    assert store.members_of_rooms([]) == {}
+    store.leave_room(people["bob"], rooms[0])
+    lonely = store.login_snapshot(people["bob"], history=0, peers=0)
+    assert (lonely.rooms, lonely.members) == ([], {})
 
 
 def test_batches_take_consecutive_ids_even_with_another_writer(store, people, settings):
@@ -179,12 +184,26 @@ def test_direct_messages_pair_both_ways(store, people):
     assert not page.more
 
 
+def _peers(store: Store, account_id: int, limit: int) -> list[str]:
+    return [name for name, _ in store.login_snapshot(account_id, 10, limit).peers]
+
+
 def test_recent_peers_most_recent_first(store, people):
     _dm(store, "Alice", "bob", "1")
     _dm(store, "carol", "Alice", "2")
-    assert [name for _, name in store.recent_peers(people["Alice"], 10)] == ["carol", "bob"]
+    assert _peers(store, people["Alice"], 10) == ["carol", "bob"]
     _dm(store, "bob", "Alice", "3")
-    assert [name for _, name in store.recent_peers(people["Alice"], 1)] == ["bob"]
+    assert _peers(store, people["Alice"], 1) == ["bob"]
+
+
+def test_login_snapshot_direct_pages_match_direct_history(store, people):
+    for n in range(5):
+        _dm(store, "Alice", "bob", f"to bob {n}")
+    _dm(store, "carol", "Alice", "to Alice")
+    peers = dict(store.login_snapshot(people["Alice"], history=3, peers=10).peers)
+    assert peers["bob"] == store.direct_history(people["Alice"], people["bob"], limit=3)
+    assert peers["bob"].more
+    assert peers["carol"] == store.direct_history(people["Alice"], people["carol"], limit=3)
 
 
 def test_deleting_an_account_keeps_its_messages_but_not_its_conversations(store, people):

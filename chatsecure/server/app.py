@@ -1,4 +1,4 @@
-"""``chatsecure-server``: load settings, check the database, start core and transport, serve.
+"""``chatsecure-server``: load settings, check the database, start the server host, serve.
 
 Every start-up problem an admin can fix (configuration, certificate, schema, address in
 use) ends in one line on stderr and a non-zero exit, not a traceback.
@@ -19,10 +19,11 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatsecure.config import ConfigError, Settings, load_settings
-from chatsecure.server.host import ServerHost, format_address
+from chatsecure.server.host import ServerHost
 from chatsecure.server.transport import (
     TlsSetupError,
     certificate_fingerprint,
+    format_address,
     server_context,
     tls_versions,
 )
@@ -73,13 +74,16 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"chatsecure-server: {exc}", file=sys.stderr)
         return EXIT_SETUP
 
+    # Before the server starts: a signal that comes once it listens must stop it gracefully.
+    stop = threading.Event()
+    install_signal_handlers(stop)
     if args.gui:
         # Imported here so a headless server never needs tkinter.
         from chatsecure.server.console.window import run_console  # noqa: PLC0415
 
-        status = run_console(settings, engine, context, fingerprint)
+        opened = run_console(settings, engine, context, fingerprint, stop)
         engine.dispose()
-        return status
+        return EXIT_OK if opened else EXIT_SETUP
 
     host = ServerHost(settings, engine, context)
     try:
@@ -89,14 +93,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"chatsecure-server: cannot listen on {where}: {exc}", file=sys.stderr)
         return EXIT_RUNTIME
     print_banner(out, settings, addresses, fingerprint)
-
-    stop = threading.Event()
-    install_signal_handlers(stop)
     while not stop.wait(0.5):  # a timed wait keeps the main thread responsive to signals
         pass
     log.info("shutting down")
     host.stop()
-    engine.dispose()
     log.info("stopped")
     return EXIT_OK
 

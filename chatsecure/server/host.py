@@ -1,9 +1,12 @@
-"""A running server: the chat core and the listener, started and stopped together.
+"""A running server: the chat service, its hub and store, the wire adapters and listener.
 
-``chatsecure-server`` runs one; the server console runs one per Start. A listener and a
-core each live once (their threads cannot be restarted), so a Start after a Stop builds
-new ones over the same settings, database engine and TLS context. An observer, such as
-the console, only watches: the server behaves the same with or without one.
+Start and stop are ordered here and nowhere else. Stopping: the listeners stop
+accepting, the service stores what is queued and says goodbye (``shutdown``) to every
+session through its adapter, the writers drain and close the connections, and the store
+closes. ``chatsecure-server`` runs one host; the server console runs one per Start. A
+service and a listener each live once (their threads cannot be restarted), so a Start
+after a Stop builds new ones over the same settings, database engine and TLS context.
+An observer, such as the console, only watches: the server behaves the same without one.
 """
 
 from __future__ import annotations
@@ -14,17 +17,15 @@ from sqlalchemy import Engine
 
 from chatsecure.config import Settings
 from chatsecure.server.core import events
-from chatsecure.server.core.chat import ChatCore
-from chatsecure.server.transport import Listener
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.service import ChatService
+from chatsecure.server.json import JsonWire
+from chatsecure.server.transport import Listener, format_address
 from chatsecure.storage.store import Store
 
 
-def format_address(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
 class ServerHost:
-    """Start, stop and the two admin actions; ``observer``, if any, sees every core event."""
+    """Start, stop and the two admin actions; ``observer``, if any, sees every service event."""
 
     def __init__(
         self,
@@ -37,52 +38,57 @@ class ServerHost:
         self.store = Store(engine)
         self._context = context
         self._observer = observer
-        self._core: ChatCore | None = None
-        self._listener: Listener | None = None
+        self._service: ChatService | None = None
+        self._listeners: list[Listener] = []
 
     @property
     def running(self) -> bool:
-        return self._listener is not None
+        return self._service is not None
 
     def start(self) -> list[str]:
         """Serve; where we listen. Raises ``OSError`` when the address cannot be bound."""
-        if self._listener is not None:
+        if self._service is not None:
             raise RuntimeError("the server is already running")
-        core = ChatCore(self.settings, self.store)
+        service = ChatService(self.settings, self.store, Hub())
         if self._observer is not None:
-            core.subscribe(self._observer)  # before start, so the first event is seen
-        core.start()
-        listener = Listener(self.settings, self._context, core)
+            service.observers.subscribe(self._observer)  # before start: see the first event
+        service.start()
+        listener = Listener(self.settings, self._context, JsonWire(service))
         try:
             listener.start()
         except OSError:
-            core.shutdown()
+            service.shutdown()
             raise
-        self._core, self._listener = core, listener
+        self._service, self._listeners = service, [listener]
         return [format_address(host, port) for host, port in listener.addresses]
 
     def stop(self) -> None:
-        """The graceful stop SIGTERM gives: stop accepting, ``bye`` everyone, flush, close.
+        """The graceful stop SIGTERM gives: stop accepting, goodbye to all, flush, close.
 
-        Blocks for up to the listener's grace period, so a window calls it off its thread.
+        Blocks for up to the listeners' grace period, so a window calls it off its thread.
         """
-        core, listener = self._core, self._listener
-        if core is None or listener is None:
+        service, listeners = self._service, self._listeners
+        if service is None:
             return
-        listener.stop()
+        for listener in listeners:
+            listener.stop_accepting()
+        service.shutdown()
+        for listener in listeners:
+            listener.close()
         if self._observer is not None:
-            core.unsubscribe(self._observer)
-        self._core = self._listener = None
+            service.observers.unsubscribe(self._observer)
+        self._service, self._listeners = None, []
+        self.store.close()
 
     def disconnect(self, session_id: int) -> bool:
-        """End one session with ``bye`` ``kicked``; False if it is gone or we are stopped."""
-        core = self._core
-        return core is not None and core.disconnect(session_id)
+        """End one session with ``kicked``; False if it is gone or we are stopped."""
+        service = self._service
+        return service is not None and service.sessions.disconnect(session_id)
 
     def disable_account(self, name: str) -> None:
         """As ``chatsecure-admin disable``; while running, its sessions end at once."""
-        core = self._core
-        if core is None:
+        service = self._service
+        if service is None:
             self.store.set_disabled(name, True)
         else:
-            core.disable_account(name)
+            service.sessions.disable_account(name)

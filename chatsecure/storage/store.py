@@ -173,12 +173,56 @@ _LATEST_IN_ROOM = (
     .order_by(Message.id.desc())
     .limit(bindparam("limit"))
 )
+_LATEST_DIRECT = (
+    select(*_MESSAGE_COLUMNS)
+    .outerjoin(Room, Room.id == Message.room_id)
+    .where(Message.pair_low == bindparam("low"), Message.pair_high == bindparam("high"))
+    .order_by(Message.id.desc())
+    .limit(bindparam("limit"))
+)
+_ROOMS_OF = (
+    select(Room.id, Room.name)
+    .join(Membership, Membership.room_id == Room.id)
+    .where(Membership.account_id == bindparam("account_id"))
+    .order_by(Room.name)
+)
+_RECENT_PEERS = (
+    select(Account.id, Account.name)
+    .join(DirectPeer, DirectPeer.peer_id == Account.id)
+    .where(DirectPeer.account_id == bindparam("account_id"))
+    .order_by(DirectPeer.last_message_id.desc())
+    .limit(bindparam("limit"))
+)
 _MEMBERS_OF_ROOMS = (
     select(Membership.room_id, Account.id, Account.name)
     .join(Account, Membership.account_id == Account.id)
     .where(Membership.room_id.in_(bindparam("room_ids", expanding=True)))
     .order_by(Account.name_key)
 )
+
+
+@dataclass(frozen=True, slots=True)
+class LoginSnapshot:
+    """What a login shows the account, read at one moment.
+
+    ``rooms`` are (id, name) by name; ``room_pages`` and ``members`` are keyed by room id
+    (members as (account id, name), by name); ``peers`` are the most recently active
+    direct-message peers, newest first, each with the latest page of that conversation.
+    """
+
+    rooms: list[tuple[int, str]]
+    room_pages: dict[int, Page]
+    peers: list[tuple[str, Page]]
+    members: dict[int, list[tuple[int, str]]]
+
+
+def _latest(conn: Connection, query: Any, params: dict[str, object], limit: int) -> Page:
+    """The newest ``limit`` rows of a prepared ``_LATEST_*`` query, as a page oldest first."""
+    messages = [StoredMessage(*row) for row in conn.execute(query, params | {"limit": limit + 1})]
+    more = len(messages) > limit
+    del messages[limit:]
+    messages.reverse()
+    return Page(messages, more)
 
 
 class Store:
@@ -191,6 +235,11 @@ class Store:
         self._is_sqlite = engine.dialect.name == "sqlite"
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
+
+    def close(self) -> None:
+        """Close the pooled connections (one pool behind all three engines); the store
+        opens new ones if it is used again."""
+        self.engine.dispose()
 
     def reading(self) -> Session:
         return self._read()
@@ -357,17 +406,6 @@ class Store:
             )
             return [RoomSummary(name, int(n), rid in mine) for rid, name, n in rows]
 
-    def rooms_of(self, account_id: int) -> list[tuple[int, str]]:
-        """(room id, name) of the rooms the account is in, by name."""
-        with self.reading() as s:
-            rows = s.execute(
-                select(Room.id, Room.name)
-                .join(Membership, Membership.room_id == Room.id)
-                .where(Membership.account_id == account_id)
-                .order_by(Room.name)
-            )
-            return [(rid, name) for rid, name in rows]
-
     def join_room(self, account_id: int, name: str, *, create: bool) -> tuple[int, bool]:
         """Make the account a member; returns (room id, whether it was newly joined)."""
         now = utcnow()
@@ -398,34 +436,40 @@ class Store:
             )
             return [(aid, name) for aid, name in rows]
 
-    def members_of_rooms(self, room_ids: Sequence[int]) -> dict[int, list[tuple[int, str]]]:
-        """``room_members`` for several rooms in one query (a login needs all of its rooms)."""
-        members: dict[int, list[tuple[int, str]]] = {room_id: [] for room_id in room_ids}
-        if not room_ids:
-            return members
-        with self.engine.connect() as conn:
-            rows = conn.execute(_MEMBERS_OF_ROOMS, {"room_ids": list(room_ids)})
-            for room_id, account_id, name in rows:
-                members[room_id].append((account_id, name))
-        return members
+    def login_snapshot(self, account_id: int, history: int, peers: int) -> LoginSnapshot:
+        """The account's rooms, their latest ``history`` messages and members, and its
+        ``peers`` most recent direct conversations (``history`` messages each).
 
-    def latest_in_rooms(self, room_ids: Sequence[int], limit: int) -> dict[int, Page]:
-        """``room_history(room, limit=limit)`` for several rooms on one connection.
-
-        One prepared statement per room, each an index range on ``(room_id, id)``: at login
-        this is most of the server's work after bcrypt, and building a fresh ORM query per
-        room cost several times more than running it.
+        One connection and prepared statements only: after bcrypt this is most of a
+        login's work, and building a fresh ORM query per room cost more than running it.
+        Each page is an index range: ``(room_id, id)`` or ``(pair_low, pair_high, id)``.
         """
-        pages: dict[int, Page] = {}
         with self.engine.connect() as conn:
-            for room_id in room_ids:
-                rows = conn.execute(_LATEST_IN_ROOM, {"room_id": room_id, "limit": limit + 1})
-                messages = [StoredMessage(*row) for row in rows.all()]
-                more = len(messages) > limit
-                del messages[limit:]
-                messages.reverse()
-                pages[room_id] = Page(messages, more)
-        return pages
+            rooms = [
+                (rid, name) for rid, name in conn.execute(_ROOMS_OF, {"account_id": account_id})
+            ]
+            room_ids = [rid for rid, _ in rooms]
+            empty = Page([], False)
+            room_pages = {
+                rid: _latest(conn, _LATEST_IN_ROOM, {"room_id": rid}, history) if history else empty
+                for rid in room_ids
+            }
+            recent: list[tuple[str, Page]] = []
+            if peers:
+                found = conn.execute(_RECENT_PEERS, {"account_id": account_id, "limit": peers})
+                for peer_id, name in found.all():
+                    low, high = _pair(account_id, peer_id)
+                    page = (
+                        _latest(conn, _LATEST_DIRECT, {"low": low, "high": high}, history)
+                        if history
+                        else empty
+                    )
+                    recent.append((name, page))
+            members: dict[int, list[tuple[int, str]]] = {rid: [] for rid in room_ids}
+            if room_ids:
+                for rid, member_id, name in conn.execute(_MEMBERS_OF_ROOMS, {"room_ids": room_ids}):
+                    members[rid].append((member_id, name))
+        return LoginSnapshot(rooms, room_pages, recent, members)
 
     # -- messages -------------------------------------------------------------------
 
@@ -571,18 +615,6 @@ class Store:
         if after is None:
             messages.reverse()
         return Page(messages, more)
-
-    def recent_peers(self, account_id: int, limit: int) -> list[tuple[int, str]]:
-        """(account id, name) of the most recently active direct-message peers."""
-        with self.reading() as s:
-            rows = s.execute(
-                select(Account.id, Account.name)
-                .join(DirectPeer, DirectPeer.peer_id == Account.id)
-                .where(DirectPeer.account_id == account_id)
-                .order_by(DirectPeer.last_message_id.desc())
-                .limit(limit)
-            )
-            return [(aid, name) for aid, name in rows]
 
     def iter_message_rows(
         self,

@@ -1,4 +1,4 @@
-"""The chat core driven without sockets: sessions talk to in-memory outboxes."""
+"""The chat service through its JSON adapter, without sockets: links are in memory."""
 
 from __future__ import annotations
 
@@ -13,8 +13,11 @@ from chatsecure.config import Settings, parse_settings
 from chatsecure.passwords import hash_password
 from chatsecure.protocol import encode, parse_server_frame
 from chatsecure.protocol.events import Login
-from chatsecure.server.core.chat import ChatCore
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.service import ChatService
 from chatsecure.server.core.session import Session
+from chatsecure.server.json import JsonWire
+from chatsecure.server.json.session import JsonSession
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
 
@@ -29,8 +32,8 @@ class FakeClock:
         return self.now
 
 
-class FakeOutbox:
-    """Collects what the core sends, decoded, and lets a test wait for a frame."""
+class FakeLink:
+    """Collects what the adapter sends, decoded, and lets a test wait for a frame."""
 
     def __init__(self) -> None:
         self.frames: list[Any] = []
@@ -71,15 +74,16 @@ class FakeOutbox:
 
 
 class Client:
-    def __init__(self, core: ChatCore, address: str = "127.0.0.1") -> None:
-        self.outbox = FakeOutbox()
-        self.session: Session = core.open_session(self.outbox, address)
+    def __init__(self, wire: JsonWire, address: str = "127.0.0.1") -> None:
+        self.outbox = FakeLink()
+        self.port: JsonSession = wire.open_session(self.outbox, address)
+        self.session: Session = self.port.session
 
     def send(self, request: Any) -> None:
-        self.session.receive(encode(request))
+        self.port.receive(encode(request))
 
     def raw(self, data: bytes) -> None:
-        self.session.receive(data)
+        self.port.receive(data)
 
 
 @pytest.fixture
@@ -109,17 +113,22 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def core(settings: Settings, store: Store, clock: FakeClock) -> Iterator[ChatCore]:
-    c = ChatCore(settings, store, clock)
+def core(settings: Settings, store: Store, clock: FakeClock) -> Iterator[ChatService]:
+    c = ChatService(settings, store, Hub(), clock)
     c.start()
     yield c
     c.shutdown()
 
 
 @pytest.fixture
-def connect(core: ChatCore) -> Callable[..., Client]:
+def wire(core: ChatService) -> JsonWire:
+    return JsonWire(core)
+
+
+@pytest.fixture
+def connect(wire: JsonWire) -> Callable[..., Client]:
     def _connect(address: str = "127.0.0.1") -> Client:
-        return Client(core, address)
+        return Client(wire, address)
 
     return _connect
 

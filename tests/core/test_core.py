@@ -1,4 +1,4 @@
-"""The core's behaviour per request, without sockets or TLS."""
+"""The service's behaviour per request, through its JSON adapter, without sockets or TLS."""
 
 from __future__ import annotations
 
@@ -217,7 +217,7 @@ def test_direct_history_only_between_the_two(login):
 
 def test_rate_limited_sender_gets_retry_after(login, core):
     alice = login("alice")
-    bucket = core._bucket(alice.session.account_id)
+    bucket = core.messages._bucket(alice.session.account_id)
     bucket.burst, bucket.rate, bucket._level = 1, 0.5, 1.0
     alice.send(Send(room="general", text="one", req=1))
     alice.outbox.next(Ok)

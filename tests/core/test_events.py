@@ -1,4 +1,4 @@
-"""Observers see what happens in the core; admin actions end sessions."""
+"""Observers see what happens in the service; admin actions end sessions."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from chatsecure.server.core import events
 
 def test_observer_sees_the_life_of_a_session(core, connect, login):
     seen: list[events.ServerEvent] = []
-    core.subscribe(seen.append)
+    core.observers.subscribe(seen.append)
     alice = login("alice")
     alice.send(Join(room="dev", req=1))
     alice.outbox.next(Joined)
@@ -19,9 +19,9 @@ def test_observer_sees_the_life_of_a_session(core, connect, login):
     stranger = connect("192.0.2.7")
     stranger.send(Login(username="alice", password="guess guess", req=1))
     stranger.outbox.next()
-    core.disconnect(alice.session.id)
+    core.sessions.disconnect(alice.session.id)
     assert alice.outbox.next(Bye).reason == "kicked"
-    core.unsubscribe(seen.append)
+    core.observers.unsubscribe(seen.append)
 
     kinds = [type(e) for e in seen]
     assert kinds[:2] == [events.Connected, events.LoggedIn]
@@ -35,7 +35,7 @@ def test_observer_sees_the_life_of_a_session(core, connect, login):
 
 def test_disable_account_ends_its_sessions_at_once(core, login, store):
     bob = login("bob")
-    core.disable_account("bob")
+    core.sessions.disable_account("bob")
     assert bob.outbox.next(Bye, timeout=1).reason == "account_disabled"
     assert store.get_account("bob").disabled
 
@@ -44,7 +44,7 @@ def test_a_failing_observer_does_not_break_the_core(core, login):
     def broken(_event: events.ServerEvent) -> None:
         raise RuntimeError("observer bug")
 
-    core.subscribe(broken)
+    core.observers.subscribe(broken)
     alice = login("alice")
     alice.send(Send(room="general", text="still works", req=1))
     alice.outbox.next(Ok, req=1)

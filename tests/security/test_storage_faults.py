@@ -33,10 +33,9 @@ import pytest
 from sqlalchemy import event
 
 from chatsecure.config import load_settings
-from chatsecure.server.core.chat import ChatCore
-from chatsecure.server.transport import Listener, server_context
+from chatsecure.server.host import ServerHost
+from chatsecure.server.transport import server_context
 from chatsecure.storage.db import BUSY_TIMEOUT_MS, make_engine
-from chatsecure.storage.store import Store
 from tests.conftest import write_config
 from tests.e2e.client import ChatClient
 from tests.e2e.conftest import BASE_CONFIG, ServerFactory, merge_config, run_admin
@@ -93,10 +92,8 @@ class InProcessServer:
         self.engine = make_engine(settings.database.url, settings.database.synchronous)
         self.faults = FaultySqlite()
         event.listen(self.engine, "checkout", self.faults.on_checkout)
-        self.core = ChatCore(settings, Store(self.engine))
-        self.core.start()
-        self.listener = Listener(settings, server_context(settings.tls), self.core)
-        self.listener.start()
+        self.host = ServerHost(settings, self.engine, server_context(settings.tls))
+        self.host.start()
         self.clients: list[ChatClient] = []
 
     def login(self, user: str) -> ChatClient:
@@ -113,8 +110,7 @@ class InProcessServer:
     def stop(self) -> None:
         for client in self.clients:
             client.close()
-        self.listener.stop()
-        self.engine.dispose()
+        self.host.stop()
 
 
 @pytest.fixture

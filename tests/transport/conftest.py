@@ -1,4 +1,4 @@
-"""Fixtures for the transport: a test CA and certificate, a fake core, real TLS clients."""
+"""Fixtures for the transport: a test CA and certificate, a fake wire, real TLS clients."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from cryptography.x509.oid import NameOID
 
 from chatsecure.config import Settings, default_settings
 from chatsecure.protocol import Bye, ByeReason, Hello, encode
-from chatsecure.server.core.outbox import Outbox
+from chatsecure.server.link import Link
 from chatsecure.server.transport import Listener, server_context
 
 TIMEOUT = 10.0
@@ -149,7 +149,7 @@ def make_settings(tls_files: TlsFiles, **sections: dict[str, Any]) -> Settings:
 class FakeSession:
     """Echoes each complete line back; records what happened to it."""
 
-    def __init__(self, outbox: Outbox, address: str, echo: bool) -> None:
+    def __init__(self, outbox: Link, address: str, echo: bool) -> None:
         self.outbox = outbox
         self.address = address
         self.echo = echo
@@ -172,7 +172,9 @@ class FakeSession:
 
 
 class FakeCore:
-    """Says hello, hands out echo sessions, and on shutdown says `bye` and closes all."""
+    """A wire that says hello and hands out echo sessions; ``shutdown`` says `bye` to all."""
+
+    slow_consumer_farewell = encode(Bye(reason=ByeReason.SLOW_CONSUMER))
 
     def __init__(self, echo: bool = True) -> None:
         self.echo = echo
@@ -180,7 +182,7 @@ class FakeCore:
         self.opened = threading.Condition()
         self.shutdown_called = threading.Event()
 
-    def open_session(self, outbox: Outbox, address: str) -> FakeSession:
+    def open_session(self, outbox: Link, address: str) -> FakeSession:
         session = FakeSession(outbox, address, self.echo)
         outbox.send(HELLO)
         with self.opened:
@@ -280,7 +282,7 @@ def wait_until(predicate: Callable[[], bool], timeout: float = TIMEOUT) -> bool:
 
 
 class Server:
-    """A started ``Listener`` with its fake core; stopped by the fixture."""
+    """A started ``Listener`` with its fake core; stopped by the fixture as a host stops."""
 
     def __init__(self, settings: Settings, core: FakeCore) -> None:
         self.settings = settings
@@ -290,7 +292,9 @@ class Server:
         self.address = self.listener.addresses[0]
 
     def stop(self) -> None:
-        self.listener.stop()
+        self.listener.stop_accepting()
+        self.core.shutdown()
+        self.listener.close()
 
 
 StartServer = Callable[..., Server]

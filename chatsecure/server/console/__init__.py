@@ -1,5 +1,6 @@
-"""The server console: a Tk window that hosts the server and watches it through core events.
+"""The server console: a Tk window that hosts the server and watches it through its events.
 
-``model`` is the console's logic without Tk (sessions, event log, counters), ``host``
-starts and stops a fresh core and listener, and ``window`` is the Tk view over both.
+``model`` is the console's logic without Tk (sessions, event log, counters); ``window``
+is the Tk view, which starts and stops a ``chatsecure.server.host.ServerHost`` and shows
+what the model makes of the chat service's events.
 """

@@ -22,7 +22,6 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from chatsecure.config import Settings
-from chatsecure.server.app import EXIT_OK, EXIT_SETUP, install_signal_handlers
 from chatsecure.server.console.model import (
     LOG_LIMIT,
     Change,
@@ -33,8 +32,8 @@ from chatsecure.server.console.model import (
     SessionRow,
 )
 from chatsecure.server.core import events
-from chatsecure.server.host import ServerHost, format_address
-from chatsecure.server.transport import tls_versions
+from chatsecure.server.host import ServerHost
+from chatsecure.server.transport import format_address, tls_versions
 
 TITLE = "chatsecure — server console"
 POLL_MS = 50
@@ -48,7 +47,7 @@ Confirm = Callable[[str, str, str], bool]  # title, question, detail
 
 @dataclass(frozen=True, slots=True)
 class _Arrived:
-    """A core event and the wall-clock time the observer got it."""
+    """A service event and the wall-clock time the observer got it."""
 
     at: float
     event: events.ServerEvent
@@ -331,7 +330,7 @@ class ServerConsole:
     # -- events in ------------------------------------------------------------------------
 
     def _observe(self, event: events.ServerEvent) -> None:
-        """Runs on core threads: hand on, nothing else."""
+        """Runs on the service's threads: hand on, nothing else."""
         self._queue.put(_Arrived(time.time(), event))
 
     def _poll(self) -> None:
@@ -440,26 +439,32 @@ class ServerConsole:
 
 
 def run_console(
-    settings: Settings, engine: Engine, context: ssl.SSLContext, fingerprint: str
-) -> int:
-    """``chatsecure-server --gui``: the window until it is closed, or SIGINT/SIGTERM."""
+    settings: Settings,
+    engine: Engine,
+    context: ssl.SSLContext,
+    fingerprint: str,
+    stop: threading.Event,
+) -> bool:
+    """``chatsecure-server --gui``: the window until it is closed or ``stop`` is set.
+
+    False if no window could be opened (said on stderr). ``stop`` is set by the caller's
+    signal handlers, installed before this runs, so a signal that comes once the server
+    listens still stops it gracefully.
+    """
     try:
         root = tk.Tk()
     except tk.TclError as exc:
         print(f"chatsecure-server: cannot open the console window: {exc}", file=sys.stderr)
-        return EXIT_SETUP
-    # Before the server starts: a signal that comes once it listens must stop it gracefully.
-    signalled = threading.Event()
-    install_signal_handlers(signalled)
+        return False
     console = ServerConsole(root, settings, engine, context, fingerprint)
 
-    def watch_signals() -> None:
+    def watch_stop() -> None:
         # Signal handlers run between Python bytecodes; this tick makes sure some run.
-        if signalled.is_set():
+        if stop.is_set():
             console.close()
         elif not console.closed:
-            root.after(200, watch_signals)
+            root.after(200, watch_stop)
 
-    root.after(200, watch_signals)
+    root.after(200, watch_stop)
     root.mainloop()
-    return EXIT_OK
+    return True

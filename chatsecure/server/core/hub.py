@@ -1,82 +1,108 @@
-"""Who is online, in which rooms, and how to reach them: the one seam for fan-out.
+"""Who is connected, who is online in which room, and how to reach them: the fan-out seam.
 
-Every frame meant for more than the requesting connection goes out through a ``Hub``.
-Today it delivers to this process's sessions; with several server nodes it is the
-place that also publishes to, and receives from, the message bus.
+Every notice meant for more than the requesting session goes out through the ``Hub``.
+This one delivers to this process's sessions; a cluster hub would also publish to, and
+receive from, a message bus. The service is handed its hub, so one can replace the other.
 
-Frames arrive already encoded, so a broadcast is encoded once and its bytes shared.
-The recipients of each room are cached as a tuple of outboxes, rebuilt only when
-someone in the room comes, goes, joins or leaves, so a delivery to a thousand members
-is a loop of a thousand ``send`` calls and nothing else.
+A room's recipients are cached as audiences, one per wire format, rebuilt only when
+someone in the room comes, goes, joins or leaves: a notice to a thousand members is
+encoded once per format, then a loop of queue appends.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from typing import Protocol
 
-from chatsecure.server.core.outbox import Outbox
+from chatsecure.server.core.notices import Notice
+from chatsecure.server.core.outbox import Audience, Outbox, Wire
+from chatsecure.server.core.session import Session
 
 
-class Member(Protocol):
-    """A logged-in session as the hub sees it."""
+def audiences_of(outboxes: Iterable[Outbox]) -> tuple[Audience, ...]:
+    """``outboxes`` as one audience per wire format."""
+    by_wire: dict[Wire, list[Outbox]] = {}
+    for outbox in outboxes:
+        by_wire.setdefault(outbox.wire, []).append(outbox)
+    return tuple(wire.audience(group) for wire, group in by_wire.items())
 
-    @property
-    def account_id(self) -> int: ...
 
-    @property
-    def outbox(self) -> Outbox: ...
+class Room:
+    """A room with someone online in it: those accounts, and their sessions' audiences."""
+
+    __slots__ = ("audiences", "name", "online")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.online: set[int] = set()
+        self.audiences: tuple[Audience, ...] | None = None  # None: to be rebuilt
 
 
 class Hub:
-    """Thread-safe registry of online sessions and the rooms their accounts are in."""
+    """Thread-safe registry of open sessions, online accounts and the rooms they are in."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._sessions: dict[int, list[Member]] = {}
-        self._rooms_of: dict[int, set[str]] = {}
-        self._online_in: dict[str, set[int]] = {}
-        self._recipients: dict[str, tuple[Outbox, ...]] = {}
+        self._sessions: dict[int, Session] = {}  # every open session, logged in or not
+        self._by_account: dict[int, list[Session]] = {}  # logged-in sessions
+        self._rooms_of: dict[int, set[str]] = {}  # online account -> its rooms
+        self._rooms: dict[str, Room] = {}
 
-    # -- membership -------------------------------------------------------------------
+    # -- sessions ---------------------------------------------------------------------
 
-    def add(self, session: Member, rooms: Iterable[str]) -> bool:
-        """Register a logged-in session; True if it is its account's first."""
+    def open(self, session: Session) -> None:
+        with self._lock:
+            self._sessions[session.id] = session
+
+    def log_in(self, session: Session, rooms: Iterable[str]) -> bool:
+        """The session's account is set: route to it. True if it is the account's first."""
         account = session.account_id
         with self._lock:
-            sessions = self._sessions.setdefault(account, [])
+            sessions = self._by_account.setdefault(account, [])
             sessions.append(session)
             first = len(sessions) == 1
             if first:
                 self._rooms_of[account] = set(rooms)
                 for room in self._rooms_of[account]:
-                    self._online_in.setdefault(room, set()).add(account)
+                    self._room(room).online.add(account)
             self._invalidate(self._rooms_of[account])
             return first
 
-    def remove(self, session: Member) -> bool:
+    def close(self, session: Session) -> bool:
         """Forget a session; True if it was its account's last (the account went offline)."""
-        account = session.account_id
         with self._lock:
-            sessions = self._sessions.get(account)
+            self._sessions.pop(session.id, None)
+            if session.account is None:
+                return False
+            account = session.account.id
+            sessions = self._by_account.get(account)
             if not sessions or session not in sessions:
                 return False
             sessions.remove(session)
-            rooms = self._rooms_of.get(account, set())
-            self._invalidate(rooms)
+            self._invalidate(self._rooms_of[account])
             if sessions:
                 return False
-            del self._sessions[account]
-            for room in self._rooms_of.pop(account, set()):
+            del self._by_account[account]
+            for room in self._rooms_of.pop(account):
                 self._drop(room, account)
             return True
 
+    def sessions(self) -> list[Session]:
+        """Every open session, logged in or not."""
+        with self._lock:
+            return list(self._sessions.values())
+
+    def session(self, session_id: int) -> Session | None:
+        with self._lock:
+            return self._sessions.get(session_id)
+
+    # -- membership -------------------------------------------------------------------
+
     def join(self, account: int, room: str) -> None:
         with self._lock:
-            if account in self._sessions:
+            if account in self._by_account:
                 self._rooms_of[account].add(room)
-                self._online_in.setdefault(room, set()).add(account)
+                self._room(room).online.add(account)
                 self._invalidate((room,))
 
     def leave(self, account: int, room: str) -> None:
@@ -86,23 +112,31 @@ class Hub:
                 rooms.discard(room)
                 self._drop(room, account)
 
-    def _drop(self, room: str, account: int) -> None:
-        members = self._online_in.get(room)
-        if members is not None:
-            members.discard(account)
-            if not members:
-                del self._online_in[room]
-        self._invalidate((room,))
+    def _room(self, name: str) -> Room:
+        room = self._rooms.get(name)
+        if room is None:
+            room = self._rooms[name] = Room(name)
+        return room
 
-    def _invalidate(self, rooms: Iterable[str]) -> None:
-        for room in rooms:
-            self._recipients.pop(room, None)
+    def _drop(self, name: str, account: int) -> None:
+        room = self._rooms.get(name)
+        if room is not None:
+            room.online.discard(account)
+            room.audiences = None
+            if not room.online:
+                del self._rooms[name]
+
+    def _invalidate(self, names: Iterable[str]) -> None:
+        for name in names:
+            room = self._rooms.get(name)
+            if room is not None:
+                room.audiences = None
 
     # -- questions --------------------------------------------------------------------
 
     def is_online(self, account: int) -> bool:
         with self._lock:
-            return account in self._sessions
+            return account in self._by_account
 
     def in_room(self, account: int, room: str) -> bool:
         with self._lock:
@@ -110,48 +144,41 @@ class Hub:
 
     def online_accounts(self) -> list[int]:
         with self._lock:
-            return list(self._sessions)
+            return list(self._by_account)
 
-    def sessions_of(self, account: int) -> list[Member]:
+    def sessions_of(self, account: int) -> list[Session]:
         with self._lock:
-            return list(self._sessions.get(account, ()))
-
-    def all_sessions(self) -> list[Member]:
-        with self._lock:
-            return [s for sessions in self._sessions.values() for s in sessions]
+            return list(self._by_account.get(account, ()))
 
     def room_mates(self, account: int) -> set[int]:
         """Online accounts that share at least one room with ``account`` (itself excluded)."""
         with self._lock:
             mates: set[int] = set()
-            for room in self._rooms_of.get(account, ()):
-                mates |= self._online_in.get(room, set())
+            for name in self._rooms_of.get(account, ()):
+                mates |= self._rooms[name].online
             mates.discard(account)
             return mates
 
     # -- delivery ---------------------------------------------------------------------
 
-    def to_room(self, room: str, data: bytes, *, skip: Outbox | None = None) -> None:
-        """Every session of every online member of ``room``."""
+    def to_room(self, name: str, notice: Notice, *, skip: Session | None = None) -> None:
+        """Every session of every online member of room ``name`` (but ``skip``)."""
         with self._lock:
-            recipients = self._recipients.get(room)
-            if recipients is None:
-                recipients = tuple(
-                    s.outbox
-                    for account in self._online_in.get(room, ())
-                    for s in self._sessions[account]
+            room = self._rooms.get(name)
+            if room is None:
+                return
+            audiences = room.audiences
+            if audiences is None:
+                audiences = room.audiences = audiences_of(
+                    s.outbox for account in room.online for s in self._by_account[account]
                 )
-                self._recipients[room] = recipients
-        for outbox in recipients:
-            if outbox is not skip:
-                outbox.send(data)
+        outbox = None if skip is None else skip.outbox
+        for audience in audiences:
+            audience.tell(notice, outbox)
 
-    def to_accounts(
-        self, accounts: Iterable[int], data: bytes, *, skip: Outbox | None = None
-    ) -> None:
+    def to_accounts(self, accounts: Iterable[int], notice: Notice) -> None:
         """Every session of each of ``accounts`` (each account once)."""
         with self._lock:
-            recipients = [s.outbox for a in set(accounts) for s in self._sessions.get(a, ())]
-        for outbox in recipients:
-            if outbox is not skip:
-                outbox.send(data)
+            outboxes = [s.outbox for a in set(accounts) for s in self._by_account.get(a, ())]
+        for audience in audiences_of(outboxes):
+            audience.tell(notice)

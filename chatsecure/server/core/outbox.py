@@ -1,34 +1,48 @@
-"""The seam between the chat core and the transport that carries its bytes.
+"""The seam between the chat service and the wire adapters that speak for it.
 
-The core never sees a socket. For each connection the transport hands the core an
-``Outbox``; the core answers with a ``Session`` whose methods the transport calls from
-that connection's reader thread.
+Each session has an ``Outbox``, given by its adapter: the service puts replies,
+refusals and notices into it, and the adapter encodes them in its own format. For
+broadcasts the hub groups a room's outboxes by ``Wire`` and asks each wire for an
+``Audience``, so a notice to a thousand members is encoded once per wire format.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
+
+from chatsecure.server.core.notices import EndReason, Notice
+from chatsecure.server.core.results import Label, Refusal, Reply
+
+
+class Audience(Protocol):
+    """Many sessions of one wire format, told the same thing at once."""
+
+    def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
+        """Encode ``notice`` once and queue it for every member but ``skip``."""
+
+
+class Wire(Protocol):
+    """A wire format, as the hub sees it."""
+
+    def audience(self, outboxes: Sequence[Outbox]) -> Audience:
+        """An audience of ``outboxes``, which all have this wire; kept while none changes."""
 
 
 class Outbox(Protocol):
-    """Where the core puts bytes for one peer."""
+    """Where the service puts what one session must hear. Never blocks; any thread."""
 
-    def send(self, data: bytes) -> None:
-        """Queue encoded frames for the peer. Never blocks; safe from any thread.
+    @property
+    def wire(self) -> Wire: ...
 
-        ``data`` may be shared by many outboxes (a broadcast is encoded once), so the
-        transport must not modify it. After ``close`` further data is dropped.
-        """
+    def reply(self, label: Label, reply: Reply) -> None:
+        """The answer to the request tagged ``label``."""
 
-    def close(self) -> None:
-        """Deliver what is queued (within a bound of time), then close. Idempotent."""
+    def refuse(self, label: Label, refusal: Refusal) -> None:
+        """The request tagged ``label`` was refused (after the fact, e.g. not stored)."""
 
+    def notify(self, notice: Notice) -> None:
+        """Something for this session alone."""
 
-class SessionPort(Protocol):
-    """What the transport calls on the core for one connection."""
-
-    def receive(self, data: bytes) -> None:
-        """Plaintext bytes from the peer, in order, from the connection's reader thread."""
-
-    def connection_lost(self) -> None:
-        """The connection is gone (EOF, error or closed by us). Idempotent."""
+    def end(self, reason: EndReason) -> None:
+        """Say goodbye for ``reason`` and close; nothing more is put in afterwards."""

@@ -1,6 +1,6 @@
 """The single message writer: commit what is queued in one transaction, then deliver.
 
-One thread does both, holding the core's sequencer lock, so:
+One thread does both, holding the service's sequencer lock, so:
 - a message is committed before its ``ok`` and before anyone receives it;
 - ids are assigned in commit order, and deliveries leave in id order, so every session
   sees a room's messages in strictly increasing id order however many users send;
@@ -15,8 +15,10 @@ import queue
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
+from chatsecure.server.core.results import Label
+from chatsecure.server.core.session import Session
 from chatsecure.storage.store import MAX_BATCH, NewMessage, Store, StoredMessage
 
 log = logging.getLogger(__name__)
@@ -26,8 +28,8 @@ class Submission(NamedTuple):
     """A message waiting to be stored, and whoever must hear how it went."""
 
     message: NewMessage
-    sender: Any  # the submitting session; the writer only hands it back
-    req: str | int | None
+    sender: Session
+    label: Label
     recipient_id: int | None = None
 
 

@@ -1,10 +1,11 @@
-"""Sockets, TLS and threads: the thin shell that carries the core's bytes.
+"""Sockets, TLS and threads: the thin shell that carries a wire adapter's bytes.
 
 ``Listener`` accepts clients and gives each a reader thread; one ``Writer`` thread sends
 for all of them; ``tls.server_context`` builds the TLS context.
 """
 
-from chatsecure.server.transport.listener import Core, Listener
+from chatsecure.server.transport.addresses import format_address
+from chatsecure.server.transport.listener import Listener
 from chatsecure.server.transport.tls import (
     TlsSetupError,
     certificate_fingerprint,
@@ -13,10 +14,10 @@ from chatsecure.server.transport.tls import (
 )
 
 __all__ = [
-    "Core",
     "Listener",
     "TlsSetupError",
     "certificate_fingerprint",
+    "format_address",
     "server_context",
     "tls_versions",
 ]

@@ -8,8 +8,8 @@ Three parties touch a connection, each through its own door:
 
 * its **reader thread** (``run``): handshake, then ``poll`` → ``recv`` → decrypt →
   ``session.receive`` on the accepted socket ``_raw``;
-* the **core** (any thread): ``send`` and ``close``, the ``Outbox`` protocol; these only
-  queue bytes and flags under ``_lock`` and ask the writer to look;
+* its **wire adapter** (any thread): ``send`` and ``close``, the ``Link`` protocol; these
+  only queue bytes and flags under ``_lock`` and ask the writer to look;
 * the shared **writer thread** (``service``, ``expire``, ``release``): encrypts the queue in
   one TLS write, sends it on the same socket, runs the close sequence and, last, closes
   the socket. Only the writer touches ``_out``.
@@ -53,29 +53,34 @@ import ssl
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-from chatsecure.protocol import Bye, ByeReason, encode
-from chatsecure.server.core.outbox import Outbox, SessionPort
-
-if TYPE_CHECKING:
-    from chatsecure.server.transport.writer import Writer
+from chatsecure.server.link import Link, SessionPort
+from chatsecure.server.transport.addresses import format_address
 
 log = logging.getLogger(__name__)
 
 # One TLS record. Held only while data is read: the reader waits without it (see above).
 RECV_BYTES = 16384
-# How long a connection closed by the core may take to deliver what is queued.
+# How long a connection closed by its adapter may take to deliver what is queued.
 CLOSE_GRACE = 2.0
-# How long a slow consumer gets to take its `bye` before it is cut off.
+# How long a slow consumer gets to take its farewell before it is cut off.
 SLOW_CONSUMER_GRACE = 1.0
 # After our close_notify and FIN, how long we wait for the peer to close its side
 # (closing first with unread input would send a RST that can destroy our last frames).
 LINGER = 2.0
 
-SLOW_CONSUMER_BYE = encode(Bye(reason=ByeReason.SLOW_CONSUMER))
-
 OpenSession = Callable[["Connection"], SessionPort | None]
+
+
+class WriterPort(Protocol):
+    """What a connection asks of the writer thread that sends for it (``writer.Writer``)."""
+
+    def attach(self, conn: Connection) -> bool:
+        """Take ``conn`` on; False when the writer is stopping."""
+
+    def schedule(self, conn: Connection) -> None:
+        """Look at ``conn`` soon: it has data, or its close is due."""
 
 
 class Phase(enum.Enum):
@@ -88,18 +93,19 @@ class Phase(enum.Enum):
     DONE = "done"  # final: the reader is done; the writer closes the socket and forgets it
 
 
-class Connection(Outbox):
-    """A TLS connection to one client; the core sees it only as an ``Outbox``."""
+class Connection(Link):
+    """A TLS connection to one client; its wire adapter sees it only as a ``Link``."""
 
     def __init__(
         self,
         sock: socket.socket,
         peer: tuple[str, int],
         context: ssl.SSLContext,
-        writer: Writer,
+        writer: WriterPort,
         *,
         handshake_timeout: float,
         max_unsent_bytes: int,
+        slow_consumer_farewell: bytes,
         open_session: OpenSession,
         on_exit: Callable[[Connection], None],
     ) -> None:
@@ -112,6 +118,7 @@ class Connection(Outbox):
         self._writer = writer
         self._handshake_timeout = handshake_timeout
         self._max_unsent = max_unsent_bytes
+        self._farewell = slow_consumer_farewell
         self._open_session = open_session
         self._on_exit = on_exit
 
@@ -141,13 +148,12 @@ class Connection(Outbox):
     @property
     def label(self) -> str:
         """``address:port`` for logs."""
-        host = f"[{self.address}]" if ":" in self.address else self.address
-        return f"{host}:{self.port}"
+        return format_address(self.address, self.port)
 
-    # --- Outbox: called by the core, from any thread --------------------------------
+    # --- Link: called by the wire adapter, from any thread ---------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue ``data``; past the unsent-bytes bound, replace the queue with `bye`."""
+        """Queue ``data``; past the unsent-bytes bound, replace the queue with the farewell."""
         with self._lock:
             if not self._accepting:
                 return
@@ -160,8 +166,8 @@ class Connection(Outbox):
                 overflow = False
             else:
                 # Frames not yet encrypted can be dropped; ciphertext already made can't.
-                self._pending = [SLOW_CONSUMER_BYE]
-                self._pending_bytes = len(SLOW_CONSUMER_BYE)
+                self._pending = [self._farewell]
+                self._pending_bytes = len(self._farewell)
                 self._accepting = False
                 self._close_grace = SLOW_CONSUMER_GRACE
                 overflow = True
@@ -291,7 +297,7 @@ class Connection(Outbox):
             session.receive(plaintext)
         if eof:
             return
-        # No timeout: idle connections are the core's business (it pings them), and
+        # No timeout: idle connections are the chat service's business (it pings them), and
         # shutdown() wakes the wait with EOF.
         readable = select.poll()
         readable.register(self._raw, select.POLLIN)

@@ -1,7 +1,10 @@
 """The listening sockets, the accept thread, connection limits and graceful shutdown.
 
 The accept thread only accepts, counts and starts a reader thread: the TLS handshake
-happens in that thread, so one slow or silent client never holds up the next.
+happens in that thread, so one slow or silent client never holds up the next. Each
+connection is handed to the listener's ``Acceptor``, a wire format; the listener knows
+no chat. Stopping is two steps, so a host with several listeners can say goodbye through
+the chat service in between: ``stop_accepting``, then ``close``.
 """
 
 from __future__ import annotations
@@ -15,17 +18,17 @@ import ssl
 import threading
 import time
 from collections import Counter
-from typing import Protocol
 
 from chatsecure.config import Settings
-from chatsecure.server.core.outbox import Outbox, SessionPort
+from chatsecure.server.link import Acceptor, SessionPort
+from chatsecure.server.transport.addresses import peer_ip
 from chatsecure.server.transport.connection import Connection
 from chatsecure.server.transport.writer import Writer
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 1024
-# Total time stop() gives the core's `bye` frames and queued data to reach clients.
+# Total time close() gives goodbyes and queued data to reach clients.
 SHUTDOWN_GRACE = 3.0
 # Refused connections are logged at most this often (a flood must not flood the log).
 REFUSAL_LOG_INTERVAL = 5.0
@@ -33,31 +36,10 @@ REFUSAL_LOG_INTERVAL = 5.0
 ACCEPT_ERROR_PAUSE = 0.1
 
 
-class Core(Protocol):
-    """What the transport needs from the chat core."""
-
-    def open_session(self, outbox: Outbox, address: str) -> SessionPort:
-        """A session for a new connection from ``address`` (an IP, no port)."""
-
-    def shutdown(self) -> None:
-        """Finish pending work, `bye` every session and close every outbox."""
-
-
-def peer_ip(raw: str) -> str:
-    """The client's IP as limits should count it: IPv4-mapped IPv6 becomes plain IPv4."""
-    try:
-        ip = ipaddress.ip_address(raw)
-    except ValueError:
-        return raw
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return str(ip.ipv4_mapped)
-    return str(ip)
-
-
 class Listener:
-    """Accepts TLS clients for the core; ``start`` then ``stop``."""
+    """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``."""
 
-    def __init__(self, settings: Settings, context: ssl.SSLContext, core: Core) -> None:
+    def __init__(self, settings: Settings, context: ssl.SSLContext, acceptor: Acceptor) -> None:
         self._host = settings.server.host
         self._port = settings.server.port
         self._stack_bytes = settings.server.thread_stack_kib * 1024
@@ -66,7 +48,7 @@ class Listener:
         self._max_per_address = settings.limits.max_connections_per_address
         self._max_unsent = settings.limits.max_queued_bytes
         self._context = context
-        self._core = core
+        self._acceptor = acceptor
         self._writer = Writer()
         self._sockets: list[socket.socket] = []
         self._selector = selectors.DefaultSelector()
@@ -79,11 +61,12 @@ class Listener:
         self._per_address: Counter[str] = Counter()
         self._last_refusal_log = -REFUSAL_LOG_INTERVAL
         self._refused_unlogged = 0
-        # Held while a session opens, so none opens after the core began shutting down.
+        # Held while a session opens, so none opens once the listener stops accepting.
         self._session_gate = threading.Lock()
         self._stopping = False
         self._started = False
-        self._stopped = False
+        self._closed = False
+        self._deadline = 0.0  # for close(): set by stop_accepting
 
     @property
     def addresses(self) -> list[tuple[str, int]]:
@@ -99,7 +82,7 @@ class Listener:
         try:
             self._bind()
         except OSError:
-            self.stop()
+            self.close()
             raise
         self._started = True
         for sock in self._sockets:
@@ -199,6 +182,7 @@ class Listener:
                     self._writer,
                     handshake_timeout=self._handshake_timeout,
                     max_unsent_bytes=self._max_unsent,
+                    slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
                     on_exit=self._forget,
                 )
@@ -241,43 +225,52 @@ class Listener:
         with self._session_gate:
             if self._stopping:
                 return None
-            return self._core.open_session(conn, conn.address)
+            return self._acceptor.open_session(conn, conn.address)
 
     # --- shutdown -----------------------------------------------------------------------
 
-    def stop(self, grace: float = SHUTDOWN_GRACE) -> None:
-        """Stop accepting, let the core say `bye`, flush for up to ``grace`` s, close all."""
-        if self._stopped:
+    def stop_accepting(self, grace: float = SHUTDOWN_GRACE) -> None:
+        """Accept no more clients and open no more sessions; hurry the writer.
+
+        Sessions already open stay open, so the chat service can say goodbye to them
+        before ``close``, which gives the goodbyes up to ``grace`` s from now to leave.
+        """
+        if self._stopping:
             return
-        self._stopped = True
-        if not self._started:
-            self._writer.stop(0.0)
-            self._release()
-            return
-        deadline = time.monotonic() + grace
-        self._wake_w.send(b"\0")
-        if self._accept_thread.is_alive():
-            self._accept_thread.join(1.0)
+        self._deadline = time.monotonic() + grace
+        if self._started:
+            self._wake_w.send(b"\0")
+            if self._accept_thread.is_alive():
+                self._accept_thread.join(1.0)
         self._close_sockets()
         with self._session_gate:
             self._stopping = True
         with self._lock:
-            connections = dict(self._connections)
+            connections = list(self._connections)
         for conn in connections:
-            if not conn.attached:  # still in the handshake: no session to say bye to
+            if not conn.attached:  # still in the handshake: no session to say goodbye to
                 conn.abort()
         self._writer.hurry()
-        try:
-            self._core.shutdown()
-        except Exception:
-            log.exception("the chat core failed to shut down cleanly")
+
+    def close(self) -> None:
+        """Flush what is queued until the grace period ends, then cut and close everything."""
+        if self._closed:
+            return
+        self.stop_accepting()
+        self._closed = True
+        if not self._started:
+            self._writer.stop(0.0)
+            self._release()
+            return
+        deadline = self._deadline
         if not self._writer.wait_idle(max(deadline - time.monotonic(), 0.0)):
             log.warning(
-                "%d connection(s) still closing after %.1f s; cutting them",
+                "%d connection(s) still closing after the grace period; cutting them",
                 self._writer.live_count(),
-                grace,
             )
         self._writer.stop(1.0)
+        with self._lock:
+            connections = dict(self._connections)
         for conn, thread in connections.items():
             conn.abort()
             if thread.ident is not None:  # started

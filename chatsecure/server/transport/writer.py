@@ -1,7 +1,7 @@
 """The one writer thread: writes to every connection's non-blocking socket, via a selector.
 
 A thread per connection for writing collapsed under broadcast fan-out (a wake-up per
-recipient per message). Here the core's ``send`` only appends to a queue and, if the
+recipient per message). Here a link's ``send`` only appends to a queue and, if the
 connection was idle, puts it on the ready list; the writer wakes (one byte on a
 socketpair, written only when the ready list goes from empty to non-empty), encrypts each
 ready connection's whole queue in one TLS write and sends what the socket takes. What

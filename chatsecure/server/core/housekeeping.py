@@ -1,0 +1,71 @@
+"""Housekeeping: one thread for login and idle timeouts, pings, and disabled accounts."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from chatsecure.config import LimitsSettings
+from chatsecure.server.core import events
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.notices import EndReason, StillThere
+from chatsecure.server.core.sessions import Sessions
+
+log = logging.getLogger(__name__)
+
+HOUSEKEEPING_INTERVAL = 1.0
+BLOCKED_POLL_INTERVAL = 2.0  # disabled accounts are kicked within this (plus a tick)
+
+
+class Housekeeper:
+    def __init__(
+        self,
+        limits: LimitsSettings,
+        hub: Hub,
+        sessions: Sessions,
+        observers: events.Observers,
+        clock: Callable[[], float],
+    ) -> None:
+        self._limits = limits
+        self._hub = hub
+        self._sessions = sessions
+        self._observers = observers
+        self._clock = clock
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._thread.ident is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        next_poll = self._clock()
+        while not self._stopping.wait(HOUSEKEEPING_INTERVAL):
+            try:
+                now = self._clock()
+                self._check_timeouts(now)
+                if now >= next_poll:
+                    next_poll = now + BLOCKED_POLL_INTERVAL
+                    self._sessions.kick_blocked()
+            except Exception:
+                log.exception("housekeeping failed; will retry")
+                self._observers.emit(events.Fault("housekeeping failed; see the log"))
+
+    def _check_timeouts(self, now: float) -> None:
+        limits = self._limits
+        for session in self._hub.sessions():
+            if session.account is None:
+                if now - session.opened_at > limits.login_timeout:
+                    self._sessions.end(session, EndReason.LOGIN_TIMEOUT)
+                continue
+            quiet = now - session.last_heard
+            if quiet > limits.idle_timeout:
+                self._sessions.end(session, EndReason.IDLE_TIMEOUT)
+            elif quiet > limits.idle_timeout / 2 and not session.pinged:
+                session.pinged = True
+                session.outbox.notify(StillThere())

@@ -1,0 +1,144 @@
+"""Messages: sending (rate limit, then the message writer), delivery in id order, history.
+
+The message writer commits a batch and hands it to ``_deliver`` under the ``sequencer``,
+so each message is acknowledged and fanned out only once it is stored, in id order.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+
+from chatsecure.config import Settings
+from chatsecure.server.core import events
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.limits import TokenBucket
+from chatsecure.server.core.results import (
+    Accepted,
+    Conversation,
+    HistoryPage,
+    InRoom,
+    Label,
+    Refusal,
+    Why,
+    WithUser,
+)
+from chatsecure.server.core.rooms import Rooms
+from chatsecure.server.core.session import Session
+from chatsecure.server.core.writer import MessageWriter, Submission
+from chatsecure.storage.store import AccountRecord, NewMessage, Store, StoredMessage
+
+NOT_STORED = Refusal(Why.NOT_STORED, "the message could not be stored; it was not sent")
+
+
+class Messages:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        hub: Hub,
+        rooms: Rooms,
+        sequencer: threading.Lock,
+        observers: events.Observers,
+        clock: Callable[[], float],
+    ) -> None:
+        self._limits = settings.limits
+        self._store = store
+        self._hub = hub
+        self._rooms = rooms
+        self._observers = observers
+        self._clock = clock
+        self._buckets: dict[int, TokenBucket] = {}
+        self._writer = MessageWriter(store, sequencer, self._deliver, self._refuse_unstored)
+
+    def start(self) -> None:
+        self._writer.start()
+
+    def stop(self) -> None:
+        """Store and deliver everything already sent, then stop the writer."""
+        self._writer.stop()
+
+    # -- sending ----------------------------------------------------------------------
+
+    def send(self, session: Session, label: Label, to: Conversation, text: str) -> None:
+        """Queue ``text`` for storing; the sender hears ``Accepted`` once it is stored."""
+        wait = self._bucket(session.account_id).take(self._clock())
+        if wait:
+            raise Refusal(Why.RATE_LIMITED, "sending too fast", retry_after=math.ceil(wait))
+        account = session.account
+        assert account is not None
+        if isinstance(to, InRoom):
+            room_id = self._rooms.member_room_id(session, to.room)
+            message = NewMessage(account.id, account.name, text, room_id=room_id, room_name=to.room)
+            self._writer.submit(Submission(message, session, label))
+            return
+        peer = self._peer(to)
+        message = NewMessage(
+            account.id, account.name, text, recipient_id=peer.id, recipient_name=peer.name
+        )
+        self._writer.submit(Submission(message, session, label, recipient_id=peer.id))
+
+    def _peer(self, conversation: WithUser) -> AccountRecord:
+        peer = self._store.get_account(conversation.user)
+        if peer is None:
+            raise Refusal(Why.NO_SUCH_USER, f"no user named {conversation.user!r}")
+        return peer
+
+    def _bucket(self, account_id: int) -> TokenBucket:
+        bucket = self._buckets.get(account_id)
+        if bucket is None:
+            bucket = self._buckets.setdefault(
+                account_id,
+                TokenBucket(
+                    self._limits.messages_per_second, self._limits.message_burst, self._clock()
+                ),
+            )
+        return bucket
+
+    def _deliver(self, stored: Sequence[tuple[Submission, StoredMessage]]) -> None:
+        """Runs in the writer thread, under the sequencer, in id order."""
+        observed = bool(self._observers)
+        for submission, message in stored:
+            sender = submission.sender
+            sender.outbox.reply(submission.label, Accepted(message.id, message.ts_ms))
+            if observed:
+                self._observers.emit(
+                    events.MessageStored(
+                        message.id, message.sender, message.room, message.to, message.text
+                    )
+                )
+            if message.room is not None:
+                self._hub.to_room(message.room, message)
+            else:
+                assert submission.recipient_id is not None
+                self._hub.to_accounts((sender.account_id, submission.recipient_id), message)
+
+    def _refuse_unstored(self, submissions: Sequence[Submission]) -> None:
+        self._observers.emit(events.Fault(f"could not store {len(submissions)} message(s)"))
+        for submission in submissions:
+            submission.sender.outbox.refuse(submission.label, NOT_STORED)
+
+    # -- history ----------------------------------------------------------------------
+
+    def history(
+        self,
+        session: Session,
+        label: Label,
+        of: Conversation,
+        *,
+        before: int | None,
+        after: int | None,
+        limit: int,
+    ) -> None:
+        if isinstance(of, InRoom):
+            room_id = self._rooms.member_room_id(session, of.room)
+            page = self._store.room_history(room_id, before=before, after=after, limit=limit)
+        else:
+            peer = self._peer(of)
+            page = self._store.direct_history(
+                session.account_id, peer.id, before=before, after=after, limit=limit
+            )
+            of = WithUser(peer.name)  # as the account spells it
+        session.outbox.reply(label, HistoryPage.of(of, page))

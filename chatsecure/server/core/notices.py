@@ -1,0 +1,45 @@
+"""What the chat service tells sessions unasked: a message, a member or presence change.
+
+A stored message is told as the store's own ``StoredMessage`` (no wrapper on the hot
+path). Like the replies, these are the service's words; each wire adapter encodes them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from chatsecure.storage.store import StoredMessage
+
+
+@dataclass(frozen=True, slots=True)
+class MemberChange:
+    room: str
+    user: str
+    joined: bool  # False: left
+
+
+@dataclass(frozen=True, slots=True)
+class PresenceChange:
+    user: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StillThere:
+    """The session has been quiet for a while: the client should show a sign of life."""
+
+
+Notice = StoredMessage | MemberChange | PresenceChange | StillThere
+
+
+class EndReason(enum.Enum):
+    """Why the service ends a session."""
+
+    LOGOUT = "logout"
+    SHUTDOWN = "shutdown"
+    LOGIN_TIMEOUT = "login_timeout"
+    IDLE_TIMEOUT = "idle_timeout"
+    ACCOUNT_DISABLED = "account_disabled"
+    KICKED = "kicked"  # by an administrator
+    BROKE_PROTOCOL = "broke_protocol"  # its adapter already told the client how

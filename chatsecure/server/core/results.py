@@ -1,0 +1,117 @@
+"""What the chat service answers to a command: typed replies, or a refusal saying why.
+
+These are the service's own words, not frames: each wire adapter turns them into its
+format (a JSON ``welcome``, an IRC ``001`` and ``JOIN``\\ s, ...). ``Label`` is whatever
+the client tagged its request with; the service hands it back on the replies untouched.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from chatsecure.storage.store import Page, RoomSummary, StoredMessage
+
+Label = str | int | None
+
+
+@dataclass(frozen=True, slots=True)
+class InRoom:
+    room: str
+
+
+@dataclass(frozen=True, slots=True)
+class WithUser:
+    """The direct conversation with ``user``."""
+
+    user: str
+
+
+Conversation = InRoom | WithUser
+
+
+class Why(enum.Enum):
+    """Why the service refused a command."""
+
+    AUTH_FAILED = "auth_failed"
+    RATE_LIMITED = "rate_limited"
+    NO_SUCH_ROOM = "no_such_room"
+    NO_SUCH_USER = "no_such_user"
+    NOT_MEMBER = "not_member"
+    WEAK_PASSWORD = "weak_password"
+    NOT_STORED = "not_stored"  # the store failed; nothing was sent
+
+
+class Refusal(Exception):
+    """A command the service will not carry out, and what to tell the client."""
+
+    def __init__(self, why: Why, message: str, retry_after: int | None = None) -> None:
+        super().__init__(message)
+        self.why = why
+        self.message = message
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPage:
+    """Messages of one conversation, oldest first; ``more`` if the direction asked goes on."""
+
+    conversation: Conversation
+    messages: Sequence[StoredMessage]
+    more: bool
+
+    @classmethod
+    def of(cls, conversation: Conversation, page: Page) -> HistoryPage:
+        return cls(conversation, page.messages, page.more)
+
+
+@dataclass(frozen=True, slots=True)
+class RoomMember:
+    user: str
+    online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MemberList:
+    room: str
+    members: Sequence[RoomMember]
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """A login accepted, with what the client missed: rooms, then direct chats, then members."""
+
+    user: str
+    rooms: Sequence[str]
+    room_pages: Sequence[HistoryPage]
+    direct_pages: Sequence[HistoryPage]
+    member_lists: Sequence[MemberList]
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    room: str
+    page: HistoryPage
+    members: MemberList
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    rooms: Sequence[RoomSummary]
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A message stored under ``id`` (and delivered after this reply)."""
+
+    id: int
+    ts_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """The command was carried out; there is nothing more to say."""
+
+
+Reply = Welcome | Joined | HistoryPage | MemberList | RoomList | Accepted | Done

@@ -1,0 +1,111 @@
+"""Rooms and membership: join, leave, who is in a room, and which rooms there are.
+
+Membership is stored first, then the hub is changed under the ``sequencer``, so the
+history a joiner is sent and the live messages after it meet with no gap or overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable
+
+from chatsecure.config import Settings
+from chatsecure.server.core import events
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.notices import MemberChange
+from chatsecure.server.core.results import (
+    Done,
+    HistoryPage,
+    InRoom,
+    Joined,
+    Label,
+    MemberList,
+    Refusal,
+    RoomList,
+    RoomMember,
+    Why,
+)
+from chatsecure.server.core.session import Session
+from chatsecure.storage.store import NoSuchRoomError, Page, Store
+
+log = logging.getLogger(__name__)
+
+
+class Rooms:
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        store: Store,
+        hub: Hub,
+        sequencer: threading.Lock,
+        observers: events.Observers,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._hub = hub
+        self._sequencer = sequencer
+        self._observers = observers
+        self._ids: dict[str, int] = {}  # room name -> id; rooms are never renamed
+
+    def learn(self, rooms: Iterable[tuple[int, str]]) -> None:
+        """Remember the ids of ``rooms`` (id, name), e.g. read at a login."""
+        for room_id, name in rooms:
+            self._ids[name] = room_id
+
+    def member_room_id(self, session: Session, room: str) -> int:
+        """The room's id if the session's account is in it; else refuse."""
+        room_id = self._ids.get(room)
+        if room_id is None:
+            room_id = self._store.room_id(room)
+            if room_id is None:
+                raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}")
+            self._ids[room] = room_id
+        if not self._hub.in_room(session.account_id, room):
+            raise Refusal(Why.NOT_MEMBER, f"you are not in {room!r}")
+        return room_id
+
+    def member_list(self, room: str, members: Iterable[tuple[int, str]]) -> MemberList:
+        """``members`` (account id, name) of ``room``, each with whether they are online."""
+        return MemberList(
+            room,
+            [RoomMember(name, self._hub.is_online(account_id)) for account_id, name in members],
+        )
+
+    def join(self, session: Session, label: Label, room: str) -> None:
+        try:
+            room_id, newly = self._store.join_room(
+                session.account_id, room, create=self._settings.rooms.users_can_create
+            )
+        except NoSuchRoomError:
+            raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}") from None
+        self._ids[room] = room_id
+        limit = self._settings.history.on_login
+        with self._sequencer:
+            self._hub.join(session.account_id, room)
+            page = self._store.room_history(room_id, limit=limit) if limit else Page([], False)
+            members = self.member_list(room, self._store.room_members(room_id))
+            session.outbox.reply(label, Joined(room, HistoryPage.of(InRoom(room), page), members))
+            if newly:
+                log.info("%s joined %s", session.user, room)
+                self._observers.emit(events.RoomJoined(session.user, room))
+                self._hub.to_room(room, MemberChange(room, session.user, True), skip=session)
+
+    def leave(self, session: Session, label: Label, room: str) -> None:
+        room_id = self.member_room_id(session, room)
+        self._store.leave_room(session.account_id, room_id)
+        with self._sequencer:
+            self._hub.to_room(room, MemberChange(room, session.user, False), skip=session)
+            self._hub.leave(session.account_id, room)
+            session.outbox.reply(label, Done())
+        log.info("%s left %s", session.user, room)
+        self._observers.emit(events.RoomLeft(session.user, room))
+
+    def who(self, session: Session, label: Label, room: str) -> None:
+        room_id = self.member_room_id(session, room)
+        members = self._store.room_members(room_id)
+        session.outbox.reply(label, self.member_list(room, members))
+
+    def list(self, session: Session, label: Label) -> None:
+        session.outbox.reply(label, RoomList(self._store.list_rooms(session.account_id)))

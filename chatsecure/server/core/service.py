@@ -1,0 +1,81 @@
+"""The chat service: accounts, rooms, presence, history and limits, in no wire format.
+
+Wire adapters (JSON v1, IRC, ...) turn what their clients send into calls on the
+service's parts, each a domain noun:
+
+- ``sessions``: open a session, log in, change a password, end it;
+- ``rooms``: join, leave, who is in a room, the room list;
+- ``messages``: send (stored by the message writer, then delivered in id order), history.
+
+Answers and news go out through each session's ``Outbox``, which its adapter encodes;
+fan-out to many sessions goes through the ``Hub`` the service is given. The ``sequencer``
+lock orders what sessions see: the message writer holds it while it commits and delivers
+a batch, and a login, join or leave holds it while it reads history and changes who
+receives what, so no session gets a live message older than the history it was just
+sent, or misses one in between.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from chatsecure.config import Settings
+from chatsecure.server.core.auth import Authenticator
+from chatsecure.server.core.events import Observers
+from chatsecure.server.core.housekeeping import Housekeeper
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.messages import Messages
+from chatsecure.server.core.notices import EndReason
+from chatsecure.server.core.rooms import Rooms
+from chatsecure.server.core.sessions import Sessions
+from chatsecure.storage.store import Store
+
+
+class ChatService:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        hub: Hub,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.settings = settings
+        self.observers = Observers()
+        self._auth = Authenticator(store, settings.auth, clock)
+        sequencer = threading.Lock()
+        self.rooms = Rooms(
+            settings=settings, store=store, hub=hub, sequencer=sequencer, observers=self.observers
+        )
+        self.messages = Messages(
+            settings=settings,
+            store=store,
+            hub=hub,
+            rooms=self.rooms,
+            sequencer=sequencer,
+            observers=self.observers,
+            clock=clock,
+        )
+        self.sessions = Sessions(
+            settings=settings,
+            store=store,
+            hub=hub,
+            rooms=self.rooms,
+            auth=self._auth,
+            sequencer=sequencer,
+            observers=self.observers,
+            clock=clock,
+        )
+        self._housekeeper = Housekeeper(settings.limits, hub, self.sessions, self.observers, clock)
+
+    def start(self) -> None:
+        self.messages.start()
+        self._housekeeper.start()
+
+    def shutdown(self) -> None:
+        """Store and deliver what is queued, then end every session with ``SHUTDOWN``."""
+        self._housekeeper.stop()
+        self.messages.stop()
+        self.sessions.end_all(EndReason.SHUTDOWN)
+        self._auth.close()

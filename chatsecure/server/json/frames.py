@@ -1,0 +1,144 @@
+"""The chat service's replies and notices as JSON v1 frames: pure functions, no state.
+
+Each reply becomes the frames the contract sends for it, in order (a ``Welcome`` is a
+``welcome``, a ``history`` per room and per direct chat, then a ``who`` per room).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from chatsecure.protocol import (
+    ByeReason,
+    Error,
+    ErrorCode,
+    HistoryReply,
+    Joined,
+    Member,
+    MemberInfo,
+    Message,
+    Ok,
+    Presence,
+    Req,
+    RoomInfo,
+    RoomsReply,
+    ServerFrame,
+    ServerPing,
+    Welcome,
+    WhoReply,
+)
+from chatsecure.server.core import results
+from chatsecure.server.core.notices import (
+    EndReason,
+    MemberChange,
+    Notice,
+    PresenceChange,
+    StillThere,
+)
+from chatsecure.storage.store import StoredMessage
+from chatsecure.timestamps import format_ts
+
+ERROR_CODES: dict[results.Why, ErrorCode] = {
+    results.Why.AUTH_FAILED: ErrorCode.AUTH_FAILED,
+    results.Why.RATE_LIMITED: ErrorCode.RATE_LIMITED,
+    results.Why.NO_SUCH_ROOM: ErrorCode.NO_SUCH_ROOM,
+    results.Why.NO_SUCH_USER: ErrorCode.NO_SUCH_USER,
+    results.Why.NOT_MEMBER: ErrorCode.NOT_MEMBER,
+    results.Why.WEAK_PASSWORD: ErrorCode.WEAK_PASSWORD,
+    results.Why.NOT_STORED: ErrorCode.SERVER_ERROR,
+}
+
+# BROKE_PROTOCOL is missing on purpose: the adapter already said which rule was broken.
+BYE_REASONS: dict[EndReason, ByeReason] = {
+    EndReason.LOGOUT: ByeReason.LOGOUT,
+    EndReason.SHUTDOWN: ByeReason.SHUTDOWN,
+    EndReason.LOGIN_TIMEOUT: ByeReason.LOGIN_TIMEOUT,
+    EndReason.IDLE_TIMEOUT: ByeReason.IDLE_TIMEOUT,
+    EndReason.ACCOUNT_DISABLED: ByeReason.ACCOUNT_DISABLED,
+    EndReason.KICKED: ByeReason.KICKED,
+}
+
+
+def error_frame(req: Req | None, refusal: results.Refusal) -> Error:
+    return Error(
+        code=ERROR_CODES[refusal.why],
+        message=refusal.message,
+        req=req,
+        retry_after=refusal.retry_after,
+    )
+
+
+def message_frame(m: StoredMessage) -> Message:
+    return Message(
+        id=m.id, ts=format_ts(m.ts_ms), from_=m.sender, text=m.text, room=m.room, to=m.to
+    )
+
+
+def history_frame(page: results.HistoryPage, req: Req | None = None) -> HistoryReply:
+    where = page.conversation
+    room, with_ = (where.room, None) if isinstance(where, results.InRoom) else (None, where.user)
+    return HistoryReply(
+        req=req,
+        room=room,
+        with_=with_,
+        messages=tuple(message_frame(m) for m in page.messages),
+        more=page.more,
+    )
+
+
+def who_frame(members: results.MemberList, req: Req | None = None) -> WhoReply:
+    infos = tuple(MemberInfo(user=m.user, online=m.online) for m in members.members)
+    return WhoReply(req=req, room=members.room, members=infos)
+
+
+def _welcome(req: Req | None, w: results.Welcome) -> Sequence[ServerFrame]:
+    return [
+        Welcome(req=req, user=w.user, rooms=tuple(w.rooms)),
+        *(history_frame(page) for page in w.room_pages),
+        *(history_frame(page) for page in w.direct_pages),
+        *(who_frame(members) for members in w.member_lists),
+    ]
+
+
+def _joined(req: Req | None, j: results.Joined) -> Sequence[ServerFrame]:
+    return (Joined(req=req, room=j.room), history_frame(j.page), who_frame(j.members))
+
+
+def _rooms(req: Req | None, r: results.RoomList) -> Sequence[ServerFrame]:
+    infos = tuple(RoomInfo(name=s.name, members=s.members, joined=s.joined) for s in r.rooms)
+    return (RoomsReply(req=req, rooms=infos),)
+
+
+def _accepted(req: Req | None, a: results.Accepted) -> Sequence[ServerFrame]:
+    return (Ok(req=req, id=a.id, ts=format_ts(a.ts_ms)),)
+
+
+_REPLIES: dict[type[Any], Callable[[Req | None, Any], Sequence[ServerFrame]]] = {
+    results.Welcome: _welcome,
+    results.Joined: _joined,
+    results.HistoryPage: lambda req, page: (history_frame(page, req),),
+    results.MemberList: lambda req, members: (who_frame(members, req),),
+    results.RoomList: _rooms,
+    results.Accepted: _accepted,
+    results.Done: lambda req, _done: (Ok(req=req),),
+}
+
+
+def reply_frames(req: Req | None, reply: results.Reply) -> Sequence[ServerFrame]:
+    """The frames that answer the request ``req`` with ``reply``."""
+    return _REPLIES[type(reply)](req, reply)
+
+
+_NOTICES: dict[type[Any], Callable[[Any], ServerFrame]] = {
+    StoredMessage: message_frame,
+    MemberChange: lambda c: Member(
+        room=c.room, user=c.user, event="joined" if c.joined else "left"
+    ),
+    PresenceChange: lambda p: Presence(user=p.user, status="online" if p.online else "offline"),
+    StillThere: lambda _still: ServerPing(),
+}
+
+
+def notice_frame(notice: Notice) -> ServerFrame:
+    return _NOTICES[type(notice)](notice)

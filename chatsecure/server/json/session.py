@@ -1,0 +1,198 @@
+"""One JSON v1 client: frames in become service calls, replies and notices go out as frames.
+
+A ``JsonSession`` is both ends of the adapter for its connection: the transport's
+``SessionPort`` (bytes in) and the service's ``Outbox`` (answers out). It owns the sans-IO
+``ServerConnection``, which judges what may be read and sent in each state. Requests are
+handled one at a time in arrival order: a login is answered before anything pipelined
+behind it is read.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from chatsecure.protocol import (
+    Bye,
+    ByeReason,
+    ClientPing,
+    ClientPong,
+    Error,
+    ErrorCode,
+    History,
+    Join,
+    Leave,
+    ListRooms,
+    LocalProtocolError,
+    Login,
+    Logout,
+    Passwd,
+    Send,
+    ServerFrame,
+    ServerPong,
+    Who,
+)
+from chatsecure.protocol.server import ConnectionState, ServerConnection, Violation
+from chatsecure.server.core.notices import EndReason, Notice
+from chatsecure.server.core.outbox import Wire
+from chatsecure.server.core.results import (
+    Conversation,
+    InRoom,
+    Label,
+    Refusal,
+    Reply,
+    Welcome,
+    WithUser,
+)
+from chatsecure.server.core.service import ChatService
+from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
+from chatsecure.server.link import Link
+
+log = logging.getLogger(__name__)
+
+
+def _conversation(room: str | None, user: str | None) -> Conversation:
+    """The conversation a request names; the codec made sure exactly one is given."""
+    if room is not None:
+        return InRoom(room)
+    assert user is not None
+    return WithUser(user)
+
+
+class JsonSession:
+    def __init__(self, service: ChatService, wire: Wire, link: Link, address: str) -> None:
+        limits = service.settings.limits
+        self._service = service
+        self.wire = wire
+        self.link = link
+        self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
+        self._broken: ByeReason | None = None  # the rule this client broke, if it did
+        link.send(self._connection.hello())
+        self.session = service.sessions.open(self, address)
+
+    # -- SessionPort: the transport's reader thread -----------------------------------
+
+    def receive(self, data: bytes) -> None:
+        session = self.session
+        self._service.sessions.heard_from(session)
+        connection = self._connection
+        connection.receive_data(data)
+        while not session.ended and (event := connection.next_event()) is not None:
+            if isinstance(event, Violation):
+                self._send(event.error)
+                if event.close is not None:
+                    self._broken = event.close
+                    self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
+                continue
+            try:
+                _HANDLERS[type(event)](self, event)
+            except Refusal as refusal:
+                self._send(error_frame(event.req, refusal))
+            except Exception:
+                log.exception("request %s from %s failed", type(event).__name__, session.user)
+                self._send(
+                    Error(
+                        code=ErrorCode.SERVER_ERROR,
+                        message="the server could not complete the request",
+                        req=event.req,
+                    )
+                )
+
+    def connection_lost(self) -> None:
+        self._connection.close()
+        self._service.sessions.lost(self.session)
+
+    # -- Outbox: the service, from any thread -----------------------------------------
+
+    def reply(self, label: Label, reply: Reply) -> None:
+        if type(reply) is Welcome:
+            self._send_as_logged_in()
+        self._send(*reply_frames(label, reply))
+
+    def refuse(self, label: Label, refusal: Refusal) -> None:
+        self._send(error_frame(label, refusal))
+
+    def notify(self, notice: Notice) -> None:
+        self._send(notice_frame(notice))
+
+    def end(self, reason: EndReason) -> None:
+        if self._connection.state is not ConnectionState.CLOSED:
+            bye = Bye(reason=self._broken or BYE_REASONS[reason])
+            self.link.send(self._connection.send(bye))
+        self.link.close()
+
+    def _send_as_logged_in(self) -> None:
+        try:
+            self._connection.login_succeeded()
+        except LocalProtocolError:
+            if not self.session.ended:  # else it lost a race with end() in another thread
+                raise
+
+    def _send(self, *frames: ServerFrame) -> None:
+        """Queue ``frames`` for this client alone (dropped once the session has ended)."""
+        try:
+            for frame in frames:
+                if self.session.ended:
+                    return
+                self.link.send(self._connection.send(frame))
+        except LocalProtocolError:
+            if not self.session.ended:  # else it lost a race with end() in another thread
+                raise
+
+    # -- requests ---------------------------------------------------------------------
+
+    def _login(self, r: Login) -> None:
+        self._service.sessions.login(self.session, r.req, r.username, r.password)
+
+    def _passwd(self, r: Passwd) -> None:
+        self._service.sessions.passwd(self.session, r.req, r.old, r.new)
+
+    def _logout(self, _r: Logout) -> None:
+        self._service.sessions.end(self.session, EndReason.LOGOUT)
+
+    def _send_message(self, r: Send) -> None:
+        self._service.messages.send(self.session, r.req, _conversation(r.room, r.to), r.text)
+
+    def _history(self, r: History) -> None:
+        self._service.messages.history(
+            self.session,
+            r.req,
+            _conversation(r.room, r.with_),
+            before=r.before,
+            after=r.after,
+            limit=r.limit,
+        )
+
+    def _join(self, r: Join) -> None:
+        self._service.rooms.join(self.session, r.req, r.room)
+
+    def _leave(self, r: Leave) -> None:
+        self._service.rooms.leave(self.session, r.req, r.room)
+
+    def _who(self, r: Who) -> None:
+        self._service.rooms.who(self.session, r.req, r.room)
+
+    def _rooms(self, r: ListRooms) -> None:
+        self._service.rooms.list(self.session, r.req)
+
+    def _ping(self, r: ClientPing) -> None:
+        self._send(ServerPong(req=r.req))
+
+    def _pong(self, _r: ClientPong) -> None:
+        """Being heard from is all a pong means."""
+
+
+_HANDLERS: dict[type[Any], Callable[[JsonSession, Any], None]] = {
+    Login: JsonSession._login,
+    Passwd: JsonSession._passwd,
+    Logout: JsonSession._logout,
+    Send: JsonSession._send_message,
+    History: JsonSession._history,
+    Join: JsonSession._join,
+    Leave: JsonSession._leave,
+    Who: JsonSession._who,
+    ListRooms: JsonSession._rooms,
+    ClientPing: JsonSession._ping,
+    ClientPong: JsonSession._pong,
+}
