@@ -115,6 +115,10 @@ def _refusal(req: int, message: str = "no such room") -> Error:
     return Error(code=ErrorCode.NO_SUCH_ROOM, message=message, req=req)
 
 
+def test_every_purpose_has_a_reply_handler(offline):
+    assert set(offline.session._reply_handlers) == set(session_module._Purpose)
+
+
 def test_join_sends_exactly_the_join_request_then_shows_the_room(offline):
     assert offline.session.join(" Dev ") is None
     assert offline.network.sent == [Join(room="dev")]
