@@ -32,7 +32,9 @@ from chatsecure.client.profile import LastLogin, save_last_login
 from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind
 from chatsecure.client.state import Member as RoomMember
 from chatsecure.client.trust import TrustStore
+from chatsecure.client.validation import room_error
 from chatsecure.export import ExportRecord, export_to_path
+from chatsecure.names import normalize_room
 from chatsecure.protocol import (
     Error,
     History,
@@ -485,8 +487,7 @@ class ChatSession:
         if state is None:
             return "Not logged in."
         if isinstance(command, commands.JoinRoom):
-            self._request(Join(room=command.room), _Pending(_Purpose.JOIN))
-            return None
+            return self.join(command.room)
         if isinstance(command, commands.LeaveRoom):
             return self.leave(command.room)
         if isinstance(command, commands.DirectMessage):
@@ -508,7 +509,14 @@ class ChatSession:
         return None
 
     def join(self, room: str) -> str | None:
-        return self.submit(f"/join {room}")
+        """Ask to join ``room``, a name as typed; an error to show, or ``None``."""
+        name = normalize_room(room.strip())
+        if name is None:
+            return room_error(room)
+        if self.state is None:
+            return "Not logged in."
+        self._request(Join(room=name), _Pending(_Purpose.JOIN))
+        return None
 
     def leave(self, room: str | None = None) -> str | None:
         """Leave ``room`` (or the current one); a direct chat is just closed here."""
