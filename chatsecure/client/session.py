@@ -461,11 +461,7 @@ class ChatSession:
         if key is None:
             return
         backward = after == 0
-        paging = {"before": before} if backward else {"after": after}
-        if key.kind is Kind.ROOM:
-            request = History(room=name, limit=GAP_PAGE, **paging)
-        else:
-            request = History(with_=name, limit=GAP_PAGE, **paging)
+        request = _history_request(key, name, limit=GAP_PAGE, before=before, after=after or None)
         self._request(request, _Pending(_Purpose.GAP, key, backward=backward))
 
     # -- actions ------------------------------------------------------------------------
@@ -549,11 +545,7 @@ class ChatSession:
             return False
         if conv.oldest_id is not None and not conv.has_older:
             return False
-        before = conv.oldest_id
-        if conv.is_room:
-            request = History(room=conv.title, before=before, limit=OLDER_PAGE)
-        else:
-            request = History(with_=conv.title, before=before, limit=OLDER_PAGE)
+        request = _history_request(conv.key, conv.title, limit=OLDER_PAGE, before=conv.oldest_id)
         conv.loading_older = True
         self._request(request, _Pending(_Purpose.OLDER, conv.key))
         return True
@@ -594,10 +586,7 @@ class ChatSession:
         assert self.state is not None
         conv = self.state.conversations.get(job.key)
         title = conv.title if conv else job.key.key
-        if job.key.kind is Kind.ROOM:
-            request = History(room=title, before=before, limit=EXPORT_PAGE)
-        else:
-            request = History(with_=title, before=before, limit=EXPORT_PAGE)
+        request = _history_request(job.key, title, limit=EXPORT_PAGE, before=before)
         self._request(request, _Pending(_Purpose.EXPORT, job.key))
 
     def _export_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
@@ -629,6 +618,19 @@ class ChatSession:
     def _end_export(self, message: str) -> ExportFailed:
         self._export = None
         return ExportFailed(message)
+
+
+def _history_request(
+    key: ConvKey, name: str, *, limit: int, before: int | None = None, after: int | None = None
+) -> History:
+    """The request for a page of ``key``'s conversation, which is ``name`` on the wire.
+
+    ``name`` is the room's name or the peer's as the server spells it; a direct chat's key
+    is case-folded, so it cannot stand in for the name.
+    """
+    if key.kind is Kind.ROOM:
+        return History(room=name, before=before, after=after, limit=limit)
+    return History(with_=name, before=before, after=after, limit=limit)
 
 
 def _as_update(added: Added) -> Update:
