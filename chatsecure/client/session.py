@@ -164,7 +164,6 @@ class _Pending:
     backward: bool = False  # a gap filled from the newest message back
 
 
-# Handles the reply to a request, or with ``None`` the loss of the connection before it.
 _ReplyHandler = Callable[[_Pending, ServerFrame | None], list[Update]]
 
 

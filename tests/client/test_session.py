@@ -45,6 +45,12 @@ from chatsecure.protocol import (
 GENERAL = ConvKey.room("general")
 
 
+def _alices_session() -> ChatSession:
+    return ChatSession(
+        ServerAddress("localhost", 5443), Credentials("alice", "irrelevant"), TrustStore()
+    )
+
+
 class RecordingNetwork:
     """Stands in for ``NetworkClient``: keeps each request; its ``req`` is its position."""
 
@@ -65,9 +71,7 @@ class Offline:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, rooms: tuple[str, ...]) -> None:
         self.network = RecordingNetwork()
         monkeypatch.setattr(session_module, "NetworkClient", lambda *_: self.network)
-        self.session = ChatSession(
-            ServerAddress("localhost", 5443), Credentials("alice", "irrelevant"), TrustStore()
-        )
+        self.session = _alices_session()
         self.session.start()
         self.receive(LoggedIn("alice", rooms, reconnected=False))
 
@@ -132,10 +136,7 @@ def test_join_checks_the_name_and_the_login_first(offline):
     assert offline.session.join("Dev Ops") is not None
     assert offline.session.join("") is not None
     assert offline.network.sent == []
-    logged_out = ChatSession(
-        ServerAddress("localhost", 5443), Credentials("alice", "irrelevant"), TrustStore()
-    )
-    assert logged_out.join("dev") == "Not logged in."
+    assert _alices_session().join("dev") == "Not logged in."
 
 
 def test_slash_join_sends_the_same_request(offline):
