@@ -9,8 +9,9 @@ filled after a reconnect, an export in progress, a password change.
 
 from __future__ import annotations
 
+import enum
 import queue
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,7 +32,9 @@ from chatsecure.client.profile import LastLogin, save_last_login
 from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind
 from chatsecure.client.state import Member as RoomMember
 from chatsecure.client.trust import TrustStore
+from chatsecure.client.validation import room_error
 from chatsecure.export import ExportRecord, export_to_path
+from chatsecure.names import normalize_room
 from chatsecure.protocol import (
     Error,
     History,
@@ -140,13 +143,28 @@ class _Export:
     count: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class _Purpose:
-    """Why a request was made: ``what`` is send, join, leave, older, gap, export or passwd."""
+class _Purpose(enum.Enum):
+    """What a request was for, which decides what its reply does (``_reply_handlers``)."""
 
-    what: str
+    SEND = enum.auto()
+    JOIN = enum.auto()
+    LEAVE = enum.auto()
+    OLDER = enum.auto()  # a page back, for Load older
+    GAP = enum.auto()  # a page of what was missed while disconnected
+    EXPORT = enum.auto()
+    PASSWD = enum.auto()
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A request waiting for its reply: what it is for, and which conversation it concerns."""
+
+    purpose: _Purpose
     key: ConvKey | None = None
     backward: bool = False  # a gap filled from the newest message back
+
+
+_ReplyHandler = Callable[[_Pending, ServerFrame | None], list[Update]]
 
 
 def now_ts() -> str:
@@ -173,9 +191,18 @@ class ChatSession:
         self.state: ChatState | None = None
         self.connected = False
         self._network: NetworkClient | None = None
-        self._pending: dict[int, _Purpose] = {}
+        self._pending: dict[int, _Pending] = {}
         self._export: _Export | None = None
         self._logins = 0
+        self._reply_handlers: dict[_Purpose, _ReplyHandler] = {
+            _Purpose.SEND: self._send_reply,
+            _Purpose.JOIN: self._join_reply,
+            _Purpose.LEAVE: self._leave_reply,
+            _Purpose.OLDER: self._older_reply,
+            _Purpose.GAP: self._gap_reply,
+            _Purpose.EXPORT: self._export_reply,
+            _Purpose.PASSWD: self._passwd_reply,
+        }
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -202,9 +229,9 @@ class ChatSession:
             raise RuntimeError("the session has not been started")
         return self._network
 
-    def _request(self, request: Send | Join | Leave | History | Passwd, purpose: _Purpose) -> int:
+    def _request(self, request: Send | Join | Leave | History | Passwd, pending: _Pending) -> int:
         req = self.network.request(request)
-        self._pending[req] = purpose
+        self._pending[req] = pending
         return req
 
     # -- events in, updates out -------------------------------------------------------
@@ -265,23 +292,9 @@ class ChatSession:
         """Settle requests whose replies will never come."""
         updates: list[Update] = []
         for req in unanswered:
-            purpose = self._pending.pop(req, None)
-            if purpose is None:
-                continue
-            conv = self._conv(purpose.key)
-            if purpose.what == "older" and conv is not None:
-                conv.loading_older = False
-            elif purpose.what == "send" and conv is not None:
-                conv.notice(
-                    now_ts(),
-                    "The connection dropped before the server confirmed your last message; "
-                    "if it was stored, it appears once reconnected.",
-                )
-                updates.append(Redraw(conv.key))
-            elif purpose.what == "export":
-                updates.append(self._end_export("The connection was lost; nothing was saved."))
-            elif purpose.what == "passwd":
-                updates.append(PasswordResult(False, "The connection was lost; try again."))
+            pending = self._pending.pop(req, None)
+            if pending is not None:
+                updates.extend(self._reply_handlers[pending.purpose](pending, None))
         return updates
 
     def _conv(self, key: ConvKey | None) -> Conversation | None:
@@ -294,9 +307,9 @@ class ChatSession:
         if state is None:
             return []
         req = getattr(frame, "req", None)
-        purpose = self._pending.pop(req, None) if isinstance(req, int) else None
-        if purpose is not None:
-            return self._reply(purpose, frame)
+        pending = self._pending.pop(req, None) if isinstance(req, int) else None
+        if pending is not None:
+            return self._reply_handlers[pending.purpose](pending, frame)
         if isinstance(frame, Message):
             is_new = state.key_of(frame)[0] not in state.conversations
             updates: list[Update] = [
@@ -364,47 +377,76 @@ class ChatSession:
             updates.append(LinesAdded(Added(conv.key, [line], True)))
         return updates
 
-    def _reply(self, purpose: _Purpose, frame: ServerFrame) -> list[Update]:
-        assert self.state is not None
-        what = purpose.what
-        if what == "export":
-            return self._export_page(frame)
-        if what == "passwd":
-            if isinstance(frame, Error):
-                return [PasswordResult(False, f"The password was not changed: {frame.message}.")]
-            return [PasswordResult(True, "Your password was changed.")]
-        if isinstance(frame, Error):
-            return self._refused(purpose, frame)
-        if what == "join" and isinstance(frame, Joined):
-            conv = self.state.ensure_room(frame.room)
-            self.state.select(conv.key)
-            return [SidebarChanged(), CurrentChanged(conv.key)]
-        if what == "leave" and isinstance(frame, Ok) and purpose.key is not None:
-            self.state.remove(purpose.key)
-            return [SidebarChanged(), CurrentChanged(self.state.current)]
-        if what == "older" and isinstance(frame, HistoryReply):
-            return self._history(frame, unread=False, older=True)
-        if what == "gap" and isinstance(frame, HistoryReply):
-            updates = self._history(frame, unread=True)
-            if frame.more and frame.messages:
-                name = frame.room or frame.with_ or ""
-                if purpose.backward:
-                    self._fill_gap(purpose.key, name, before=frame.messages[0].id)
-                else:
-                    self._fill_gap(purpose.key, name, after=frame.messages[-1].id)
-            return updates
+    # -- replies, by purpose (``None``: the connection was lost before the reply) ------
+
+    def _send_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, Error):
+            return self._refused(pending, reply, "Not sent")
+        conv = self._conv(pending.key)
+        if reply is None and conv is not None:
+            conv.notice(
+                now_ts(),
+                "The connection dropped before the server confirmed your last message; "
+                "if it was stored, it appears once reconnected.",
+            )
+            return [Redraw(conv.key)]
         return []
 
-    def _refused(self, purpose: _Purpose, error: Error) -> list[Update]:
+    def _join_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, Error):
+            return self._refused(pending, reply, "Cannot join")
+        if isinstance(reply, Joined):
+            assert self.state is not None
+            conv = self.state.ensure_room(reply.room)
+            self.state.select(conv.key)
+            return [SidebarChanged(), CurrentChanged(conv.key)]
+        return []
+
+    def _leave_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, Error):
+            return self._refused(pending, reply, "Cannot leave")
+        if isinstance(reply, Ok) and pending.key is not None:
+            assert self.state is not None
+            self.state.remove(pending.key)
+            return [SidebarChanged(), CurrentChanged(self.state.current)]
+        return []
+
+    def _older_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, HistoryReply):
+            return self._history(reply, unread=False, older=True)
+        conv = self._conv(pending.key)
+        if conv is not None:
+            conv.loading_older = False  # no page is coming: Load older may ask again
+        return self._refused(pending, reply, "Refused") if isinstance(reply, Error) else []
+
+    def _gap_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, Error):
+            return self._refused(pending, reply, "Refused")
+        if not isinstance(reply, HistoryReply):
+            return []
+        updates = self._history(reply, unread=True)
+        if reply.more and reply.messages:
+            name = reply.room or reply.with_ or ""
+            if pending.backward:
+                self._fill_gap(pending.key, name, before=reply.messages[0].id)
+            else:
+                self._fill_gap(pending.key, name, after=reply.messages[-1].id)
+        return updates
+
+    def _passwd_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if reply is None:
+            return [PasswordResult(False, "The connection was lost; try again.")]
+        if isinstance(reply, Error):
+            return [PasswordResult(False, f"The password was not changed: {reply.message}.")]
+        return [PasswordResult(True, "Your password was changed.")]
+
+    def _refused(self, pending: _Pending, error: Error, heading: str) -> list[Update]:
+        """Say in the conversation concerned (or the one on screen) why the server refused."""
         assert self.state is not None
-        key = purpose.key or self.state.current
-        conv = self._conv(key)
+        conv = self._conv(pending.key or self.state.current)
         if conv is None:
             return []
-        if purpose.what == "older":
-            conv.loading_older = False
-        what = {"send": "Not sent", "join": "Cannot join", "leave": "Cannot leave"}
-        conv.notice(now_ts(), f"{what.get(purpose.what, 'Refused')}: {error.message}.")
+        conv.notice(now_ts(), f"{heading}: {error.message}.")
         return [Redraw(conv.key)]
 
     def _fill_gap(
@@ -418,12 +460,8 @@ class ChatSession:
         if key is None:
             return
         backward = after == 0
-        paging = {"before": before} if backward else {"after": after}
-        if key.kind is Kind.ROOM:
-            request = History(room=name, limit=GAP_PAGE, **paging)
-        else:
-            request = History(with_=name, limit=GAP_PAGE, **paging)
-        self._request(request, _Purpose("gap", key, backward=backward))
+        request = _history_request(key, name, limit=GAP_PAGE, before=before, after=after or None)
+        self._request(request, _Pending(_Purpose.GAP, key, backward=backward))
 
     # -- actions ------------------------------------------------------------------------
 
@@ -444,15 +482,16 @@ class ChatSession:
         if state is None:
             return "Not logged in."
         if isinstance(command, commands.JoinRoom):
-            self._request(Join(room=command.room), _Purpose("join"))
-            return None
+            return self.join(command.room)
         if isinstance(command, commands.LeaveRoom):
             return self.leave(command.room)
         if isinstance(command, commands.DirectMessage):
             if state.is_me(command.user):
                 return "That is you; pick someone else to talk to."
             peer = self.open_direct(command.user)
-            self._request(Send(to=command.user, text=command.text), _Purpose("send", peer.key))
+            self._request(
+                Send(to=command.user, text=command.text), _Pending(_Purpose.SEND, peer.key)
+            )
             return None
         conv = self._current()
         if conv is None:
@@ -461,11 +500,18 @@ class ChatSession:
             request = Send(room=conv.title, text=command.text)
         else:
             request = Send(to=conv.title, text=command.text)
-        self._request(request, _Purpose("send", conv.key))
+        self._request(request, _Pending(_Purpose.SEND, conv.key))
         return None
 
     def join(self, room: str) -> str | None:
-        return self.submit(f"/join {room}")
+        """Ask to join ``room``, a name as typed; an error to show, or ``None``."""
+        name = normalize_room(room.strip())
+        if name is None:
+            return room_error(room)
+        if self.state is None:
+            return "Not logged in."
+        self._request(Join(room=name), _Pending(_Purpose.JOIN))
+        return None
 
     def leave(self, room: str | None = None) -> str | None:
         """Leave ``room`` (or the current one); a direct chat is just closed here."""
@@ -475,7 +521,7 @@ class ChatSession:
         if conv is None:
             return f"You are not in #{room}." if room else "No conversation is open."
         if conv.is_room:
-            self._request(Leave(room=conv.title), _Purpose("leave", conv.key))
+            self._request(Leave(room=conv.title), _Pending(_Purpose.LEAVE, conv.key))
         else:
             self.state.remove(conv.key)
         return None
@@ -498,13 +544,9 @@ class ChatSession:
             return False
         if conv.oldest_id is not None and not conv.has_older:
             return False
-        before = conv.oldest_id
-        if conv.is_room:
-            request = History(room=conv.title, before=before, limit=OLDER_PAGE)
-        else:
-            request = History(with_=conv.title, before=before, limit=OLDER_PAGE)
+        request = _history_request(conv.key, conv.title, limit=OLDER_PAGE, before=conv.oldest_id)
         conv.loading_older = True
-        self._request(request, _Purpose("older", conv.key))
+        self._request(request, _Pending(_Purpose.OLDER, conv.key))
         return True
 
     def clear(self) -> list[Update]:
@@ -515,7 +557,7 @@ class ChatSession:
         return [Redraw(self.state.current)]
 
     def change_password(self, old: str, new: str) -> None:
-        self._request(Passwd(old=old, new=new), _Purpose("passwd"))
+        self._request(Passwd(old=old, new=new), _Pending(_Purpose.PASSWD))
 
     # -- export -------------------------------------------------------------------------
 
@@ -533,8 +575,8 @@ class ChatSession:
     def cancel_export(self) -> None:
         """Stop fetching; nothing is written (the file is only written at the end)."""
         self._export = None
-        for req, purpose in list(self._pending.items()):
-            if purpose.what == "export":
+        for req, pending in list(self._pending.items()):
+            if pending.purpose is _Purpose.EXPORT:
                 del self._pending[req]
 
     def _export_request(self, before: int | None) -> None:
@@ -543,23 +585,22 @@ class ChatSession:
         assert self.state is not None
         conv = self.state.conversations.get(job.key)
         title = conv.title if conv else job.key.key
-        if job.key.kind is Kind.ROOM:
-            request = History(room=title, before=before, limit=EXPORT_PAGE)
-        else:
-            request = History(with_=title, before=before, limit=EXPORT_PAGE)
-        self._request(request, _Purpose("export", job.key))
+        request = _history_request(job.key, title, limit=EXPORT_PAGE, before=before)
+        self._request(request, _Pending(_Purpose.EXPORT, job.key))
 
-    def _export_page(self, frame: ServerFrame) -> list[Update]:
+    def _export_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if reply is None:
+            return [self._end_export("The connection was lost; nothing was saved.")]
         job = self._export
         if job is None:
             return []
-        if not isinstance(frame, HistoryReply):
-            message = frame.message if isinstance(frame, Error) else "unexpected reply"
+        if not isinstance(reply, HistoryReply):
+            message = reply.message if isinstance(reply, Error) else "unexpected reply"
             return [self._end_export(f"The server refused the export: {message}.")]
-        job.pages.append(frame.messages)
-        job.count += len(frame.messages)
-        if frame.more and frame.messages:
-            self._export_request(frame.messages[0].id)
+        job.pages.append(reply.messages)
+        job.count += len(reply.messages)
+        if reply.more and reply.messages:
+            self._export_request(reply.messages[0].id)
             return [ExportProgress(job.count)]
         self._export = None
         records = (
@@ -576,6 +617,19 @@ class ChatSession:
     def _end_export(self, message: str) -> ExportFailed:
         self._export = None
         return ExportFailed(message)
+
+
+def _history_request(
+    key: ConvKey, name: str, *, limit: int, before: int | None = None, after: int | None = None
+) -> History:
+    """The request for a page of ``key``'s conversation, which is ``name`` on the wire.
+
+    ``name`` is the room's name or the peer's as the server spells it; a direct chat's key
+    is case-folded, so it cannot stand in for the name.
+    """
+    if key.kind is Kind.ROOM:
+        return History(room=name, before=before, after=after, limit=limit)
+    return History(with_=name, before=before, after=after, limit=limit)
 
 
 def _as_update(added: Added) -> Update:

@@ -135,7 +135,7 @@ class ChatState:
     def ordered(self) -> list[Conversation]:
         """Rooms by name, then direct chats by name: the sidebar's order."""
         return sorted(
-            self.conversations.values(), key=lambda c: (c.key.kind.value != "room", c.key)
+            self.conversations.values(), key=lambda c: (c.key.kind is not Kind.ROOM, c.key)
         )
 
     def select(self, key: ConvKey) -> Conversation:

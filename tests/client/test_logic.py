@@ -70,6 +70,15 @@ def test_state_orders_dedups_and_counts_unread():
     assert dev.unread == 0
 
 
+def test_sidebar_lists_rooms_then_direct_chats_each_by_name():
+    state = ChatState("alice")
+    state.ensure_direct("Bob")
+    state.ensure_room("zeta")
+    state.ensure_direct("amy")
+    state.ensure_room("dev")
+    assert [c.title for c in state.ordered()] == ["dev", "zeta", "amy", "Bob"]
+
+
 def test_clear_hides_messages_until_loaded_again():
     state = ChatState("alice")
     general = state.ensure_room("general")
