@@ -1,21 +1,71 @@
-"""``python -m bench.ab BEFORE AFTER``: the ingest scenario on two checkouts, side by side.
+"""``python -m bench.ab BEFORE AFTER``: one scenario on two checkouts, side by side.
 
-On a shared two-core machine one ingest figure moves by ±10% from minute to minute, more
-than most changes do. So both servers run at once, each with its own senders, and runs
+On a shared two-core machine one figure moves by ±10% from minute to minute, more than
+most changes do. So both servers run at once, each with its own clients, and runs
 alternate (A B, B A, ...): each pair sees the same machine, and the median of the
 per-pair ratios says what the change did. BEFORE and AFTER are checkout folders (for
 example from ``git worktree add``) whose ``chatsecure`` package the servers import; ``-``
-is this checkout.
+is this checkout. ``--scenario ingest`` (the default) is 50 senders each in a room of its
+own; ``--scenario fanout`` is one sender into a room of 1,000 receivers.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import tempfile
 from pathlib import Path
+from typing import Any, Protocol
 
-from bench.run import IngestRig, say
+from bench.run import SCALES, IngestRig, fanout_once, room_setup, say
+
+
+class Rig(Protocol):
+    def run(self, seconds: float, chars: int) -> dict[str, float]: ...
+
+    def close(self) -> None: ...
+
+
+class FanoutRig:
+    """A server with 1,000 receivers in one room, and the fan-out scenario's sender."""
+
+    RECEIVERS = 1000
+
+    def __init__(self, work: Path, code: Path | None = None) -> None:
+        self.server, self.fleet, self.users = room_setup(
+            "chatsecure", work, (self.RECEIVERS,), code
+        )
+
+    def run(self, seconds: float, chars: int) -> dict[str, float]:
+        scale = dataclasses.replace(SCALES["default"], fanout_seconds=seconds, chars=chars)
+        figures = fanout_once(self.fleet, self.server, self.users, self.RECEIVERS, scale)
+        return {
+            "rate": figures["deliveries_per_s"],
+            "cpu_us": 1e6 * figures["server_cpu_pct"] / 100 / max(figures["deliveries_per_s"], 1),
+        }
+
+    def close(self) -> None:
+        self.fleet.close()
+        self.server.stop()
+
+
+class IngestAb:
+    def __init__(self, work: Path, code: Path | None = None) -> None:
+        self.rig = IngestRig(work, code)
+
+    def run(self, seconds: float, chars: int) -> dict[str, float]:
+        figures = self.rig.run(seconds, chars=chars)
+        return {"rate": figures["acked_per_s"], "cpu_us": figures["server_cpu_us_per_message"]}
+
+    def close(self) -> None:
+        self.rig.close()
+
+
+SCENARIOS: dict[str, tuple[Any, str]] = {
+    "ingest": (IngestAb, "acked msgs/s"),
+    "fanout": (FanoutRig, "deliveries/s"),
+}
 
 
 def main() -> None:
@@ -24,6 +74,7 @@ def main() -> None:
     parser.add_argument("after", help="checkout folder, or - for this one")
     parser.add_argument("--runs", type=int, default=8, help="runs of each (default 8)")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a run")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ingest")
     args = parser.parse_args()
     if not 1 <= args.runs <= 50 or not 0.5 <= args.seconds <= 30:
         parser.error("--runs must be 1-50 and --seconds 0.5-30")
@@ -32,25 +83,27 @@ def main() -> None:
         if code is not None and not (code / "chatsecure" / "__init__.py").is_file():
             parser.error(f"{code} holds no chatsecure package")
     with tempfile.TemporaryDirectory(prefix="chatsecure-ab-") as work:
-        rigs: list[IngestRig] = []
+        make_rig, unit = SCENARIOS[args.scenario]
+        rigs: list[Rig] = []
         try:
             for name, code in zip("ab", codes, strict=True):
-                rigs.append(IngestRig(Path(work) / name, code))
+                rigs.append(make_rig(Path(work) / name, code))
             rates: list[list[float]] = [[], []]
             cpu: list[list[float]] = [[], []]
             for run in range(args.runs):
                 for side in (0, 1) if run % 2 == 0 else (1, 0):
                     figures = rigs[side].run(args.seconds, chars=100)
-                    rates[side].append(figures["acked_per_s"])
-                    cpu[side].append(figures["server_cpu_us_per_message"])
-                say(f"  pair {run + 1}: {rates[0][-1]:,.0f} -> {rates[1][-1]:,.0f} acked msgs/s")
+                    rates[side].append(figures["rate"])
+                    cpu[side].append(figures["cpu_us"])
+                say(f"  pair {run + 1}: {rates[0][-1]:,.0f} -> {rates[1][-1]:,.0f} {unit}")
         finally:
             for rig in rigs:
                 rig.close()
     for side, name in enumerate((args.before, args.after)):
         say(
-            f"{name}: median {statistics.median(rates[side]):,.0f} acked msgs/s, "
-            f"{statistics.median(cpu[side]):.1f} us of server CPU per message"
+            f"{name}: median {statistics.median(rates[side]):,.0f} {unit}, "
+            f"{statistics.median(cpu[side]):.2f} us of server CPU per "
+            f"{'delivery' if args.scenario == 'fanout' else 'message'}"
         )
     ratios = [b / a for a, b in zip(rates[0], rates[1], strict=True)]
     say(

@@ -145,8 +145,13 @@ def bcrypt_check_seconds(rounds: int, tries: int = 3) -> float:
 # -- fan-out and latency --------------------------------------------------------------
 
 
-def _room_setup(kind: str, work: Path, sizes: Sequence[int]) -> tuple[Any, Fleet, list[str]]:
-    """A server with max(sizes) receivers in room r<max>, the first k also in r<k>."""
+def room_setup(
+    kind: str, work: Path, sizes: Sequence[int], code: Path | None = None
+) -> tuple[Any, Fleet, list[str]]:
+    """A server with max(sizes) receivers in room r<max>, the first k also in r<k>.
+
+    ``code``: for chatsecure, another checkout's folder to import it from.
+    """
     big = max(sizes)
     users = [f"r{i}" for i in range(big)]
     if kind == "chatsecure":
@@ -156,7 +161,7 @@ def _room_setup(kind: str, work: Path, sizes: Sequence[int]) -> tuple[Any, Fleet
         for n in sizes:
             if n != big:
                 server.join(users[:n], f"r{n}")
-        server.start()
+        server.start(code)
         specs = [spec("chat", server.port, slot=i) for i in range(2)] + [spec("chat", server.port)]
     else:
         chat_dir = work / "chat-rooms"
@@ -254,7 +259,7 @@ def rooms_scenarios(work: Path, scale: Scale, peer: bool) -> dict[str, Any]:
     results: dict[str, Any] = {}
     kinds = ["chatsecure", "ngircd"] if peer else ["chatsecure"]
     for kind in kinds:
-        server, fleet, users = _room_setup(kind, work, scale.fanout_sizes)
+        server, fleet, users = room_setup(kind, work, scale.fanout_sizes)
         try:
             for n in scale.fanout_sizes:
                 runs = []

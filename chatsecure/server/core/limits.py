@@ -71,7 +71,3 @@ class FailureCounter:
             while len(self._entries) > self.max_keys:
                 self._entries.popitem(last=False)
             return count + 1
-
-    def clear(self, key: str) -> None:
-        with self._lock:
-            self._entries.pop(key, None)
