@@ -298,3 +298,13 @@ def test_shutdown_says_bye_to_everyone(login, core):
     alice = login("alice")
     core.shutdown()
     assert alice.outbox.next(Bye).reason == "shutdown"
+
+
+def test_shutdown_does_not_tell_everyone_who_else_went(login, core):
+    """n sessions in a room would otherwise get n² presence frames on the way out."""
+    alice, bob = login("alice"), login("bob")
+    core.shutdown()
+    for client in (alice, bob):
+        assert client.outbox.next(Bye).reason == "shutdown"
+        presence = [f for f in client.outbox.frames if isinstance(f, Presence)]
+        assert all(f.status == "online" for f in presence)

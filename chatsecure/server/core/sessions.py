@@ -58,6 +58,7 @@ class Sessions:
         self._observers = observers
         self._clock = clock
         self._ids = itertools.count(1)
+        self._closing = False  # the server is going away: nobody needs to hear who left
 
     def open(self, outbox: Outbox, address: str) -> Session:
         """A new, not yet logged-in session for a client at ``address`` (an IP)."""
@@ -150,7 +151,7 @@ class Sessions:
         with self._sequencer:
             mates = self._hub.room_mates(session.account_id) if session.account else set()
             went_offline = self._hub.close(session)
-            if went_offline:
+            if went_offline and not self._closing:
                 self._hub.to_accounts(mates, PresenceChange(session.user, online=False))
         user = session.account.name if session.account else None
         self._observers.emit(events.Disconnected(session.id, user, session.address, why))
@@ -158,6 +159,8 @@ class Sessions:
             log.info("%s disconnected from %s (%s)", user, session.address, why)
 
     def end_all(self, reason: EndReason) -> None:
+        """End every session, as the server stops: without telling each who else went."""
+        self._closing = True
         for session in self._hub.sessions():
             self.end(session, reason)
 
