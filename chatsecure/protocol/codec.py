@@ -297,9 +297,16 @@ def read_envelope(line: bytes) -> Envelope:
 
 
 def parse_fields(envelope: Envelope, max_text_chars: int) -> Request:
-    """The typed request, once every field has been checked against the contract."""
+    """The typed request, once every field has been checked against the contract.
+
+    Rules across fields (``send`` to a room or a user, not both) are the events' own;
+    here the peer broke them, so they are the peer's error.
+    """
     fields = _Fields(envelope.fields, ErrorCode.BAD_REQUEST, envelope.req)
-    return _REQUEST_PARSERS[envelope.type](fields, max_text_chars)
+    try:
+        return _REQUEST_PARSERS[envelope.type](fields, max_text_chars)
+    except LocalProtocolError as broken:
+        raise fields.error(broken.message) from None
 
 
 def parse_request(line: bytes, max_text_chars: int) -> Request:
@@ -320,8 +327,6 @@ def _parse_login(fields: _Fields, _max_text_chars: int) -> Login:
 def _parse_send(fields: _Fields, max_text_chars: int) -> Send:
     room = fields.optional_room()
     to = fields.optional_username("to")
-    if (room is None) == (to is None):
-        raise fields.error("send needs exactly one of 'room' or 'to'")
     text = fields.string("text")
     problem = names.text_problem(text, max_text_chars)
     if problem is not None:
@@ -348,13 +353,9 @@ def _parse_who(fields: _Fields, _max_text_chars: int) -> Who:
 def _parse_history(fields: _Fields, _max_text_chars: int) -> History:
     room = fields.optional_room()
     with_ = fields.optional_username("with")
-    if (room is None) == (with_ is None):
-        raise fields.error("history needs exactly one of 'room' or 'with'")
     before = fields.optional_integer("before", minimum=1)
     # after: 0 reads a conversation from its very first message (ids start at 1).
     after = fields.optional_integer("after", minimum=0)
-    if before is not None and after is not None:
-        raise fields.error("history takes at most one of 'before' or 'after'")
     limit = fields.optional_integer("limit", minimum=1)
     if limit is None:
         limit = DEFAULT_HISTORY_LIMIT
@@ -412,7 +413,11 @@ def parse_server_frame(line: bytes) -> ServerFrame | UnknownFrame:
     parser = _SERVER_FRAME_PARSERS.get(kind)
     if parser is None:
         return UnknownFrame(type=kind, data=data)
-    return parser(_Fields(data, ErrorCode.BAD_FRAME, _reply_req(data)))
+    fields = _Fields(data, ErrorCode.BAD_FRAME, _reply_req(data))
+    try:
+        return parser(fields)
+    except LocalProtocolError as broken:  # an event's rule across fields: the server broke it
+        raise fields.error(broken.message) from None
 
 
 def _reply_req(data: Mapping[str, object]) -> Req | None:
@@ -474,8 +479,6 @@ def _parse_who_reply(fields: _Fields) -> WhoReply:
 def _parse_history_reply(fields: _Fields) -> HistoryReply:
     room = fields.optional_string("room")
     with_ = fields.optional_string("with")
-    if (room is None) == (with_ is None):
-        raise fields.error("history needs exactly one of 'room' or 'with'")
     messages = tuple(_parse_message(message) for message in fields.objects("messages"))
     return HistoryReply(
         messages=messages, more=fields.boolean("more"), room=room, with_=with_, req=fields.req
@@ -485,8 +488,6 @@ def _parse_history_reply(fields: _Fields) -> HistoryReply:
 def _parse_message(fields: _Fields) -> Message:
     room = fields.optional_string("room")
     to = fields.optional_string("to")
-    if (room is None) == (to is None):
-        raise fields.error("message needs exactly one of 'room' or 'to'")
     return Message(
         id=fields.integer("id"),
         ts=fields.string("ts"),

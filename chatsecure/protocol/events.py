@@ -74,7 +74,7 @@ class Send:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("send", ErrorCode.BAD_REQUEST, "room or to", self.room, self.to)
+        _require_one_of("send", ErrorCode.BAD_REQUEST, "'room' or 'to'", self.room, self.to)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -140,10 +140,10 @@ class History:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("history", ErrorCode.BAD_REQUEST, "room or with_", self.room, self.with_)
+        _require_one_of("history", ErrorCode.BAD_REQUEST, "'room' or 'with'", self.room, self.with_)
         if self.before is not None and self.after is not None:
             raise LocalProtocolError(
-                ErrorCode.BAD_REQUEST, "history takes at most one of before or after"
+                ErrorCode.BAD_REQUEST, "history takes at most one of 'before' or 'after'"
             )
 
     def to_wire(self) -> dict[str, object]:
@@ -376,7 +376,7 @@ class Message:
     to: str | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("message", ErrorCode.SERVER_ERROR, "room or to", self.room, self.to)
+        _require_one_of("message", ErrorCode.SERVER_ERROR, "'room' or 'to'", self.room, self.to)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -404,7 +404,9 @@ class HistoryReply:
     req: Req | None = None
 
     def __post_init__(self) -> None:
-        _require_one_of("history", ErrorCode.SERVER_ERROR, "room or with_", self.room, self.with_)
+        _require_one_of(
+            "history", ErrorCode.SERVER_ERROR, "'room' or 'with'", self.room, self.with_
+        )
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
