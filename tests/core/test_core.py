@@ -308,3 +308,21 @@ def test_shutdown_does_not_tell_everyone_who_else_went(login, core):
         assert client.outbox.next(Bye).reason == "shutdown"
         presence = [f for f in client.outbox.frames if isinstance(f, Presence)]
         assert all(f.status == "online" for f in presence)
+
+
+def test_one_unstorable_message_refuses_only_itself_not_its_batch(login, core, store):
+    """carol's account is deleted while she is connected: her message cannot be stored."""
+    alice, bob, carol = login("alice"), login("bob"), login("carol")
+    # Holding the ordering lock stalls the message writer, so these queue up together.
+    with core.messages._writer._sequencer:
+        alice.send(Send(room="general", text="a1", req=1))
+        store.delete_account("carol")
+        carol.send(Send(room="general", text="c1", req=2))
+        bob.send(Send(room="general", text="b1", req=3))
+    assert alice.outbox.next(Ok, req=1).id
+    assert bob.outbox.next(Ok, req=3).id
+    assert carol.outbox.next(Error, req=2).code == "server_error"
+    bob.outbox.next(Message, text="b1")
+    assert not [f for f in bob.outbox.frames if isinstance(f, Message) and f.text == "c1"]
+    history = store.room_history(store.room_id("general"))
+    assert [m.text for m in history.messages] == ["a1", "b1"]

@@ -91,7 +91,43 @@ class MessageWriter:
             try:
                 stored = self._store.insert_messages([s.message for s in batch])
             except Exception:
-                log.exception("could not store %d message(s)", len(batch))
-                self._failed(batch)
+                delivered, failed = self._salvage(batch)
+                if failed:
+                    log.error(
+                        "could not store %d message(s) of a batch of %d",
+                        len(failed),
+                        len(batch),
+                        exc_info=True,
+                    )
+                else:
+                    log.warning("a batch of %d failed, its halves were stored", len(batch))
+                self._delivered(delivered)
+                self._failed(failed)
                 return
             self._delivered(list(zip(batch, stored, strict=True)))
+
+    def _salvage(
+        self, batch: list[Submission]
+    ) -> tuple[list[tuple[Submission, StoredMessage]], list[Submission]]:
+        """Store what can be stored of a batch that just failed: each half, then theirs.
+
+        One row that cannot be stored (say, its sender's account was deleted a moment
+        ago) then refuses only itself, at the cost of about 2·log2(n) statements; when
+        nothing can be stored (a full disk) it costs 2n-1 quick failures. Halves of a
+        power-of-two batch are one statement each, and the first half's ids come first.
+        """
+        if len(batch) == 1:
+            return [], batch
+        half = len(batch) // 2
+        delivered: list[tuple[Submission, StoredMessage]] = []
+        failed: list[Submission] = []
+        for part in (batch[:half], batch[half:]):
+            try:
+                stored = self._store.insert_messages([s.message for s in part])
+            except Exception:
+                more_delivered, more_failed = self._salvage(part)
+                delivered += more_delivered
+                failed += more_failed
+            else:
+                delivered += zip(part, stored, strict=True)
+        return delivered, failed
