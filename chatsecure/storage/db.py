@@ -21,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from chatsecure.package import shipped
+
 BUSY_TIMEOUT_MS = 10_000
 WRITE_OPTION = "chatsecure_write"
 SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
@@ -28,11 +30,7 @@ SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
 
 def migrations_dir() -> Path:
     """The Alembic scripts: inside the installed package, or the repo's top-level folder."""
-    package_root = Path(__file__).resolve().parent.parent
-    shipped = package_root / "migrations"
-    if (shipped / "env.py").is_file():
-        return shipped
-    return package_root.parent / "migrations"
+    return shipped("migrations")
 
 
 def make_engine(url: str, synchronous: str = "NORMAL", pool_size: int = 8) -> Engine:
