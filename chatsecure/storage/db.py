@@ -120,8 +120,37 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether this chatsecure's migrations include ``revision``; a newer one's do not."""
+    return revision in {
+        script.revision
+        for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
+
+
+def newer_schema_advice(revision: str, shown: str) -> str:
+    """What to do about a database (``shown`` names it) that a newer chatsecure made."""
+    return (
+        f"{shown} is at schema {revision}, which this chatsecure does not know (its newest "
+        f"is {head_revision()}): this chatsecure is older than the database; upgrade chatsecure"
+    )
+
+
+def revision_problem(current: str | None, shown: str) -> str | None:
+    """Why a database (``shown`` names it) at schema ``current`` cannot be used, or None."""
+    head = head_revision()
+    if current == head:
+        return None
+    if current is not None and not is_known_revision(current):
+        return newer_schema_advice(current, shown)
+    return (
+        f"{shown} is at schema {current or '(empty)'}, not the current {head}; "
+        "upgrade it with: chatsecure-admin migrate"
+    )
+
+
 def schema_problem(engine: Engine) -> str | None:
-    """Why the database cannot be used as it is (absent, or an older schema), or None.
+    """Why the database cannot be used as it is (absent, older or newer schema), or None.
 
     A missing SQLite file is reported before connecting, because connecting would
     create an empty one.
@@ -133,11 +162,5 @@ def schema_problem(engine: Engine) -> str | None:
         and not Path(str(url.database)).exists()
     ):
         return f"there is no database at {url.database}; create it with: chatsecure-admin migrate"
-    current, head = current_revision(engine), head_revision()
-    if current != head:
-        shown = url.render_as_string(hide_password=True)
-        return (
-            f"the database {shown} is at schema {current or '(empty)'}, not the current "
-            f"{head}; upgrade it with: chatsecure-admin migrate"
-        )
-    return None
+    shown = url.render_as_string(hide_password=True)
+    return revision_problem(current_revision(engine), f"the database {shown}")
