@@ -99,10 +99,10 @@ def backup_revision(path: Path) -> str:
     try:
         with contextlib.closing(_connect(path, "ro")) as connection:
             problem = _integrity(connection)
-    except sqlite3.DatabaseError as exc:
-        raise BackupError(f"{path} is not a SQLite database ({exc})") from None
+    except sqlite3.DatabaseError as exc:  # not SQLite at all, or a damaged header
+        problem = str(exc)
     if problem != "ok":
-        raise BackupError(f"{path} is damaged: integrity_check says {problem!r}")
+        raise BackupError(f"{path} is not a sound SQLite database: {problem}")
     engine = create_engine(f"sqlite:///{path.resolve().as_uri()}?mode=ro&uri=true")
     try:
         revision = current_revision(engine)
