@@ -48,6 +48,8 @@ def _replacement(path: Path, *, overwrite: bool, mode: int) -> Iterator[tuple[in
     ``path`` when the block ends without an exception, and removed when it does not."""
     if not overwrite and path.exists():
         raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(path))
+    if not path.parent.is_dir():  # else the error would name the temporary file
+        raise FileNotFoundError(errno.ENOENT, "no such folder", str(path.parent))
     fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         if mode != 0o600:

@@ -590,8 +590,8 @@ def init(ctx: Context, args: argparse.Namespace) -> None:
             f.write(shipped(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8"))
     except FileExistsError:
         raise CommandError(f"{target} already exists; add --force to replace it") from None
-    found_anyway = target.resolve() == (Path.cwd() / DEFAULT_CONFIG_NAME).resolve()
-    option = "" if found_anyway else f" --config {shlex.quote(str(target))}"
+    found_by_default = target.resolve() == (Path.cwd() / DEFAULT_CONFIG_NAME).resolve()
+    option = "" if found_by_default else f" --config {shlex.quote(str(target))}"
     ctx.say(f"wrote {target}, every setting with its default and a comment.")
     ctx.say("Paths in it are relative to its folder. Set [server] host and port, then run:")
     for step in (

@@ -95,7 +95,7 @@ def backup_revision(path: Path) -> str:
     fine: ``migrate`` upgrades it after the restore.
     """
     if not path.is_file():
-        raise BackupError(f"{path}: no such file")
+        raise BackupError(f"{path}: {'not a file' if path.exists() else 'no such file'}")
     try:
         with contextlib.closing(_connect(path, "ro")) as connection:
             problem = _integrity(connection)
@@ -163,7 +163,8 @@ def _sole_user(target: Path) -> Iterator[None]:
             (mode,) = connection.execute("PRAGMA journal_mode=DELETE").fetchone()
             connection.execute("BEGIN EXCLUSIVE")
         except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
+            # The primary result code; an extended one (BUSY_RECOVERY...) says the same.
+            if exc.sqlite_errorcode & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED):
                 raise in_use from None
             raise BackupError(f"cannot open {target}: {exc}") from None
         if mode != "delete":

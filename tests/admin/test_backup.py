@@ -71,6 +71,12 @@ def test_backup_is_a_sound_private_copy_and_is_never_overwritten(with_alice, tmp
     assert _names(target) == ["alice", "bob"]
 
 
+def test_backup_into_a_missing_folder_names_the_folder(with_alice, tmp_path):
+    result = with_alice("backup", str(tmp_path / "nowhere" / "copy.db"))
+    assert result.code == 1
+    assert result.err == f"chatsecure-admin: error: no such folder: {tmp_path / 'nowhere'}\n"
+
+
 def test_backup_without_a_database_or_of_postgresql(admin, write_config, tmp_path):
     result = admin("backup", str(tmp_path / "copy.db"))
     assert result.code == 1
@@ -121,14 +127,18 @@ def _damaged_copy(source: Path, target: Path) -> Path:
     return target
 
 
-@pytest.mark.parametrize("kind", ["missing", "text", "damaged", "no schema", "newer", "itself"])
+@pytest.mark.parametrize(
+    "kind", ["missing", "folder", "text", "damaged", "no schema", "newer", "itself"]
+)
 def test_restore_checks_the_file_first(with_alice, tmp_path, kind):
     saved = tmp_path / "saved.db"
     with_alice("backup", str(saved))
     live = _database(with_alice)
     before = live.read_bytes()
     candidate = tmp_path / f"{kind}.db"
-    if kind == "text":
+    if kind == "folder":
+        candidate.mkdir()
+    elif kind == "text":
         candidate.write_text("username,password\nalice,x\n")
     elif kind == "damaged":
         _damaged_copy(saved, candidate)
@@ -146,6 +156,7 @@ def test_restore_checks_the_file_first(with_alice, tmp_path, kind):
     assert result.err.count("\n") == 1, result.err
     expected = {
         "missing": "no such file",
+        "folder": "not a file",
         "text": "is not a sound SQLite database",
         "damaged": "is not a sound SQLite database",
         "no schema": "not a chatsecure database",
