@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
+from cryptography import x509
 
-from chatsecure.config import load_settings
+from chatsecure.admin.checks import Finding, certificate_findings
+from chatsecure.config import TlsSettings, load_settings
+from chatsecure.tls_certs import CertificatePaths, make_dev_certificates, write_dev_certificates
 from tests.admin.conftest import Admin
 from tests.serverproc import HOST, free_port
 
@@ -125,3 +131,45 @@ def test_a_broken_config_is_one_failing_line(tmp_path):
     assert result.out.startswith("FAIL  config: ")
     assert "[server] port: 0 is out of range" in result.out
     assert result.err == "chatsecure-admin: error: the configuration cannot be used\n"
+
+
+def _findings_for(
+    tmp_path: Path,
+    hostnames: list[str],
+    host: str,
+    now: Callable[[x509.Certificate], datetime],
+) -> dict[str, Finding]:
+    """certificate_findings for a fresh certificate naming ``hostnames``, at ``now(cert)``."""
+    tls = TlsSettings(tmp_path / "s.pem", tmp_path / "s.key", tmp_path / "ca.pem")
+    certs = make_dev_certificates(hostnames, days=100)
+    paths = CertificatePaths.beside_ca(tls.cert_file, tls.key_file, tls.ca_file)
+    write_dev_certificates(certs, paths, overwrite=True)
+    moment = now(certs.server_cert)
+    return {f.topic: f for f in certificate_findings(tls, host, moment)}
+
+
+@pytest.mark.parametrize(
+    ("hostnames", "host", "level"),
+    [
+        (["*.example.org"], "chat.example.org", "OK"),
+        (["*.example.org"], "a.chat.example.org", "WARN"),
+        (["*.example.org"], "example.org", "WARN"),
+        (["Chat.Example.org"], "chat.example.ORG", "OK"),
+        ([], "0:0::1", "OK"),  # ::1, written another way
+        ([], "0.0.0.0", "OK"),
+    ],
+)
+def test_hostnames_match_as_clients_match_them(tmp_path, hostnames, host, level):
+    findings = _findings_for(tmp_path, hostnames, host, lambda cert: cert.not_valid_before_utc)
+    assert findings["hostnames"].level.value == level
+
+
+def test_an_expired_or_not_yet_valid_certificate_fails(tmp_path):
+    after = _findings_for(tmp_path, [], "localhost", lambda c: c.not_valid_after_utc)
+    assert after["expiry"].level.value == "FAIL"
+    assert "expired on" in after["expiry"].text
+    before = _findings_for(
+        tmp_path, [], "localhost", lambda c: c.not_valid_before_utc - timedelta(hours=1)
+    )
+    assert before["expiry"].level.value == "FAIL"
+    assert "not valid before" in before["expiry"].text
