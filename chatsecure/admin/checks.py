@@ -17,11 +17,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy import create_engine
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
+from chatsecure.admin.base import missing_driver
 from chatsecure.config import Settings, TlsSettings
 from chatsecure.storage.backup import SIDE_FILES, sqlite_file
-from chatsecure.storage.db import head_revision, make_engine, schema_problem
+from chatsecure.storage.db import head_revision, schema_problem
 from chatsecure.tls_certs import (
     CertificatePaths,
     certificate_names,
@@ -160,7 +163,13 @@ def mode_findings(paths: list[Path]) -> Iterator[Finding]:
 
 
 def schema_finding(settings: Settings) -> Finding:
-    engine = make_engine(settings.database.url, settings.database.synchronous, pool_size=1)
+    url = make_url(settings.database.url)
+    try:
+        # A plain engine: make_engine would create a missing database's folder.
+        engine = create_engine(url)
+    except ImportError as exc:
+        shown = url.render_as_string(hide_password=True)
+        return Finding(Level.FAIL, "schema", missing_driver(shown, exc))
     try:
         problem = schema_problem(engine)
     except SQLAlchemyError as exc:
