@@ -28,7 +28,7 @@ from chatsecure.lockout import locked_until
 from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room
 from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
-from chatsecure.storage.backup import backup_database, restore_database, sqlite_file
+from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
 from chatsecure.storage.db import (
     current_revision,
     head_revision,
@@ -184,7 +184,7 @@ def _backup_before_migrating(ctx: Context, revision: str) -> None:
         )
     stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     target = database.with_name(f"{database.stem}.{revision}.{stamp}{database.suffix}.bak")
-    backup_database(database, target, overwrite=False)
+    copy_database(database, target, overwrite=False)
     ctx.note(f"backed up the schema {revision} database to {target}")
 
 
@@ -209,7 +209,7 @@ def _backup_arguments(parser: argparse.ArgumentParser) -> None:
 def backup(ctx: Context, args: argparse.Namespace) -> None:
     database = _sqlite_database(ctx, "pg_dump")
     try:
-        backup_database(database, args.file, overwrite=args.force)
+        copy_database(database, args.file, overwrite=args.force)
     except FileExistsError:
         raise CommandError(f"{args.file} already exists; add --force to replace it") from None
     ctx.say(f"backed up {database} to {args.file} (mode 0600)")

@@ -64,8 +64,8 @@ def _integrity(connection: sqlite3.Connection) -> str:
     return str(result)
 
 
-def backup_database(source: Path, target: Path, *, overwrite: bool) -> None:
-    """Copy the live database ``source`` to ``target`` (mode 0600), atomically.
+def copy_database(source: Path, target: Path, *, overwrite: bool) -> None:
+    """Copy the database ``source`` to ``target`` (mode 0600), atomically, even while in use.
 
     Raises FileExistsError when ``target`` exists and not ``overwrite``, BackupError
     when there is no database or the copy is not sound.
@@ -82,7 +82,7 @@ def backup_database(source: Path, target: Path, *, overwrite: bool) -> None:
                 copy.execute("PRAGMA journal_mode=DELETE")  # the live file's WAL mode came along
                 problem = _integrity(copy)
         except sqlite3.Error as exc:
-            raise BackupError(f"cannot back up {source}: {exc}; nothing was written") from None
+            raise BackupError(f"cannot copy {source}: {exc}; nothing was written") from None
         if problem != "ok":
             raise BackupError(f"the copy of {source} is not sound ({problem}); nothing was written")
 
@@ -126,19 +126,10 @@ def restore_database(backup: Path, target: Path) -> str:
         raise BackupError(f"{backup} is the database itself; restore from a backup of it")
     revision = backup_revision(backup)
     with _sole_user(target):
-        with atomic_path(target, overwrite=True) as temporary:
-            try:
-                with (
-                    contextlib.closing(_connect(backup, "ro")) as source,
-                    contextlib.closing(sqlite3.connect(temporary, isolation_level=None)) as copy,
-                ):
-                    source.backup(copy)
-            except sqlite3.Error as exc:
-                raise BackupError(
-                    f"cannot copy {backup}: {exc}; the database is unchanged"
-                ) from None
-            if target.exists():
-                _keep_owner(target, temporary)
+        owner = target.stat() if target.exists() else None
+        copy_database(backup, target, overwrite=True)
+        if owner is not None:
+            _give(target, owner.st_uid, owner.st_gid)
         for suffix in SIDE_FILES:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(f"{target}{suffix}")
@@ -172,12 +163,11 @@ def _sole_user(target: Path) -> Iterator[None]:
         yield
 
 
-def _keep_owner(old: Path, new: Path) -> None:
-    """Give ``new`` the owner and group of ``old``, as far as this user may.
+def _give(path: Path, uid: int, gid: int) -> None:
+    """Give ``path`` to the old file's owner and group, as far as this user may.
 
     Root restoring the database of a service account must leave it that account's;
     anyone else can only give a file to themselves, which it already is.
     """
-    status = old.stat()
     with contextlib.suppress(PermissionError):
-        os.chown(new, status.st_uid, status.st_gid)
+        os.chown(path, uid, gid)

@@ -6,6 +6,7 @@ tests/e2e/test_admin_live.py.
 
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import stat
@@ -107,6 +108,16 @@ def test_restore_replaces_the_database_with_the_backup(with_alice, tmp_path):
     ]
     # The restored database works for the commands (and so for the server) as before.
     assert with_alice("users").out.splitlines()[1].split()[0] == "alice"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_restore_as_root_leaves_the_database_to_its_owner(with_alice, tmp_path):
+    saved = tmp_path / "saved.db"
+    with_alice("backup", str(saved))
+    live = _database(with_alice)
+    os.chown(live, 4242, 4343)  # the service account's
+    assert with_alice("restore", str(saved)).code == 0
+    assert (live.stat().st_uid, live.stat().st_gid) == (4242, 4343)
 
 
 def test_restore_onto_a_machine_without_a_database(with_alice, write_config, tmp_path):
