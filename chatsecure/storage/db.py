@@ -136,19 +136,6 @@ def newer_schema_advice(revision: str, shown: str) -> str:
     )
 
 
-def revision_problem(current: str | None, shown: str) -> str | None:
-    """Why a database (``shown`` names it) at schema ``current`` cannot be used, or None."""
-    head = head_revision()
-    if current == head:
-        return None
-    if current is not None and not is_known_revision(current):
-        return newer_schema_advice(current, shown)
-    return (
-        f"{shown} is at schema {current or '(empty)'}, not the current {head}; "
-        "upgrade it with: chatsecure-admin migrate"
-    )
-
-
 def schema_problem(engine: Engine) -> str | None:
     """Why the database cannot be used as it is (absent, older or newer schema), or None.
 
@@ -162,5 +149,13 @@ def schema_problem(engine: Engine) -> str | None:
         and not Path(str(url.database)).exists()
     ):
         return f"there is no database at {url.database}; create it with: chatsecure-admin migrate"
-    shown = url.render_as_string(hide_password=True)
-    return revision_problem(current_revision(engine), f"the database {shown}")
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        shown = url.render_as_string(hide_password=True)
+        if current is not None and not is_known_revision(current):
+            return newer_schema_advice(current, f"the database {shown}")
+        return (
+            f"the database {shown} is at schema {current or '(empty)'}, not the current "
+            f"{head}; upgrade it with: chatsecure-admin migrate"
+        )
+    return None
