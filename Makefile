@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint typecheck pytest clean bench
+.PHONY: install system-deps bench-system-deps run test lint typecheck pytest clean bench
 
 install: $(STAMP)
 
@@ -15,6 +15,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	touch $(STAMP)
+
+# The system programs the suite (Xvfb) and the benchmark (ngircd) run: installed with
+# apt-get when missing, or a stop at once with the command that would. The list is in
+# .ci/system-deps.
+system-deps:
+	@.ci/system-deps test
+
+bench-system-deps:
+	@.ci/system-deps bench
 
 # The server in the foreground with the repo's config.toml: dev certificates if missing,
 # the schema migrated, then exec so Ctrl-C reaches the server itself.
@@ -30,15 +39,15 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-pytest: install
+pytest: install system-deps
 	$(BIN)/pytest
 
-test: lint typecheck pytest
+# system-deps first, so a machine that lacks a program stops before the long checks.
+test: system-deps lint typecheck pytest
 
-# The benchmark suite against ngircd (installed with apt-get if missing): small scale in
-# under ten minutes; FULL=1 for the full scale of docs/performance.md. Writes
-# bench/results/latest.json and latest.md.
-bench: install
+# The benchmark suite against ngircd: small scale in under ten minutes; FULL=1 for the
+# full scale of docs/performance.md. Writes bench/results/latest.json and latest.md.
+bench: install bench-system-deps
 	$(BIN)/python -m bench $(if $(FULL),--full)
 
 clean:

@@ -20,6 +20,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from chatsecure.atomicfile import atomic_write
@@ -33,6 +34,13 @@ _CLOCK_SKEW = timedelta(minutes=5)
 _DNS_NAME = re.compile(
     r"(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     re.ASCII,
+)
+
+_CA_NAME = x509.Name(
+    [
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "chatsecure"),
+        x509.NameAttribute(NameOID.COMMON_NAME, "chatsecure development CA"),
+    ]
 )
 
 _KEY_USAGES = (
@@ -102,30 +110,15 @@ def _general_name(host: str) -> x509.GeneralName:
     return x509.DNSName(host)
 
 
-def make_dev_certificates(
-    hostnames: Sequence[str] = (),
-    days: int = SERVER_DEFAULT_DAYS,
-    now: datetime | None = None,
-) -> DevCertificates:
-    """A fresh CA and a server certificate for ``hostnames`` (plus localhost), in memory."""
-    if not 1 <= days <= SERVER_MAX_DAYS:
-        raise ValueError(
-            f"days must be 1 to {SERVER_MAX_DAYS} (Mozilla's intermediate profile), not {days}"
-        )
-    names = alt_names(hostnames)
+def make_ca(now: datetime | None = None) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A fresh local CA certificate, valid ``CA_DAYS``, and its key."""
     start = (now or datetime.now(UTC)) - _CLOCK_SKEW
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name(
-        [
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "chatsecure"),
-            x509.NameAttribute(NameOID.COMMON_NAME, "chatsecure development CA"),
-        ]
-    )
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
+        .subject_name(_CA_NAME)
+        .issuer_name(_CA_NAME)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
@@ -138,12 +131,29 @@ def make_dev_certificates(
         )
         .sign(ca_key, hashes.SHA256())
     )
+    return ca_cert, ca_key
+
+
+def issue_server_certificate(
+    ca_cert: x509.Certificate,
+    ca_key: ec.EllipticCurvePrivateKey,
+    hostnames: Sequence[str] = (),
+    days: int = SERVER_DEFAULT_DAYS,
+    now: datetime | None = None,
+) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """A new server key and a certificate for ``hostnames`` (plus localhost) signed by the CA."""
+    if not 1 <= days <= SERVER_MAX_DAYS:
+        raise ValueError(
+            f"days must be 1 to {SERVER_MAX_DAYS} (Mozilla's intermediate profile), not {days}"
+        )
+    names = alt_names(hostnames)
+    start = (now or datetime.now(UTC)) - _CLOCK_SKEW
     server_key = ec.generate_private_key(ec.SECP256R1())
-    first = names[0].value
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     server_cert = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(first))]))
-        .issuer_name(ca_name)
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, str(names[0].value))]))
+        .issuer_name(ca_cert.subject)
         .public_key(server_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(start)
@@ -160,7 +170,19 @@ def make_dev_certificates(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    return DevCertificates(ca_cert, ca_key, server_cert, server_key)
+    return server_cert, server_key
+
+
+def make_dev_certificates(
+    hostnames: Sequence[str] = (),
+    days: int = SERVER_DEFAULT_DAYS,
+    now: datetime | None = None,
+) -> DevCertificates:
+    """A fresh CA and a server certificate for ``hostnames`` (plus localhost), in memory."""
+    ca_cert, ca_key = make_ca(now)
+    return DevCertificates(
+        ca_cert, ca_key, *issue_server_certificate(ca_cert, ca_key, hostnames, days, now)
+    )
 
 
 def write_dev_certificates(
@@ -173,12 +195,69 @@ def write_dev_certificates(
     existing = [p for p in paths.all() if p.exists()]
     if existing and not overwrite:
         raise FileExistsError(f"already exists: {', '.join(map(str, existing))}")
-    for path in paths.all():
+    _write_pair(paths.ca_file, certs.ca_cert, paths.ca_key_file, certs.ca_key)
+    _write_pair(paths.cert_file, certs.server_cert, paths.key_file, certs.server_key)
+
+
+def write_server_certificate(
+    cert: x509.Certificate, key: ec.EllipticCurvePrivateKey, paths: CertificatePaths
+) -> None:
+    """Replace the server certificate and key; the CA's files stay as they are."""
+    _write_pair(paths.cert_file, cert, paths.key_file, key)
+
+
+def load_ca(paths: CertificatePaths) -> tuple[x509.Certificate, ec.EllipticCurvePrivateKey]:
+    """The existing CA certificate and key; ValueError (or OSError) says why they cannot sign."""
+    ca_cert = load_certificate(paths.ca_file)
+    ca_key = load_private_key(paths.ca_key_file)
+    if not isinstance(ca_key, ec.EllipticCurvePrivateKey):
+        raise ValueError(f"{paths.ca_key_file}: not an ECDSA key such as gencert makes")
+    if not key_matches(ca_cert, ca_key):
+        raise ValueError(f"{paths.ca_key_file} is not the key of {paths.ca_file}")
+    return ca_cert, ca_key
+
+
+def load_certificate(path: Path) -> x509.Certificate:
+    """The first certificate of a PEM file; ValueError if there is none, OSError if unreadable."""
+    try:
+        return x509.load_pem_x509_certificate(path.read_bytes())
+    except ValueError:
+        raise ValueError(f"{path}: not a PEM certificate") from None
+
+
+def load_private_key(path: Path) -> PrivateKeyTypes:
+    """An unencrypted PEM private key; ValueError if it is not one, OSError if unreadable."""
+    try:
+        return serialization.load_pem_private_key(path.read_bytes(), password=None)
+    except (ValueError, TypeError):
+        raise ValueError(f"{path}: not an unencrypted PEM private key") from None
+
+
+def key_matches(cert: x509.Certificate, key: PrivateKeyTypes) -> bool:
+    """Whether ``key`` is the private half of the certificate's public key."""
+    spki = serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    return bool(cert.public_key().public_bytes(*spki) == key.public_key().public_bytes(*spki))
+
+
+def certificate_names(cert: x509.Certificate) -> list[str]:
+    """The host names and addresses the certificate is valid for (its subjectAltName)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return [
+        *san.get_values_for_type(x509.DNSName),
+        *map(str, san.get_values_for_type(x509.IPAddress)),
+    ]
+
+
+def _write_pair(
+    cert_path: Path, cert: x509.Certificate, key_path: Path, key: ec.EllipticCurvePrivateKey
+) -> None:
+    for path in (cert_path, key_path):
         path.parent.mkdir(parents=True, exist_ok=True)
-    _write_pem(paths.ca_file, _cert_pem(certs.ca_cert), 0o644)
-    _write_pem(paths.ca_key_file, _key_pem(certs.ca_key), 0o600)
-    _write_pem(paths.cert_file, _cert_pem(certs.server_cert), 0o644)
-    _write_pem(paths.key_file, _key_pem(certs.server_key), 0o600)
+    _write_pem(cert_path, _cert_pem(cert), 0o644)
+    _write_pem(key_path, _key_pem(key), 0o600)
 
 
 def _cert_pem(cert: x509.Certificate) -> bytes:

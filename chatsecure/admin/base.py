@@ -26,6 +26,14 @@ class CommandError(Exception):
         self.exit_code = exit_code
 
 
+def missing_driver(database: str, exc: ImportError) -> str:
+    """What to say when SQLAlchemy cannot import the driver a database URL names."""
+    return (
+        f"{database}: its driver {exc.name} is not installed; install it beside chatsecure "
+        f"(pip install {exc.name})"
+    )
+
+
 class Context:
     """A command's streams, with the settings and the database opened on first use."""
 
@@ -55,7 +63,10 @@ class Context:
     def engine(self) -> Engine:
         if self._engine is None:
             database = self.settings.database
-            self._engine = make_engine(database.url, database.synchronous, pool_size=2)
+            try:
+                self._engine = make_engine(database.url, database.synchronous, pool_size=2)
+            except ImportError as exc:
+                raise CommandError(missing_driver(self.database(), exc)) from None
         return self._engine
 
     def store(self) -> Store:

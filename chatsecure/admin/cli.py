@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
@@ -19,7 +20,9 @@ from sqlalchemy.exc import OperationalError
 from chatsecure.admin.base import CommandError, Context
 from chatsecure.admin.commands import COMMANDS
 from chatsecure.config import CONFIG_ENV, ConfigError
+from chatsecure.package import version_text
 from chatsecure.passwords import WeakPasswordError
+from chatsecure.storage.backup import BackupError
 from chatsecure.storage.store import StoreError
 
 PROG = "chatsecure-admin"
@@ -52,21 +55,32 @@ class _Parser(argparse.ArgumentParser):
         raise _ParserExit(status)
 
 
+class _HelpFormatter(argparse.HelpFormatter):
+    """Text wrapped to the terminal's width, except indented lines: the examples."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        return "\n".join(
+            line if line.startswith(" ") else textwrap.fill(line, width, initial_indent=indent)
+            for line in text.splitlines()
+        )
+
+
+CONFIG_HELP = f"the config.toml to use (default: ${CONFIG_ENV}, else ./config.toml)"
+
+
 def build_parser(stdout: TextIO, stderr: TextIO) -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
-        description="Administer a chatsecure server: database, certificates, accounts, rooms "
-        "and history export.",
+        description="Administer a chatsecure server: set-up and checks, the database and "
+        "its backups, certificates, accounts, rooms and history export.",
         epilog=f"The configuration comes from --config, else ${CONFIG_ENV}, else ./config.toml. "
         f"Run '{PROG} COMMAND --help' for a command's details and examples.",
+        formatter_class=_HelpFormatter,
         stdout=stdout,
         stderr=stderr,
     )
-    parser.add_argument(
-        "--config",
-        metavar="PATH",
-        help=f"the config.toml to use (default: ${CONFIG_ENV}, else ./config.toml)",
-    )
+    parser.add_argument("--version", action="version", version=version_text(PROG))
+    parser.add_argument("--config", metavar="PATH", help=CONFIG_HELP)
     commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
     for command in COMMANDS:
         examples = "\n".join(f"  {line}" for line in command.examples)
@@ -75,10 +89,12 @@ def build_parser(stdout: TextIO, stderr: TextIO) -> argparse.ArgumentParser:
             help=command.summary,
             description=command.description,
             epilog=f"example{'s' if len(command.examples) > 1 else ''}:\n{examples}",
-            formatter_class=argparse.RawDescriptionHelpFormatter,
+            formatter_class=_HelpFormatter,
             stdout=stdout,
             stderr=stderr,
         )
+        # After the command too; SUPPRESS keeps one given before it when it is not.
+        sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
         command.arguments(sub)
         sub.set_defaults(run=command.run)
     return parser
@@ -105,7 +121,7 @@ def main(
         stdout.flush()
     except CommandError as exc:
         return _fail(stderr, exc.message, exc.exit_code)
-    except (ConfigError, StoreError, WeakPasswordError) as exc:
+    except (BackupError, ConfigError, StoreError, WeakPasswordError) as exc:
         return _fail(stderr, str(exc), EXIT_FAILURE)
     except OperationalError as exc:
         return _fail(stderr, f"database: {exc.orig}", EXIT_FAILURE)

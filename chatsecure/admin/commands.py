@@ -8,29 +8,48 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import json
+import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import alembic.util
+from cryptography import x509
 
 from chatsecure.admin import accounts
 from chatsecure.admin.base import CommandError, Context, Progress
+from chatsecure.admin.checks import EXPIRY_WARNING_DAYS, Finding, Level, run_checks
 from chatsecure.atomicfile import atomic_write
+from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
 from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
+from chatsecure.lockout import locked_until
 from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room
+from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
-from chatsecure.storage.db import current_revision, upgrade
-from chatsecure.storage.store import AccountRecord, MessageRow, NoSuchAccountError
+from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
+from chatsecure.storage.db import (
+    current_revision,
+    head_revision,
+    is_known_revision,
+    newer_schema_advice,
+    upgrade,
+)
+from chatsecure.storage.store import AccountRecord, MessageRow, NoSuchAccountError, utcnow
 from chatsecure.timestamps import format_ts, parse_date
 from chatsecure.tls_certs import (
     SERVER_DEFAULT_DAYS,
     SERVER_MAX_DAYS,
     CertificatePaths,
+    certificate_names,
     fingerprint,
+    issue_server_certificate,
+    load_ca,
+    load_certificate,
     make_dev_certificates,
     write_dev_certificates,
+    write_server_certificate,
 )
 
 Runner = Callable[[Context, argparse.Namespace], None]
@@ -92,6 +111,31 @@ def _when(moment: datetime | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M") if moment else "never"
 
 
+def _rfc3339(moment: datetime | None) -> str | None:
+    """A stored (naive UTC) time for JSON: ``2026-11-21T10:00:00Z``."""
+    return f"{moment:%Y-%m-%dT%H:%M:%S}Z" if moment else None
+
+
+def _json_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="a JSON array, for scripts")
+
+
+def _say_json(ctx: Context, value: object) -> None:
+    ctx.say(json.dumps(value, indent=2, ensure_ascii=False))
+
+
+def _confirm(ctx: Context, question: str) -> None:
+    """Ask at the terminal; CommandError unless the answer is yes (or no one can answer)."""
+    if not ctx.stdin.isatty():
+        raise CommandError(
+            "stdin is not a terminal, so there is no one to confirm; add --yes to go ahead"
+        )
+    ctx.stderr.write(f"{question} [y/N] ")
+    ctx.stderr.flush()
+    if ctx.stdin.readline().strip().lower() not in ("y", "yes"):
+        raise CommandError("not confirmed; nothing was changed")
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     lines = [list(header), *(list(row) for row in rows)]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
@@ -104,9 +148,21 @@ def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
 # -- migrate -----------------------------------------------------------------------------
 
 
+def _migrate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--no-backup",
+        action="store_true",
+        help="change the schema without taking a backup first",
+    )
+
+
 def migrate(ctx: Context, args: argparse.Namespace) -> None:
     engine = ctx.engine()
     before = current_revision(engine)
+    if before is not None and not is_known_revision(before):
+        raise CommandError(newer_schema_advice(before, f"the database {ctx.database()}"))
+    if before not in (None, head_revision()) and not args.no_backup:
+        _backup_before_migrating(ctx, before)
     try:
         upgrade(engine)
     except alembic.util.CommandError as exc:
@@ -116,6 +172,59 @@ def migrate(ctx: Context, args: argparse.Namespace) -> None:
         ctx.say(f"{ctx.database()}: already at the current schema ({after})")
     else:
         ctx.say(f"{ctx.database()}: upgraded from {before or '(empty)'} to {after}")
+
+
+def _backup_before_migrating(ctx: Context, revision: str) -> None:
+    database = sqlite_file(ctx.settings.database.url)
+    if database is None:
+        raise CommandError(
+            f"migrate backs up a SQLite database before changing its schema; back up "
+            f"{ctx.database()} with its own tool (pg_dump for PostgreSQL), then run: "
+            "chatsecure-admin migrate --no-backup"
+        )
+    stamp = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    target = database.with_name(f"{database.stem}.{revision}.{stamp}{database.suffix}.bak")
+    copy_database(database, target, overwrite=False)
+    ctx.note(f"backed up the schema {revision} database to {target}")
+
+
+# -- backup and restore ------------------------------------------------------------------
+
+
+def _sqlite_database(ctx: Context, tool: str) -> Path:
+    """The configured SQLite file; CommandError naming ``tool`` for any other database."""
+    database = sqlite_file(ctx.settings.database.url)
+    if database is None:
+        raise CommandError(
+            f"{ctx.database()} is not a SQLite file: use its own tool ({tool} for PostgreSQL)"
+        )
+    return database
+
+
+def _backup_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", type=Path, help="where to write the copy")
+    parser.add_argument("--force", action="store_true", help="replace an existing FILE")
+
+
+def backup(ctx: Context, args: argparse.Namespace) -> None:
+    database = _sqlite_database(ctx, "pg_dump")
+    try:
+        copy_database(database, args.file, overwrite=args.force)
+    except FileExistsError:
+        raise CommandError(f"{args.file} already exists; add --force to replace it") from None
+    ctx.say(f"backed up {database} to {args.file} (mode 0600)")
+
+
+def _restore_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("file", metavar="FILE", type=Path, help="a file made by backup")
+
+
+def restore(ctx: Context, args: argparse.Namespace) -> None:
+    database = _sqlite_database(ctx, "pg_restore or psql")
+    revision = restore_database(args.file, database)
+    ctx.say(f"restored {database} from {args.file}")
+    if revision != head_revision():
+        ctx.say(f"the backup has the older schema {revision}; now run: chatsecure-admin migrate")
 
 
 # -- gencert -----------------------------------------------------------------------------
@@ -136,26 +245,66 @@ def _gencert_arguments(parser: argparse.ArgumentParser) -> None:
         default=SERVER_DEFAULT_DAYS,
         help=f"server certificate lifetime, 1-{SERVER_MAX_DAYS} (default {SERVER_DEFAULT_DAYS})",
     )
-    parser.add_argument("--force", action="store_true", help="replace existing files")
+    replace = parser.add_mutually_exclusive_group()
+    replace.add_argument(
+        "--force",
+        action="store_true",
+        help="renew the server certificate and key with the existing CA (clients keep "
+        "trusting it); without --hostname the new certificate keeps the old one's names",
+    )
+    replace.add_argument(
+        "--new-ca",
+        action="store_true",
+        help="replace the CA too: every client then needs the new ca_file",
+    )
 
 
 def gencert(ctx: Context, args: argparse.Namespace) -> None:
     tls = ctx.settings.tls
     paths = CertificatePaths.beside_ca(tls.cert_file, tls.key_file, tls.ca_file)
     try:
-        certs = make_dev_certificates(args.hostname, args.days)
-        write_dev_certificates(certs, paths, overwrite=args.force)
-    except ValueError as exc:
-        raise CommandError(str(exc)) from None
-    except FileExistsError as exc:
-        raise CommandError(f"{exc}; add --force to replace them") from None
-    ctx.say(f"CA certificate:     {paths.ca_file}  (give this to clients to verify the server)")
-    ctx.say(f"CA key:             {paths.ca_key_file}  (mode 0600; keep it secret)")
+        if args.force:
+            server = _renew_server_certificate(paths, args.hostname, args.days)
+        else:
+            certs = make_dev_certificates(args.hostname, args.days)
+            write_dev_certificates(certs, paths, overwrite=args.new_ca)
+            server = certs.server_cert
+            ctx.say(f"CA certificate:     {paths.ca_file}  (give this to clients to verify)")
+            ctx.say(f"CA key:             {paths.ca_key_file}  (mode 0600; keep it secret)")
+    except (OSError, ValueError) as exc:
+        raise CommandError(_certificate_problem(exc)) from None
     ctx.say(f"server certificate: {paths.cert_file}")
     ctx.say(f"server key:         {paths.key_file}  (mode 0600)")
-    server = certs.server_cert
     ctx.say(f"valid until:        {server.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
     ctx.say(f"SHA-256 fingerprint: {fingerprint(server)}")
+
+
+def _renew_server_certificate(
+    paths: CertificatePaths, hostnames: Sequence[str], days: int
+) -> x509.Certificate:
+    """A new server key and certificate signed by the existing CA, which stays as it is."""
+    ca_cert, ca_key = load_ca(paths)
+    if not hostnames and paths.cert_file.exists():
+        hostnames = certificate_names(load_certificate(paths.cert_file))
+    cert, key = issue_server_certificate(ca_cert, ca_key, hostnames, days)
+    write_server_certificate(cert, key, paths)
+    return cert
+
+
+def _certificate_problem(exc: OSError | ValueError) -> str:
+    if isinstance(exc, FileExistsError):
+        return (
+            f"{exc}; add --force to renew the server certificate with the existing CA, or "
+            "--new-ca to replace the CA as well (every client then needs the new ca_file)"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return (
+            f"{exc.filename}: not found, so there is no CA to renew with; "
+            "make one with --new-ca (every client then needs the new ca_file)"
+        )
+    if isinstance(exc, OSError):
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
 
 
 # -- accounts ----------------------------------------------------------------------------
@@ -251,7 +400,15 @@ DELUSER_EFFECTS = (
 )
 
 
+def _deluser_arguments(parser: argparse.ArgumentParser) -> None:
+    _username_argument(parser)
+    parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+
+
 def deluser(ctx: Context, args: argparse.Namespace) -> None:
+    if not args.yes:
+        name = _existing_account(ctx, args.name).name
+        _confirm(ctx, f"Delete the account {name!r}? {DELUSER_EFFECTS}")
     try:
         account = ctx.store().delete_account(args.name)
     except NoSuchAccountError:
@@ -259,8 +416,47 @@ def deluser(ctx: Context, args: argparse.Namespace) -> None:
     ctx.say(f"deleted account {account.name!r}. {DELUSER_EFFECTS}")
 
 
+def unlock(ctx: Context, args: argparse.Namespace) -> None:
+    account = _existing_account(ctx, args.name)
+    ctx.store().clear_login_failures(account.name)
+    ctx.say(
+        f"unlocked {account.name!r}: its failed logins are forgotten; the password is unchanged"
+    )
+
+
+def _lock_end(ctx: Context, account: AccountRecord, now: datetime) -> datetime | None:
+    """When the account's login throttle ends, if it is throttled now."""
+    until = locked_until(account.failed_logins, account.failures_since, ctx.settings.auth)
+    return until if until is not None and until > now else None
+
+
+def _state(account: AccountRecord, lock_end: datetime | None, now: datetime) -> str:
+    states = ["disabled"] if account.disabled else []
+    if lock_end is not None:
+        shown = f"{lock_end:%H:%M}" if lock_end.date() == now.date() else _when(lock_end)
+        states.append(f"locked until {shown}")
+    return ", ".join(states) or "active"
+
+
 def users(ctx: Context, args: argparse.Namespace) -> None:
     records = ctx.store().list_accounts()
+    now = utcnow()
+    locks = [_lock_end(ctx, a, now) for a in records]
+    if args.json:
+        _say_json(
+            ctx,
+            [
+                {
+                    "name": a.name,
+                    "created": _rfc3339(a.created_at),
+                    "last_login": _rfc3339(a.last_login_at),
+                    "disabled": a.disabled,
+                    "locked_until": _rfc3339(lock),
+                }
+                for a, lock in zip(records, locks, strict=True)
+            ],
+        )
+        return
     if not records:
         ctx.say("no accounts yet; add one with: chatsecure-admin adduser NAME")
         return
@@ -268,13 +464,8 @@ def users(ctx: Context, args: argparse.Namespace) -> None:
         _table(
             ("NAME", "CREATED (UTC)", "LAST LOGIN (UTC)", "STATE"),
             (
-                (
-                    a.name,
-                    _when(a.created_at),
-                    _when(a.last_login_at),
-                    "disabled" if a.disabled else "active",
-                )
-                for a in records
+                (a.name, _when(a.created_at), _when(a.last_login_at), _state(a, lock, now))
+                for a, lock in zip(records, locks, strict=True)
             ),
         )
     )
@@ -285,6 +476,9 @@ def users(ctx: Context, args: argparse.Namespace) -> None:
 
 def rooms(ctx: Context, args: argparse.Namespace) -> None:
     summaries = ctx.store().list_rooms()
+    if args.json:
+        _say_json(ctx, [{"name": r.name, "members": r.members} for r in summaries])
+        return
     if not summaries:
         ctx.say("no rooms yet; add one with: chatsecure-admin addroom NAME")
         return
@@ -346,6 +540,8 @@ def _date_option(value: str | None, option: str) -> int | None:
 def export(ctx: Context, args: argparse.Namespace) -> None:
     since = _date_option(args.since, "--since")
     until = _date_option(args.until, "--until")
+    if since is not None and until is not None and since >= until:
+        raise CommandError(f"--since {args.since} is not before --until {args.until}")
     output: Path | None = args.output
     if output is not None and output.exists() and not args.force:
         raise CommandError(f"{output} already exists; add --force to replace it")
@@ -371,15 +567,121 @@ def export(ctx: Context, args: argparse.Namespace) -> None:
     ctx.note(f"exported {count} messages to {output}")
 
 
+# -- setting up and checking -------------------------------------------------------------
+
+
+def _init_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "dir",
+        metavar="DIR",
+        type=Path,
+        nargs="?",
+        default=Path(),
+        help="the folder for config.toml, created if need be (default: this one)",
+    )
+    parser.add_argument("--force", action="store_true", help="replace an existing config.toml")
+
+
+def init(ctx: Context, args: argparse.Namespace) -> None:
+    target: Path = args.dir / DEFAULT_CONFIG_NAME
+    args.dir.mkdir(parents=True, exist_ok=True)
+    try:
+        with atomic_write(target, overwrite=args.force) as f:
+            f.write(shipped(DEFAULT_CONFIG_NAME).read_text(encoding="utf-8"))
+    except FileExistsError:
+        raise CommandError(f"{target} already exists; add --force to replace it") from None
+    found_by_default = target.resolve() == (Path.cwd() / DEFAULT_CONFIG_NAME).resolve()
+    option = "" if found_by_default else f" --config {shlex.quote(str(target))}"
+    ctx.say(f"wrote {target}, every setting with its default and a comment.")
+    ctx.say("Paths in it are relative to its folder. Set [server] host and port, then run:")
+    for step in (
+        f"chatsecure-admin{option} gencert --hostname chat.example.org",
+        f"chatsecure-admin{option} migrate",
+        f"chatsecure-admin{option} adduser NAME",
+        f"chatsecure-admin{option} check",
+        f"chatsecure-server{option}",
+    ):
+        ctx.say(f"  {step}")
+
+
+def check(ctx: Context, args: argparse.Namespace) -> None:
+    try:
+        settings = ctx.settings
+    except ConfigError as exc:
+        ctx.say(str(Finding(Level.FAIL, "config", str(exc))))
+        raise CommandError("the configuration cannot be used") from None
+    findings = run_checks(settings)
+    for finding in findings:
+        ctx.say(str(finding))
+    failed = sum(f.level is Level.FAIL for f in findings)
+    if failed:
+        raise CommandError(f"{failed} of {len(findings)} checks failed")
+
+
 COMMANDS = (
+    Command(
+        "init",
+        "write a commented config.toml with every default",
+        "Write DIR/config.toml (mode 0600): every setting with its default value and a "
+        "comment on what it does. Relative paths in it (certificates, the SQLite database) "
+        "are relative to its folder. An existing file is kept unless --force. Then it "
+        "prints the commands that get a server running.",
+        ("chatsecure-admin init", "chatsecure-admin init /etc/chatsecure"),
+        init,
+        _init_arguments,
+    ),
+    Command(
+        "check",
+        "check the setup: config, certificate, file modes, schema, port",
+        "Check what the server needs, one line each, OK, WARN or FAIL: the configuration "
+        "loads; the certificate and key load and match; days until the certificate "
+        f"expires (WARN under {EXPIRY_WARNING_DAYS}); whether [server] host is among its "
+        "names; the modes of the private keys and the database files (FAIL if every user "
+        "may read them, WARN for the group); the schema; whether the port is free (WARN "
+        "when a server already listens there). Exits 1 if any check fails, so it can "
+        "guard a start (systemd's ExecStartPre=).",
+        ("chatsecure-admin check", "chatsecure-admin --config /etc/chatsecure/config.toml check"),
+        check,
+    ),
     Command(
         "migrate",
         "create the database or upgrade it to the current schema",
         "Create the database, or upgrade it to the current schema. Safe to run again: a "
-        "database that is already current is left as it is. Every other command that uses "
-        "the database refuses to run until it is current.",
+        "database that is already current is left as it is. Before it changes the schema "
+        "of a SQLite database it backs it up beside itself (NAME.REVISION.TIME.db.bak), "
+        "unless --no-backup; another database must be backed up with its own tool first. "
+        "Every other command that uses the database refuses to run until it is current.",
         ("chatsecure-admin migrate",),
         migrate,
+        _migrate_arguments,
+    ),
+    Command(
+        "backup",
+        "copy the database, even while the server runs",
+        "Copy the SQLite database to FILE: a consistent snapshot of everything committed, "
+        "taken while the server goes on serving (SQLite's online backup API). The copy is "
+        "checked with PRAGMA integrity_check and written to a temporary file renamed into "
+        "place, mode 0600 (it holds every message). An existing FILE is kept unless "
+        "--force. For PostgreSQL use pg_dump instead.",
+        (
+            "chatsecure-admin backup /var/backups/chatsecure.db",
+            'chatsecure-admin backup "chatsecure-$(date +%F).db"',
+        ),
+        backup,
+        _backup_arguments,
+    ),
+    Command(
+        "restore",
+        "replace the database with a backup (server stopped)",
+        "Replace the SQLite database with FILE, a file made by backup. FILE is checked "
+        "first: a sound SQLite file (integrity_check) with a chatsecure schema this version "
+        "knows; an older schema is restored and then needs migrate. Refuses while the "
+        "server, or anything else, has the database open: stop the server first. The "
+        "database is replaced in one rename, mode 0600, keeping its owner, and its stale "
+        "-wal and -shm files are removed.",
+        ("chatsecure-admin restore /var/backups/chatsecure.db",),
+        restore,
+        _restore_arguments,
     ),
     Command(
         "gencert",
@@ -387,11 +689,13 @@ COMMANDS = (
         "Make a local certificate authority and a server certificate it signs (ECDSA "
         "P-256), written to the [tls] cert_file, key_file and ca_file paths, with the CA's "
         "key beside ca_file (ca.key). Private keys are created mode 0600. Clients verify "
-        "the server with ca_file. Existing files are kept unless --force is given; with "
-        "it, a new CA is made too, so clients need the new ca_file.",
+        "the server with ca_file. Existing files are kept unless one of: --force renews "
+        "the server certificate with the existing CA, so clients go on trusting it; "
+        "--new-ca makes a new CA too, so every client needs the new ca_file.",
         (
             "chatsecure-admin gencert",
             "chatsecure-admin gencert --hostname chat.example.org --hostname 192.0.2.10",
+            "chatsecure-admin gencert --force     # renew, same CA and names",
         ),
         gencert,
         _gencert_arguments,
@@ -452,27 +756,42 @@ COMMANDS = (
         _username_argument,
     ),
     Command(
+        "unlock",
+        "let a throttled account log in again now",
+        "Forget an account's failed logins, so the per-account throttle no longer refuses "
+        "it; the password stays as it is. A running server's per-address throttle is not "
+        "affected.",
+        ("chatsecure-admin unlock alice",),
+        unlock,
+        _username_argument,
+    ),
+    Command(
         "deluser",
         "delete an account (its messages stay)",
-        "Delete an account. " + DELUSER_EFFECTS,
-        ("chatsecure-admin deluser alice",),
+        "Delete an account, after asking at the terminal (--yes does not ask). " + DELUSER_EFFECTS,
+        ("chatsecure-admin deluser alice", "chatsecure-admin deluser alice --yes"),
         deluser,
-        _username_argument,
+        _deluser_arguments,
     ),
     Command(
         "users",
         "list accounts",
-        "List every account: name, when it was created, its last login (UTC) and whether "
-        "it is active or disabled.",
-        ("chatsecure-admin users",),
+        "List every account: name, when it was created, its last login (UTC) and its "
+        "state: active, disabled, or locked until HH:MM (UTC) after too many failed "
+        "logins (unlock lifts it). --json prints a JSON array of objects with name, "
+        "created, last_login, disabled and locked_until (times in RFC 3339 or null).",
+        ("chatsecure-admin users", "chatsecure-admin users --json"),
         users,
+        _json_argument,
     ),
     Command(
         "rooms",
         "list rooms",
-        "List every room with its number of members.",
-        ("chatsecure-admin rooms",),
+        "List every room with its number of members; --json prints a JSON array of "
+        "objects with name and members.",
+        ("chatsecure-admin rooms", "chatsecure-admin rooms --json"),
         rooms,
+        _json_argument,
     ),
     Command(
         "addroom",

@@ -25,6 +25,7 @@ from chatsecure.config import CONFIG_ENV, ConfigError, Settings, default_setting
 from chatsecure.gui.dialogs import TrustDialog
 from chatsecure.gui.login import LoginFields, LoginView
 from chatsecure.gui.main_window import MainWindow
+from chatsecure.package import version_text
 
 POLL_MS = 30
 POLL_BATCH = 100
@@ -182,6 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--config", metavar="FILE", help="a chatsecure config.toml to read [server] and [tls] from"
     )
+    parser.add_argument("--version", action="version", version=version_text("chatsecure-client"))
     args = parser.parse_args(argv)
     try:
         settings = _settings(args.config)

@@ -19,6 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatsecure.config import ConfigError, Settings, load_settings
+from chatsecure.package import version_text
 from chatsecure.server.host import ServerHost
 from chatsecure.server.transport import (
     TlsSetupError,
@@ -51,6 +52,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     parser.add_argument(
         "--gui", action="store_true", help="open the server console window to run and watch it"
     )
+    parser.add_argument("--version", action="version", version=version_text("chatsecure-server"))
     args = parser.parse_args(argv)
     try:
         settings = load_settings(args.config)

@@ -21,6 +21,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from chatsecure.package import shipped
+
 BUSY_TIMEOUT_MS = 10_000
 WRITE_OPTION = "chatsecure_write"
 SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
@@ -28,11 +30,7 @@ SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
 
 def migrations_dir() -> Path:
     """The Alembic scripts: inside the installed package, or the repo's top-level folder."""
-    package_root = Path(__file__).resolve().parent.parent
-    shipped = package_root / "migrations"
-    if (shipped / "env.py").is_file():
-        return shipped
-    return package_root.parent / "migrations"
+    return shipped("migrations")
 
 
 def make_engine(url: str, synchronous: str = "NORMAL", pool_size: int = 8) -> Engine:
@@ -122,8 +120,24 @@ def head_revision() -> str | None:
     return ScriptDirectory.from_config(_alembic_config()).get_current_head()
 
 
+def is_known_revision(revision: str) -> bool:
+    """Whether this chatsecure's migrations include ``revision``; a newer one's do not."""
+    return revision in {
+        script.revision
+        for script in ScriptDirectory.from_config(_alembic_config()).walk_revisions()
+    }
+
+
+def newer_schema_advice(revision: str, shown: str) -> str:
+    """What to do about a database (``shown`` names it) that a newer chatsecure made."""
+    return (
+        f"{shown} is at schema {revision}, which this chatsecure does not know (its newest "
+        f"is {head_revision()}): this chatsecure is older than the database; upgrade chatsecure"
+    )
+
+
 def schema_problem(engine: Engine) -> str | None:
-    """Why the database cannot be used as it is (absent, or an older schema), or None.
+    """Why the database cannot be used as it is (absent, older or newer schema), or None.
 
     A missing SQLite file is reported before connecting, because connecting would
     create an empty one.
@@ -138,6 +152,8 @@ def schema_problem(engine: Engine) -> str | None:
     current, head = current_revision(engine), head_revision()
     if current != head:
         shown = url.render_as_string(hide_password=True)
+        if current is not None and not is_known_revision(current):
+            return newer_schema_advice(current, f"the database {shown}")
         return (
             f"the database {shown} is at schema {current or '(empty)'}, not the current "
             f"{head}; upgrade it with: chatsecure-admin migrate"

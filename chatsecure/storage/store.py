@@ -657,6 +657,10 @@ class Store:
         with self.reading() as s:
             return int(s.scalar(select(func.count()).select_from(Message)) or 0)
 
+    def clear_login_failures(self, name: str) -> None:
+        """Lift the account's login throttle (its failure count); the password stays."""
+        self._update_account(name, failed_logins=0, failures_since=None)
+
 
 __all__ = [
     "AccountRecord",

@@ -101,3 +101,60 @@ def test_certificate_profile():
 
 def test_alt_names_deduplicate():
     assert len(alt_names(["localhost", "LOCALHOST", "::1"])) == 3
+
+
+def test_force_renews_the_server_certificate_with_the_same_ca(admin):
+    assert admin("gencert", "--hostname", "chat.example.org").code == 0
+    settings = load_settings(admin.config)
+    tls = settings.tls
+    ca_key = tls.ca_file.with_suffix(".key")
+    ca_before, ca_key_before = tls.ca_file.read_bytes(), ca_key.read_bytes()
+    key_before, cert_before = tls.key_file.read_bytes(), tls.cert_file.read_bytes()
+    result = admin("gencert", "--force", "--days", "90")
+    assert result.code == 0, result.err
+    assert "CA certificate" not in result.out  # nothing about the CA changed
+    assert (tls.ca_file.read_bytes(), ca_key.read_bytes()) == (ca_before, ca_key_before)
+    assert tls.key_file.read_bytes() != key_before
+    assert tls.cert_file.read_bytes() != cert_before
+    assert stat.S_IMODE(tls.key_file.stat().st_mode) == 0o600
+    # The clients' old ca_file verifies the new certificate, under the old names.
+    assert _handshake(settings, "chat.example.org") in ("TLSv1.2", "TLSv1.3")
+    renewed = x509.load_pem_x509_certificate(tls.cert_file.read_bytes())
+    assert (renewed.not_valid_after_utc - renewed.not_valid_before_utc).days == 90
+    admin("gencert", "--force", "--hostname", "other.example.org")
+    assert _handshake(settings, "other.example.org") in ("TLSv1.2", "TLSv1.3")
+    with pytest.raises(ssl.SSLCertVerificationError):
+        _handshake(settings, "chat.example.org")
+
+
+def test_new_ca_replaces_the_ca(admin):
+    assert admin("gencert").code == 0
+    ca_file = load_settings(admin.config).tls.ca_file
+    before = ca_file.read_bytes()
+    result = admin("gencert", "--new-ca")
+    assert result.code == 0, result.err
+    assert "CA certificate" in result.out
+    assert ca_file.read_bytes() != before
+    assert _handshake(load_settings(admin.config), "localhost") in ("TLSv1.2", "TLSv1.3")
+
+
+def test_force_without_a_ca_key_points_to_new_ca(admin):
+    assert admin("gencert").code == 0
+    tls = load_settings(admin.config).tls
+    tls.ca_file.with_suffix(".key").unlink()
+    result = admin("gencert", "--force")
+    assert result.code == 1
+    assert "ca.key: not found" in result.err
+    assert "--new-ca" in result.err
+    tls.ca_file.with_suffix(".key").write_text("not a key\n")
+    result = admin("gencert", "--force")
+    assert result.code == 1
+    assert "not an unencrypted PEM private key" in result.err
+
+
+def test_refusal_names_both_ways_and_they_exclude_each_other(admin):
+    assert admin("gencert").code == 0
+    refused = admin("gencert")
+    assert "--force to renew" in refused.err
+    assert "--new-ca" in refused.err
+    assert admin("gencert", "--force", "--new-ca").code == 2

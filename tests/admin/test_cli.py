@@ -2,6 +2,7 @@ import csv
 import io
 import json
 import os
+import re
 import stat
 
 import pytest
@@ -195,12 +196,12 @@ def test_deluser_explains_what_happens(migrated):
     migrated("adduser", "alice", "--password-stdin", stdin=PASSWORD)
     help_text = io.StringIO()
     main(["deluser", "--help"], stdout=help_text, stderr=io.StringIO())
-    result = migrated("deluser", "Alice")
+    result = migrated("deluser", "Alice", "--yes")
     for text in (help_text.getvalue().replace("\n", " "), result.out):
         assert "stay in the history" in " ".join(text.split())
         assert "cannot read the old one's" in " ".join(text.split())
     assert _store(migrated).get_account("alice") is None
-    assert migrated("deluser", "alice").code == 1
+    assert migrated("deluser", "alice", "--yes").code == 1
 
 
 def test_rooms_and_addroom(migrated):
@@ -391,3 +392,123 @@ def test_export_refusals(chatty, argv, problem):
 def test_export_needs_exactly_one_of_room_and_user(chatty):
     assert chatty("export").code == 2
     assert chatty("export", "--room", "general", "--user", "bob").code == 2
+
+
+def test_version():
+    from importlib.metadata import version
+
+    out = io.StringIO()
+    assert main(["--version"], stdout=out, stderr=io.StringIO()) == 0
+    assert out.getvalue() == f"chatsecure-admin {version('chatsecure')}\n"
+
+
+def test_config_may_follow_the_command(write_config, tmp_path):
+    config = write_config(tmp_path / "elsewhere")
+    out, err = io.StringIO(), io.StringIO()
+    assert main(["migrate", "--config", str(config)], stdout=out, stderr=err) == 0, err
+    assert str(tmp_path / "elsewhere" / "chatsecure.db") in out.getvalue()
+    # Given before the command, it is not undone by the command's own (absent) option.
+    out = io.StringIO()
+    assert main(["--config", str(config), "users"], stdout=out, stderr=io.StringIO()) == 0
+    assert "no accounts yet" in out.getvalue()
+
+
+def test_help_is_wrapped_to_the_terminal(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "50")
+    for command in COMMANDS:
+        out = io.StringIO()
+        assert main([command.name, "--help"], stdout=out, stderr=io.StringIO()) == 0
+        text = out.getvalue()
+        # argparse wraps the usage block by its own rule; the prose after it is ours.
+        prose = text.split("\n\n", 1)[1].split("\nexample")[0]
+        assert max(map(len, prose.splitlines())) <= 50, prose
+        # The examples stay whole, one command a line, however narrow the terminal.
+        for example in command.examples:
+            assert f"  {example}\n" in text + "\n"
+
+
+class Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_deluser_asks_at_a_terminal(migrated):
+    migrated("adduser", "alice", "--password-stdin", stdin=PASSWORD)
+    argv = ["--config", str(migrated.config), "deluser", "alice"]
+    err = io.StringIO()
+    assert main(argv, stdin=Terminal("n\n"), stdout=io.StringIO(), stderr=err) == 1
+    assert "Delete the account 'alice'?" in err.getvalue()
+    assert "nothing was changed" in err.getvalue()
+    assert _store(migrated).get_account("alice") is not None
+    out = io.StringIO()
+    assert main(argv, stdin=Terminal("yes\n"), stdout=out, stderr=io.StringIO()) == 0
+    assert "deleted account 'alice'" in out.getvalue()
+    assert _store(migrated).get_account("alice") is None
+
+
+def test_deluser_without_a_terminal_needs_yes(migrated):
+    migrated("adduser", "alice", "--password-stdin", stdin=PASSWORD)
+    refused = migrated("deluser", "alice", stdin="y\n")
+    assert refused.code == 1
+    assert "--yes" in refused.err
+    assert _store(migrated).get_account("alice") is not None
+    assert "no account named 'bob'" in migrated("deluser", "bob").err
+
+
+def _fail_logins(admin: Admin, name: str, times: int) -> None:
+    store = _store(admin)
+    account = store.get_account(name)
+    assert account is not None
+    for _ in range(times):
+        store.record_login_failure(account.id, load_settings(admin.config).auth.failure_window)
+
+
+def test_users_shows_a_locked_account_and_unlock_clears_it(migrated):
+    for name in ("alice", "bob"):
+        migrated("adduser", name, "--password-stdin", stdin=PASSWORD)
+    migrated("disable", "bob")
+    max_failures = load_settings(migrated.config).auth.max_failures
+    _fail_logins(migrated, "alice", max_failures - 1)
+    assert migrated("users").out.splitlines()[1].split()[-1] == "active"  # one more to go
+    _fail_logins(migrated, "alice", 1)
+    _fail_logins(migrated, "bob", max_failures)
+    alice, bob = (line.split("  ")[-1].strip() for line in migrated("users").out.splitlines()[1:])
+    assert re.fullmatch(r"locked until (\d{4}-\d\d-\d\d )?\d\d:\d\d", alice), alice
+    assert re.fullmatch(r"disabled, locked until (\d{4}-\d\d-\d\d )?\d\d:\d\d", bob), bob
+    before = _store(migrated).get_account("alice")
+    result = migrated("unlock", "ALICE")
+    assert result.code == 0, result.err
+    assert "password is unchanged" in result.out
+    after = _store(migrated).get_account("alice")
+    assert after is not None
+    assert before is not None
+    assert after.password_hash == before.password_hash
+    assert (after.failed_logins, after.failures_since) == (0, None)
+    assert migrated("users").out.splitlines()[1].split()[-1] == "active"
+    assert "no account named 'zed'" in migrated("unlock", "zed").err
+
+
+def test_users_and_rooms_as_json(migrated):
+    assert json.loads(migrated("users", "--json").out) == []
+    migrated("adduser", "alice", "--password-stdin", stdin=PASSWORD)
+    migrated("addroom", "dev")
+    _fail_logins(migrated, "alice", load_settings(migrated.config).auth.max_failures)
+    (alice,) = json.loads(migrated("users", "--json").out)
+    assert set(alice) == {"name", "created", "last_login", "disabled", "locked_until"}
+    assert alice["name"] == "alice"
+    assert alice["last_login"] is None
+    assert alice["disabled"] is False
+    for moment in (alice["created"], alice["locked_until"]):
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", moment), moment
+    assert json.loads(migrated("rooms", "--json").out) == [
+        {"name": "dev", "members": 0},
+        {"name": "general", "members": 1},
+    ]
+
+
+def test_export_refuses_an_inverted_window(chatty):
+    result = chatty("export", "--room", "general", "--since", "2026-12-01", "--until", "2026-11-01")
+    assert result.code == 1
+    assert result.err == (
+        "chatsecure-admin: error: --since 2026-12-01 is not before --until 2026-11-01\n"
+    )

@@ -49,7 +49,7 @@ def test_disabled_account_is_disconnected_within_five_seconds(server: ServerProc
 def test_deleted_account_is_disconnected(server: ServerProcess) -> None:
     doomed = server.new_user()
     session = server.login(doomed)
-    server.admin("deluser", doomed)
+    server.admin("deluser", doomed, "--yes")
     session.expect_bye("account_disabled", timeout=6)
 
 

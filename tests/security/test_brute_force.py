@@ -130,7 +130,7 @@ def test_no_enumeration_by_reply_or_time(server_factory: ServerFactory) -> None:
     server = server_factory({"auth": {"bcrypt_rounds": 11, "max_failures_per_address": 1000}})
     real, disabled, deleted = server.new_users(3)
     server.admin("disable", disabled)
-    server.admin("deluser", deleted)
+    server.admin("deluser", deleted, "--yes")
     kinds = {
         "unknown": ("nobody-at-all", "guess-123456"),
         "wrong": (real, "guess-123456"),

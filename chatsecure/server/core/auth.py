@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from chatsecure.config import AuthSettings
+from chatsecure.lockout import locked_until
 from chatsecure.names import is_valid_username, username_key
 from chatsecure.passwords import (
     WeakPasswordError,
@@ -151,10 +152,10 @@ class Authenticator:
         return True
 
     def _account_wait(self, account: AccountRecord) -> int:
-        if account.failed_logins < self._settings.max_failures or account.failures_since is None:
+        until = locked_until(account.failed_logins, account.failures_since, self._settings)
+        if until is None:
             return 0
-        elapsed = (utcnow() - account.failures_since).total_seconds()
-        remaining = self._settings.failure_window - elapsed
+        remaining = (until - utcnow()).total_seconds()
         return max(1, math.ceil(remaining)) if remaining > 0 else 0
 
     def _unknown_wait(self, username: str, now: float) -> int:
