@@ -186,6 +186,8 @@ INVALID: list[tuple[dict[str, object], str | None, ErrorCode]] = [
     ({"type": "send", "room": "a", "text": ["hi"]}, "text", ErrorCode.BAD_REQUEST),
     ({"type": "send", "room": "a", "text": "nul\x00"}, None, ErrorCode.BAD_REQUEST),
     ({"type": "send", "room": "a", "text": "esc\x1b"}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "send", "room": "a", "text": "csi\x9b"}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "send", "room": "a", "text": "nel\x85"}, None, ErrorCode.BAD_REQUEST),
     ({"type": "send", "room": "a", "text": "lone \ud83d"}, "text", ErrorCode.BAD_REQUEST),
     ({"type": "send", "room": "a", "text": ""}, None, ErrorCode.EMPTY_TEXT),
     ({"type": "send", "room": "a", "text": " \n\t "}, None, ErrorCode.EMPTY_TEXT),
