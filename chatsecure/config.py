@@ -65,6 +65,8 @@ class DatabaseSettings:
     url: str = "sqlite:///chatsecure.db"
     # NORMAL survives a crash or kill of the server; FULL also survives power loss.
     synchronous: str = _choice("NORMAL", "FULL")
+    # Start even when other users may read the database files or the TLS key.
+    allow_shared_files: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,6 +82,7 @@ class CertificateAuthority:
                 serialization.NoEncryption(),
             )
         )
+        files.key.chmod(0o600)  # the server refuses a key other users can read
         return files
 
 
