@@ -2,10 +2,14 @@
 
 A bcrypt check at the default cost takes about a quarter of a second of CPU, so the
 checks run in a small pool (one worker per core by default): a login storm queues
-instead of starving the rest of the server. Throttling is per account (stored, so it
-survives a restart) and per client address (in memory, with a higher limit). Unknown
-names are throttled like real ones, in memory, so a "rate_limited" reply does not tell
-that an account exists; and an unknown name spends the same bcrypt time as a real one.
+instead of starving the rest of the server.
+
+A login is throttled per account (stored, so it survives a restart) and per client
+address (in memory, with a higher limit), and is charged to both before its check
+runs: attempts in flight count, so a burst of simultaneous guesses gets no more checks
+than the limit. Unknown names are throttled like real ones,
+in memory, so a "rate_limited" reply does not tell that an account exists; and an
+unknown name spends the same bcrypt time as a real one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TypeVar
@@ -32,7 +36,7 @@ from chatsecure.passwords import (
     verify_against_nothing,
     verify_password,
 )
-from chatsecure.server.core.limits import FailureCounter
+from chatsecure.server.core.limits import Attempt, FailureCounter
 from chatsecure.storage.store import AccountRecord, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,17 @@ class PasswordChangeError(Exception):
         self.weak = weak
 
 
+@dataclass(slots=True)
+class _Check:
+    """One login's password check, charged to its name and its address while it runs."""
+
+    name: Attempt
+    address: Attempt
+    account: AccountRecord | None = None
+    retry_after: int = 0  # set: throttled, so the password is not checked
+    settled: bool = False
+
+
 class Authenticator:
     def __init__(
         self,
@@ -91,7 +106,9 @@ class Authenticator:
         self._by_address = FailureCounter(
             settings.max_failures_per_address, settings.failure_window
         )
-        self._failures_in_memory = FailureCounter(settings.max_failures, settings.failure_window)
+        # Every name's attempts in flight; the failures of unknown names, and of real ones
+        # while the store cannot count them (real accounts' failures are stored).
+        self._by_name = FailureCounter(settings.max_failures, settings.failure_window)
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
@@ -101,64 +118,31 @@ class Authenticator:
         return self._pool.submit(fn, *args).result()
 
     def login(self, username: str, password: str, address: str) -> LoginAccepted | LoginRefused:
-        now = self._clock()
-        wait = self._by_address.retry_after(address, now)
-        if wait:
-            return LoginRefused(retry_after=wait)
-        account = self._store.get_account(username) if is_valid_username(username) else None
-        wait = self._unknown_wait(username, now)
-        if account:
-            wait = max(wait, self._account_wait(account))
-        if wait:
-            return LoginRefused(retry_after=wait)
-
-        rounds = self._settings.bcrypt_rounds
-        if account is None:
-            self._bcrypt(verify_against_nothing, password, rounds)
-            matched = False
-        else:
-            matched = self._bcrypt(verify_password, password, account.password_hash)
-
-        if not matched or account is None or account.disabled:
-            self._by_address.fail(address, now)
-            window = self._settings.failure_window
-            if account is None or not self._bookkeep(
-                self._store.record_login_failure, account.id, window
-            ):
-                # Unknown names, and real ones while the store cannot count, count in memory.
-                self._failures_in_memory.fail(username_key(username), now)
-            return LoginRefused()
-
-        self._bookkeep(self._store.record_login, account.id)
-        if needs_rehash(account.password_hash, rounds):
-            new_hash = self._bcrypt(hash_password, password, rounds)
-            self._bookkeep(self._store.set_password, account.name, new_hash)
-        return LoginAccepted(account)
-
-    @staticmethod
-    def _bookkeep(write: Callable[..., object], *args: object) -> bool:
-        """Run a login's bookkeeping write; if the store fails, log it and carry on.
-
-        A login's outcome never depends on it: while the disk is full or the database
-        locked, a right password still lets its owner in to read, and a wrong one gets
-        the same refusal as an unknown name (a server_error would tell the two apart).
-        """
-        try:
-            write(*args)
-        except Exception:
-            log.warning("could not record a login outcome (storage fault)", exc_info=True)
-            return False
-        return True
-
-    def _account_wait(self, account: AccountRecord) -> int:
-        if account.failed_logins < self._settings.max_failures or account.failures_since is None:
-            return 0
-        elapsed = (utcnow() - account.failures_since).total_seconds()
-        remaining = self._settings.failure_window - elapsed
-        return max(1, math.ceil(remaining)) if remaining > 0 else 0
-
-    def _unknown_wait(self, username: str, now: float) -> int:
-        return self._failures_in_memory.retry_after(username_key(username), now)
+        with self._check(username, address) as check:
+            if check.retry_after:
+                return LoginRefused(retry_after=check.retry_after)
+            account = check.account
+            rounds = self._settings.bcrypt_rounds
+            if account is None:
+                self._bcrypt(verify_against_nothing, password, rounds)
+                matched = False
+            else:
+                matched = self._bcrypt(verify_password, password, account.password_hash)
+            if not matched or account is None or account.disabled:
+                self._failed(check)
+                return LoginRefused()
+            self._passed(
+                check,
+                lambda alone: self._bookkeep(
+                    self._store.record_login, account.id, clear_failures=alone
+                ),
+            )
+            if needs_rehash(account.password_hash, rounds):
+                new_hash = self._bcrypt(hash_password, password, rounds)
+                self._bookkeep(
+                    self._store.set_password, account.name, new_hash, clear_failures=False
+                )
+            return LoginAccepted(account)
 
     def change_password(self, account_name: str, old: str, new: str) -> None:
         """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError."""
@@ -174,3 +158,77 @@ class Authenticator:
         new_hash = self._bcrypt(hash_password, new, self._settings.bcrypt_rounds)
         self._store.set_password(account.name, new_hash)
         log.info("password changed for %s", account.name)
+
+    @contextlib.contextmanager
+    def _check(self, name: str, address: str) -> Iterator[_Check]:
+        """A check of ``name``'s password from ``address``, charged from now until it ends.
+
+        If the block leaves without ``_failed`` or ``_passed`` (throttled, an error), the
+        attempt is withdrawn and counts for nothing.
+        """
+        now = self._clock()
+        check = _Check(self._by_name.begin(username_key(name)), self._by_address.begin(address))
+        try:
+            check.retry_after = self._by_address.wait(check.address, now)
+            if not check.retry_after:
+                # Exclusive, so every attempt ahead has either stored its failure or is
+                # still in flight (counted as one that will fail), never half-way between.
+                with self._by_name.exclusive(check.name):
+                    if is_valid_username(name):
+                        check.account = self._store.get_account(name)
+                    stored, stored_wait = self._stored_failures(check.account)
+                    check.retry_after = self._by_name.wait(check.name, now, stored, stored_wait)
+            yield check
+        finally:
+            if not check.settled:
+                self._end(check, failed_name=False, failed_address=False)
+
+    def _failed(self, check: _Check) -> None:
+        account = check.account
+        with self._by_name.exclusive(check.name):
+            stored = account is not None and self._bookkeep(
+                self._store.record_login_failure, account.id, self._settings.failure_window
+            )
+            # Unknown names, and real ones while the store cannot count, count in memory.
+            self._end(check, failed_name=not stored, failed_address=True)
+
+    def _passed(self, check: _Check, record: Callable[[bool], object]) -> None:
+        """End a check whose password was right; ``record(clear_failures)`` stores that.
+
+        It clears the name's failures only if no other attempt on the name overlapped it:
+        a success inside a burst of guesses must not wipe the failures around it.
+        """
+        with self._by_name.exclusive(check.name):
+            record(check.name.alone)
+            self._end(check, failed_name=False, failed_address=False)
+
+    def _end(self, check: _Check, *, failed_name: bool, failed_address: bool) -> None:
+        now = self._clock()
+        check.settled = True
+        self._by_name.end(check.name, now, failed=failed_name)
+        self._by_address.end(check.address, now, failed=failed_address)
+
+    @staticmethod
+    def _bookkeep(write: Callable[..., object], *args: object, **options: object) -> bool:
+        """Run a login's bookkeeping write; if the store fails, log it and carry on.
+
+        A login's outcome never depends on it: while the disk is full or the database
+        locked, a right password still lets its owner in to read, and a wrong one gets
+        the same refusal as an unknown name (a server_error would tell the two apart).
+        """
+        try:
+            write(*args, **options)
+        except Exception:
+            log.warning("could not record a login outcome (storage fault)", exc_info=True)
+            return False
+        return True
+
+    def _stored_failures(self, account: AccountRecord | None) -> tuple[int, int]:
+        """The account's stored failures in the current window, and the seconds it has left."""
+        if account is None or account.failures_since is None:
+            return 0, 0
+        elapsed = (utcnow() - account.failures_since).total_seconds()
+        remaining = self._settings.failure_window - elapsed
+        if remaining <= 0:
+            return 0, 0
+        return account.failed_logins, max(1, math.ceil(remaining))
