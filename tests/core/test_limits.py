@@ -1,7 +1,10 @@
-"""The throttle's bookkeeping, without a server or a clock."""
+"""The throttle's bookkeeping and the fair bcrypt pool, without a server or a clock."""
 
 from __future__ import annotations
 
+import threading
+
+from chatsecure.server.core.auth import FairPool
 from chatsecure.server.core.limits import FailureCounter
 
 WINDOW = 100.0
@@ -51,3 +54,47 @@ def test_memory_is_bounded() -> None:
         counter.end(counter.begin(name), 0.0, failed=True)
     # "a" was dropped to make room: it starts afresh, the others stay locked.
     assert [counter.wait(counter.begin(n), 1.0) for n in ("a", "c")] == [0, WINDOW - 1]
+
+
+def test_the_pool_takes_turns_between_owners_instead_of_first_come() -> None:
+    pool = FairPool(1, initializer=lambda: None)
+    ran: list[str] = []
+    gate = threading.Event()
+    started = threading.Event()
+
+    def job(label: str) -> str:
+        ran.append(label)
+        started.set()
+        gate.wait(5)
+        return label
+
+    futures = [pool.submit(("busy",), job, "busy-0")]
+    assert started.wait(5)  # the one worker is running busy-0
+    futures += [pool.submit(("busy",), job, f"busy-{n}") for n in range(1, 4)]
+    futures += [
+        pool.submit(("other", "busy"), job, "shared"),
+        pool.submit(("other",), job, "other"),
+    ]
+    gate.set()
+    assert {f.result(5) for f in futures} == set(ran)
+    # "other" had started nothing, so it came before busy's queue; "shared" has busy as
+    # an owner too and waits its turn among busy's jobs, in the order they came.
+    assert ran == ["busy-0", "other", "busy-1", "busy-2", "busy-3", "shared"]
+    pool.close()
+
+
+def test_a_closed_pool_cancels_what_waits() -> None:
+    pool = FairPool(1, initializer=lambda: None)
+    gate, started = threading.Event(), threading.Event()
+
+    def hold() -> bool:
+        started.set()
+        return gate.wait(5)
+
+    running = pool.submit(("a",), hold)
+    assert started.wait(5)
+    waiting = pool.submit(("a",), lambda: "never")
+    pool.close()
+    gate.set()
+    assert running.result(5) is True
+    assert waiting.cancelled()

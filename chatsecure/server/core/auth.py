@@ -1,13 +1,14 @@
-"""Logins and password changes: bcrypt off the reader threads, capped, and throttled.
+"""Logins and password changes: bcrypt off the reader threads, capped, fair, and throttled.
 
 A bcrypt check at the default cost takes about a quarter of a second of CPU, so the
 checks run in a small pool (one worker per core by default): a login storm queues
-instead of starving the rest of the server.
+instead of starving the rest of the server. The queue is fair per account and address,
+so one of them with many checks waiting cannot make everyone else's wait behind them.
 
-A login is throttled per account (stored, so it survives a restart) and per client
-address (in memory, with a higher limit), and is charged to both before its check
-runs: attempts in flight count, so a burst of simultaneous guesses gets no more checks
-than the limit. Unknown names are throttled like real ones,
+Every check, a login's or a password change's, is throttled per account (stored, so it
+survives a restart) and per client address (in memory, with a higher limit), and is
+charged to both before it runs: attempts in flight count, so a burst of simultaneous
+guesses gets no more checks than the limit. Unknown names are throttled like real ones,
 in memory, so a "rate_limited" reply does not tell that an account exists; and an
 unknown name spends the same bcrypt time as a real one.
 """
@@ -15,14 +16,16 @@ unknown name spends the same bcrypt time as a real one.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -36,6 +39,7 @@ from chatsecure.passwords import (
     verify_against_nothing,
     verify_password,
 )
+from chatsecure.protocol import ErrorCode
 from chatsecure.server.core.limits import Attempt, FailureCounter
 from chatsecure.storage.store import AccountRecord, Store, utcnow
 
@@ -56,6 +60,106 @@ def _yield_to_chat() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
+
+
+class _Job:
+    __slots__ = ("args", "fn", "future", "order", "owners")
+
+    def __init__(
+        self,
+        owners: tuple[str, ...],
+        order: int,
+        fn: Callable[..., object],
+        args: tuple[object, ...],
+    ) -> None:
+        self.owners = owners
+        self.order = order
+        self.fn = fn
+        self.args = args
+        self.future: Future[object] = Future()
+
+
+class FairPool:
+    """At most ``workers`` threads, running the waiting job whose owners were served least.
+
+    Each job has owners (an account name and a client address). While an owner has jobs
+    waiting or running, the pool counts how many of its jobs it has started; the next job
+    is the one whose busiest owner has the lowest count, the oldest among equals. So an
+    owner with many jobs waiting takes turns with everyone else instead of holding the
+    queue, and with every owner at one job at a time it is first come, first served.
+    """
+
+    def __init__(self, workers: int, initializer: Callable[[], None]) -> None:
+        self._max_workers = workers
+        self._initializer = initializer
+        self._ready = threading.Condition()
+        self._waiting: list[_Job] = []
+        self._started: Counter[str] = Counter()  # per owner with work: jobs started
+        self._busy: Counter[str] = Counter()  # per owner: jobs waiting or running
+        self._order = itertools.count()
+        self._threads = 0
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, owners: tuple[str, ...], fn: Callable[..., T], *args: object) -> Future[T]:
+        job = _Job(owners, next(self._order), fn, args)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the bcrypt pool is closed")
+            self._waiting.append(job)
+            self._busy.update(owners)
+            if self._idle:
+                self._ready.notify()
+            elif self._threads < self._max_workers:
+                self._threads += 1
+                threading.Thread(target=self._work, name="bcrypt", daemon=True).start()
+        return job.future  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Cancel what waits; running jobs finish, and the threads then end."""
+        with self._ready:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+            self._ready.notify_all()
+        for job in waiting:
+            job.future.cancel()
+
+    def _next(self) -> _Job | None:
+        with self._ready:
+            while not self._waiting and not self._closed:
+                self._idle += 1
+                self._ready.wait()
+                self._idle -= 1
+            if self._closed:
+                self._threads -= 1
+                return None
+            job = min(
+                self._waiting,
+                key=lambda j: (max(self._started[owner] for owner in j.owners), j.order),
+            )
+            self._waiting.remove(job)
+            self._started.update(job.owners)
+            return job
+
+    def _done(self, job: _Job) -> None:
+        with self._ready:
+            self._busy.subtract(job.owners)
+            for owner in job.owners:
+                if self._busy[owner] <= 0:  # no work left: its next job starts afresh
+                    del self._busy[owner]
+                    self._started.pop(owner, None)
+
+    def _work(self) -> None:
+        self._initializer()
+        while (job := self._next()) is not None:
+            try:
+                if job.future.set_running_or_notify_cancel():
+                    try:
+                        job.future.set_result(job.fn(*job.args))
+                    except BaseException as exc:  # the waiting caller gets it
+                        job.future.set_exception(exc)
+            finally:
+                self._done(job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,13 +184,32 @@ class PasswordChangeError(Exception):
 
 @dataclass(slots=True)
 class _Check:
-    """One login's password check, charged to its name and its address while it runs."""
+    """One login or password check, charged to its name and its address while it runs."""
 
     name: Attempt
     address: Attempt
     account: AccountRecord | None = None
     retry_after: int = 0  # set: throttled, so the password is not checked
     settled: bool = False
+
+    @property
+    def owners(self) -> tuple[str, str]:
+        """Whom its bcrypt work is queued for (a name may look like an address)."""
+        return f"name:{self.name.key}", f"address:{self.address.key}"
+
+
+def _throttled(retry_after: int) -> Exception:
+    """The core's refusal of a throttled request: ``rate_limited`` with ``retry_after``.
+
+    ``chat.py`` imports this module, so its refusal type is imported here, when needed.
+    """
+    from chatsecure.server.core.chat import RequestError  # noqa: PLC0415
+
+    return RequestError(
+        ErrorCode.RATE_LIMITED,
+        "too many failed password checks; try again later",
+        retry_after=retry_after,
+    )
 
 
 class Authenticator:
@@ -100,9 +223,7 @@ class Authenticator:
         self._settings = settings
         self._clock = clock
         workers = settings.max_concurrent_checks or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="bcrypt", initializer=_yield_to_chat
-        )
+        self._pool = FairPool(workers, initializer=_yield_to_chat)
         self._by_address = FailureCounter(
             settings.max_failures_per_address, settings.failure_window
         )
@@ -111,11 +232,11 @@ class Authenticator:
         self._by_name = FailureCounter(settings.max_failures, settings.failure_window)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
-    def _bcrypt(self, fn: Callable[..., T], *args: object) -> T:
-        """Run a bcrypt computation in the capped pool; the caller waits for it."""
-        return self._pool.submit(fn, *args).result()
+    def _bcrypt(self, check: _Check, fn: Callable[..., T], *args: object) -> T:
+        """Run a bcrypt computation in the capped, fair pool; the caller waits for it."""
+        return self._pool.submit(check.owners, fn, *args).result()
 
     def login(self, username: str, password: str, address: str) -> LoginAccepted | LoginRefused:
         with self._check(username, address) as check:
@@ -124,10 +245,10 @@ class Authenticator:
             account = check.account
             rounds = self._settings.bcrypt_rounds
             if account is None:
-                self._bcrypt(verify_against_nothing, password, rounds)
+                self._bcrypt(check, verify_against_nothing, password, rounds)
                 matched = False
             else:
-                matched = self._bcrypt(verify_password, password, account.password_hash)
+                matched = self._bcrypt(check, verify_password, password, account.password_hash)
             if not matched or account is None or account.disabled:
                 self._failed(check)
                 return LoginRefused()
@@ -138,25 +259,37 @@ class Authenticator:
                 ),
             )
             if needs_rehash(account.password_hash, rounds):
-                new_hash = self._bcrypt(hash_password, password, rounds)
+                new_hash = self._bcrypt(check, hash_password, password, rounds)
                 self._bookkeep(
                     self._store.set_password, account.name, new_hash, clear_failures=False
                 )
             return LoginAccepted(account)
 
-    def change_password(self, account_name: str, old: str, new: str) -> None:
-        """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError."""
-        account = self._store.get_account(account_name)
-        if account is None or not self._bcrypt(verify_password, old, account.password_hash):
-            if account is not None:
-                self._store.record_login_failure(account.id, self._settings.failure_window)
-            raise PasswordChangeError("the old password is not correct", weak=False)
-        try:
-            check_policy(new, account.name)
-        except WeakPasswordError as exc:
-            raise PasswordChangeError(str(exc), weak=True) from None
-        new_hash = self._bcrypt(hash_password, new, self._settings.bcrypt_rounds)
-        self._store.set_password(account.name, new_hash)
+    def change_password(self, account_name: str, old: str, new: str, address: str) -> None:
+        """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError.
+
+        ``old`` is checked as a login's password is: charged to the same throttles.
+        """
+        with self._check(account_name, address) as check:
+            if check.retry_after:
+                raise _throttled(check.retry_after)
+            account = check.account
+            if account is None or not self._bcrypt(
+                check, verify_password, old, account.password_hash
+            ):
+                self._failed(check)
+                raise PasswordChangeError("the old password is not correct", weak=False)
+            try:
+                check_policy(new, account.name)
+            except WeakPasswordError as exc:
+                raise PasswordChangeError(str(exc), weak=True) from None
+            new_hash = self._bcrypt(check, hash_password, new, self._settings.bcrypt_rounds)
+            self._passed(
+                check,
+                lambda alone: self._store.set_password(
+                    account.name, new_hash, clear_failures=alone
+                ),
+            )
         log.info("password changed for %s", account.name)
 
     @contextlib.contextmanager

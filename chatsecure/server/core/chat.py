@@ -451,7 +451,7 @@ class ChatCore:
 
     def _passwd(self, session: Session, request: Passwd) -> None:
         try:
-            self.auth.change_password(session.user, request.old, request.new)
+            self.auth.change_password(session.user, request.old, request.new, session.address)
         except PasswordChangeError as refusal:
             code = ErrorCode.WEAK_PASSWORD if refusal.weak else ErrorCode.AUTH_FAILED
             raise RequestError(code, str(refusal)) from None
