@@ -138,6 +138,10 @@ def _latest_per_pair(batch: Sequence[NewMessage]) -> dict[tuple[int, int], int]:
     return latest
 
 
+# An account's failed-login count, cleared.
+_NO_FAILURES: dict[str, object] = {"failed_logins": 0, "failures_since": None}
+
+
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
@@ -258,7 +262,7 @@ class Store:
                 raise NoSuchAccountError(f"no account named {name!r}")
 
     def set_password(self, name: str, password_hash: str, *, clear_failures: bool = True) -> None:
-        failures = {"failed_logins": 0, "failures_since": None} if clear_failures else {}
+        failures = _NO_FAILURES if clear_failures else {}
         self._update_account(name, password_hash=password_hash, **failures)
 
     def set_disabled(self, name: str, disabled: bool) -> None:
@@ -276,7 +280,7 @@ class Store:
 
     def record_login(self, account_id: int, *, clear_failures: bool = True) -> None:
         """A successful login: stamp it and (unless told not to) clear the failure count."""
-        failures = {"failed_logins": 0, "failures_since": None} if clear_failures else {}
+        failures = _NO_FAILURES if clear_failures else {}
         with self.writing() as s, s.begin():
             s.execute(
                 update(Account)
