@@ -141,6 +141,8 @@ class ChatServer(_Served):
                 "message_burst": 1_000_000,
                 "max_connections": 20_000,
                 "max_connections_per_address": 20_000,
+                "max_unauthenticated": 20_000,
+                "max_unauthenticated_per_address": 20_000,
                 "idle_timeout": 86_400,
                 "login_timeout": 600,
             },

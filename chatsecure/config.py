@@ -65,6 +65,8 @@ class DatabaseSettings:
     url: str = "sqlite:///chatsecure.db"
     # NORMAL survives a crash or kill of the server; FULL also survives power loss.
     synchronous: str = _choice("NORMAL", "FULL")
+    # Start even when other users may read the database files or the TLS key.
+    allow_shared_files: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,11 @@ class LimitsSettings:
     message_burst: int = _ranged(20, 1, 1_000_000)
     max_connections: int = _ranged(1000, 1, 1_000_000)
     max_connections_per_address: int = _ranged(50, 1, 1_000_000)
+    # Connections not logged in yet (in the TLS handshake or before login) have a budget
+    # of their own, so they cannot take the slots of logged-in users and new logins.
+    # Per address, an IPv6 address counts as its /64.
+    max_unauthenticated: int = _ranged(256, 1, 1_000_000)
+    max_unauthenticated_per_address: int = _ranged(8, 1, 1_000_000)
     # A quiet connection is pinged at half this and dropped at the full time.
     idle_timeout: float = _ranged(300.0, 5, 86400)
     # Unsent bytes queued for one connection before it is dropped as a slow consumer.

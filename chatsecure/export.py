@@ -9,16 +9,22 @@ beyond formatting: an export runs within 1.3x of a bare sqlite3 loop writing the
 - jsonl: one JSON object per line, keys ``id``, ``ts``, ``from``, ``room`` or ``to``, ``text``
   (the wire's ``message`` frame without ``type``).
 - csv: the header ``id,ts,from,room,to,text``, RFC 4180 quoting, so commas, quotes and
-  newlines in a text survive.
+  newlines in a text survive. A text that a spreadsheet would run as a formula (it starts
+  with ``= + - @``, a tab or a carriage return) is written with a ``'`` in front, as
+  OWASP advises against CSV injection; the jsonl export keeps the exact text.
 - txt: ``[2026-11-21 10:00:00] #room alice: text`` or ``[...] alice -> bob: text``, times
   in UTC; further lines of a multi-line text are indented by ``TXT_INDENT``, so every line
-  that starts with ``[`` starts a message.
+  that starts with ``[`` starts a message. "Line" as Unicode means it (``str.splitlines``):
+  besides ``\n`` also ``\r``, VT, FF, the separators 0x1C-0x1E, NEL (U+0085), and the line
+  and paragraph separators U+2028 and U+2029, each written as a newline and the indent, so
+  no text can start a line of its own.
 """
 
 from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -29,6 +35,10 @@ FORMATS = ("txt", "jsonl", "csv")
 CSV_HEADER = ("id", "ts", "from", "room", "to", "text")
 TXT_INDENT = "    "
 PROGRESS_EVERY = 10_000
+# What str.splitlines() breaks at: every way a viewer may start a new line.
+_LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
+# Cells a spreadsheet reads as a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 class ExportRecord(NamedTuple):
@@ -59,8 +69,8 @@ def _jsonl_line(record: ExportRecord) -> str:
 
 def _txt_line(record: ExportRecord) -> str:
     _, ts, sender, room, to, text = record
-    if "\n" in text:
-        text = text.replace("\n", "\n" + TXT_INDENT)
+    if text.splitlines() != [text]:  # a line break in it; splitlines is the cheap test
+        text = _LINE_BREAK.sub("\n" + TXT_INDENT, text)
     where = f"#{room} {sender}" if room is not None else f"{sender} -> {to}"
     return f"[{ts[:10]} {ts[11:19]}] {where}: {text}\n"
 
@@ -72,10 +82,20 @@ def _lines_writer(line: Callable[[ExportRecord], str]) -> Callable[[TextIO], _Wr
     return start
 
 
+def _csv_row(record: ExportRecord) -> ExportRecord:
+    """The record with its text made inert for spreadsheets.
+
+    Only the text is free-form: names cannot start with any of ``_FORMULA_START``.
+    """
+    if record.text.startswith(_FORMULA_START):
+        return record._replace(text="'" + record.text)
+    return record
+
+
 def _csv_writer(out: TextIO) -> _Writer:
     writer = csv.writer(out)
     writer.writerow(CSV_HEADER)
-    return writer.writerows
+    return lambda records: writer.writerows(map(_csv_row, records))
 
 
 _WRITERS: dict[str, Callable[[TextIO], _Writer]] = {

@@ -12,6 +12,11 @@ from datetime import datetime, timedelta
 from chatsecure.config import AuthSettings
 
 
+def window_end(failures_since: datetime, auth: AuthSettings) -> datetime:
+    """When the failure window that ``failures_since`` opened runs out (naive UTC)."""
+    return failures_since + timedelta(seconds=auth.failure_window)
+
+
 def locked_until(
     failed_logins: int, failures_since: datetime | None, auth: AuthSettings
 ) -> datetime | None:
@@ -21,4 +26,4 @@ def locked_until(
     """
     if failed_logins < auth.max_failures or failures_since is None:
         return None
-    return failures_since + timedelta(seconds=auth.failure_window)
+    return window_end(failures_since, auth)

@@ -14,8 +14,10 @@ ROOM_MAX = 32
 
 _USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", re.ASCII)
 _ROOM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
-# C0 controls except tab (0x09) and newline (0x0A).
-_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f]")
+# C0 controls except tab (0x09) and newline (0x0A), and the C1 controls (0x80-0x9F):
+# terminals obey both (U+009B is CSI, U+0085 a line break), so text that carries them
+# could rewrite what a reader of a log or an export sees.
+_FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x80-\x9f]")
 
 
 def is_valid_username(name: str) -> bool:

@@ -124,3 +124,29 @@ def test_export_to_path_is_atomic_and_refuses_to_overwrite(tmp_path):
 
     export_to_path(RECORDS[:1], target, "jsonl", overwrite=True)
     assert len(target.read_text(encoding="utf-8").splitlines()) == 1
+
+
+# Every line break str.splitlines() knows, each a way to start a line in some viewer.
+LINE_BREAKS = ["\n", "\r", "\r\n", "\v", "\f", "\x1c", "\x1d", "\x1e", "\x85", "\u2028", "\u2029"]
+
+
+@pytest.mark.parametrize("line_break", LINE_BREAKS, ids=lambda c: f"U+{ord(c[-1]):04X}")
+def test_txt_indents_after_every_unicode_line_break(line_break: str) -> None:
+    forged = f"see{line_break}[2026-11-21 10:00:09] #general admin: forged"
+    record = ExportRecord(9, "2026-11-21T10:00:05.000Z", "mallory", "general", None, forged)
+    lines = _export("txt", [record]).splitlines()
+    assert [line for line in lines if line.startswith("[")] == [
+        "[2026-11-21 10:00:05] #general mallory: see"
+    ]
+    assert lines[1:] == [TXT_INDENT + "[2026-11-21 10:00:09] #general admin: forged"]
+
+
+@pytest.mark.parametrize("first", ["=", "+", "-", "@", "\t", "\r"], ids=repr)
+def test_csv_writes_formula_cells_inert(first: str) -> None:
+    text = first + 'HYPERLINK("https://evil.example/","click")'
+    record = ExportRecord(9, "2026-11-21T10:00:05.000Z", "mallory", "general", None, text)
+    rows = list(csv.reader(io.StringIO(_export("csv", [record]), newline="")))
+    assert rows[1][5] == "'" + text
+    # Only the first character matters: elsewhere these are ordinary text.
+    plain = record._replace(text="a" + text)
+    assert list(csv.reader(io.StringIO(_export("csv", [plain]), newline="")))[1][5] == "a" + text

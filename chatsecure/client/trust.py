@@ -3,12 +3,19 @@
 Used only when no CA file is configured. The pin is the SHA-256 of the whole DER
 certificate, compared exactly; a different certificate for a known server is refused,
 never accepted with a click, because that is what an impersonator would present.
+
+A server is one pin however its address is spelled: the host is canonical (a name in
+lower case, an IP address as the resolver reads it, so ``127.1`` and ``2130706433`` are
+``127.0.0.1``), or a new spelling would get a first-use prompt where the certificate
+should have been refused as changed. Pin files keep the ``host:port`` keys they always
+had; keys written with another spelling are read as their canonical form.
 """
 
 from __future__ import annotations
 
 import enum
 import hashlib
+import socket
 from pathlib import Path
 
 from chatsecure.client.profile import config_dir, read_json, write_json
@@ -27,8 +34,29 @@ class Verdict(enum.Enum):
     CHANGED = "changed"  # pinned to a different certificate: refuse
 
 
+def canonical_host(host: str) -> str:
+    """``host`` as pins know it: an IP address in its canonical form, else the name in lower case.
+
+    An address is read as the connection will read it (``getaddrinfo``, numeric only, so
+    no lookup happens): also the short and hexadecimal IPv4 forms, and IPv6 in any form.
+    """
+    bare = host.removeprefix("[").removesuffix("]")
+    try:
+        infos = socket.getaddrinfo(bare, None, flags=socket.AI_NUMERICHOST)
+    except (OSError, UnicodeError, ValueError):  # a name, not an address
+        return host.lower()
+    # getnameinfo writes it back in canonical form, an IPv6 zone (fe80::1%eth0) included.
+    return socket.getnameinfo(infos[0][4], socket.NI_NUMERICHOST)[0]
+
+
 def server_key(host: str, port: int) -> str:
-    return f"{host.lower()}:{port}"
+    return f"{canonical_host(host)}:{port}"
+
+
+def _canonical_key(key: str) -> str:
+    """A pin file's key (``host:port``, perhaps an older spelling of host) made canonical."""
+    host, _, port = key.rpartition(":")
+    return f"{canonical_host(host)}:{port}" if host else key
 
 
 class TrustStore:
@@ -37,29 +65,40 @@ class TrustStore:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / TRUST_FILE
 
-    def _pins(self) -> dict[str, str]:
+    def _entries(self) -> dict[str, str]:
+        """The file's pins as written, keys in whatever spelling they were written."""
         data = read_json(self.path)
         if not isinstance(data, dict):
             return {}
         return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
 
+    def _fingerprints(self, host: str, port: int) -> set[str]:
+        """Every fingerprint pinned for this server, under any spelling of its address."""
+        key = server_key(host, port)
+        return {v for k, v in self._entries().items() if _canonical_key(k) == key}
+
     def pinned(self, host: str, port: int) -> str | None:
-        return self._pins().get(server_key(host, port))
+        """The pinned fingerprint; several (one per line) if older spellings disagree."""
+        return "\n".join(sorted(self._fingerprints(host, port))) or None
 
     def check(self, host: str, port: int, seen: str) -> Verdict:
-        pinned = self.pinned(host, port)
-        if pinned is None:
+        pinned = self._fingerprints(host, port)
+        if not pinned:
             return Verdict.UNKNOWN
-        return Verdict.TRUSTED if pinned == seen else Verdict.CHANGED
+        # Spellings that disagree trust neither fingerprint: one of them may be an impostor's.
+        return Verdict.TRUSTED if pinned == {seen} else Verdict.CHANGED
 
     def remember(self, host: str, port: int, seen: str) -> None:
-        pins = self._pins()
-        pins[server_key(host, port)] = seen
+        key = server_key(host, port)
+        pins = {k: v for k, v in self._entries().items() if _canonical_key(k) != key}
+        pins[key] = seen
         write_json(self.path, pins)
 
     def forget(self, host: str, port: int) -> None:
-        pins = self._pins()
-        if pins.pop(server_key(host, port), None) is not None:
+        key = server_key(host, port)
+        entries = self._entries()
+        pins = {k: v for k, v in entries.items() if _canonical_key(k) != key}
+        if len(pins) != len(entries):
             write_json(self.path, pins)
 
 

@@ -57,6 +57,11 @@ MAX_REQ_CHARS = 64
 MAX_LOGIN_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
 
+# Every integer field of a request is a signed 64-bit integer, as SQL databases store
+# them: a larger message id could only fail deep inside the server. (``req`` is not a
+# number to us but a label to echo, and has its own rule below.)
+MIN_INTEGER = -(2**63)
+MAX_INTEGER = 2**63 - 1
 # The integers whose decimal form, sign included, has at most MAX_REQ_CHARS characters.
 _REQ_INT_LOW = -(10 ** (MAX_REQ_CHARS - 1))
 _REQ_INT_HIGH = 10**MAX_REQ_CHARS
@@ -233,7 +238,7 @@ class _Fields:
         items = self._data.get(name)
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise self.error(f"field {name!r} must be a list of objects")
-        return [_Fields(item, self._code, self.req) for item in items]
+        return [type(self)(item, self._code, self.req) for item in items]
 
     def optional_room(self) -> str | None:
         value = self.optional_string("room")
@@ -272,6 +277,18 @@ class Envelope(NamedTuple):
     fields: Mapping[str, object]
 
 
+class _RequestFields(_Fields):
+    """A client request's fields: strict, so every integer must also be 64-bit."""
+
+    __slots__ = ()
+
+    def optional_integer(self, name: str, minimum: int | None = None) -> int | None:
+        value = super().optional_integer(name, minimum)
+        if value is not None and not MIN_INTEGER <= value <= MAX_INTEGER:
+            raise self.error(f"field {name!r} must be a 64-bit integer (at most {MAX_INTEGER})")
+        return value
+
+
 def _read_req(data: Mapping[str, object]) -> Req | None:
     value = data.get("req")
     if value is None:
@@ -302,7 +319,7 @@ def parse_fields(envelope: Envelope, max_text_chars: int) -> Request:
     Rules across fields (``send`` to a room or a user, not both) are the events' own;
     here the peer broke them, so they are the peer's error.
     """
-    fields = _Fields(envelope.fields, ErrorCode.BAD_REQUEST, envelope.req)
+    fields = _RequestFields(envelope.fields, ErrorCode.BAD_REQUEST, envelope.req)
     try:
         return _REQUEST_PARSERS[envelope.type](fields, max_text_chars)
     except LocalProtocolError as broken:

@@ -1,7 +1,8 @@
 """``chatsecure-server``: load settings, check the database, start the server host, serve.
 
-Every start-up problem an admin can fix (configuration, certificate, schema, address in
-use) ends in one line on stderr and a non-zero exit, not a traceback.
+Every start-up problem an admin can fix (configuration, certificate, schema, files that
+other users can read, address in use) ends in one line on stderr and a non-zero exit,
+not a traceback.
 """
 
 from __future__ import annotations
@@ -9,9 +10,11 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import stat
 import sys
 import threading
 from collections.abc import Sequence
+from pathlib import Path
 from types import FrameType
 from typing import TextIO
 
@@ -28,7 +31,7 @@ from chatsecure.server.transport import (
     server_context,
     tls_versions,
 )
-from chatsecure.storage.db import make_engine, schema_problem
+from chatsecure.storage.db import database_files, make_engine, schema_problem
 
 log = logging.getLogger("chatsecure.server")
 
@@ -75,6 +78,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     except TlsSetupError as exc:
         print(f"chatsecure-server: {exc}", file=sys.stderr)
         return EXIT_SETUP
+    problem = shared_files_problem(settings)
+    if problem:
+        print(f"chatsecure-server: {problem}", file=sys.stderr)
+        return EXIT_SETUP
 
     # Before the server starts: a signal that comes once it listens must stop it gracefully.
     stop = threading.Event()
@@ -101,6 +108,37 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     host.stop()
     log.info("stopped")
     return EXIT_OK
+
+
+# Any permission for the group or others: what OpenSSH refuses on a private key.
+SHARED_BITS = 0o077
+
+
+def shared_files_problem(settings: Settings) -> str | None:
+    """Which secret file other users may read or change (and how to fix it), or None.
+
+    The database holds password hashes and every message; the key is the server's identity.
+    """
+    if settings.database.allow_shared_files:
+        return None
+    database = database_files(settings.database.url)
+    for path in [*database, settings.tls.key_file]:
+        mode = _mode(path)
+        if mode is None or not mode & SHARED_BITS:
+            continue
+        fix = "chatsecure-admin migrate" if path in database else f"chmod 600 {path}"
+        return (
+            f"{path} is open to other users (mode {mode:04o}); make it private with: "
+            f"{fix} (or set [database] allow_shared_files = true to start anyway)"
+        )
+    return None
+
+
+def _mode(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except FileNotFoundError:  # e.g. a -wal file SQLite removed meanwhile
+        return None
 
 
 def configure_logging(level: str) -> None:

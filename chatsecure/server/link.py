@@ -33,6 +33,13 @@ class SessionPort(Protocol):
     def connection_lost(self) -> None:
         """The connection is gone (EOF, error or closed by us). Idempotent."""
 
+    @property
+    def logged_in(self) -> bool:
+        """Whether the client has logged in; it may change only within ``receive``.
+
+        The listener gives connections that have not their own, smaller budget.
+        """
+
 
 class Acceptor(Protocol):
     """A wire format as a listener sees it: it opens a session for each new connection."""
@@ -41,5 +48,5 @@ class Acceptor(Protocol):
     def slow_consumer_farewell(self) -> bytes:
         """What a client too slow to read gets in place of everything queued for it."""
 
-    def open_session(self, link: Link, address: str) -> SessionPort | None:
-        """A session for a new connection from ``address`` (an IP); None when stopping."""
+    def open_session(self, link: Link, address: str) -> SessionPort:
+        """A session for a new connection from ``address`` (an IP)."""

@@ -4,12 +4,18 @@ SQLite gets its pragmas in a connect listener (once per connection), and transac
 begin explicitly: reads with a plain BEGIN, writes with BEGIN IMMEDIATE so a read-then-
 write transaction waits for the lock (busy_timeout) instead of failing when another
 writer committed in between. Other databases are left to their own defaults.
+
+A SQLite database holds password hashes and every message, so its files are private:
+the database file is created 0600 before SQLite opens it (SQLite gives its -wal, -shm
+and -journal files the database file's mode), folders we create for it are 0700, and
+``upgrade`` (``chatsecure-admin migrate``) makes existing files 0600.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +24,16 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from chatsecure.package import shipped
 
 BUSY_TIMEOUT_MS = 10_000
+PRIVATE_FILE_MODE = 0o600
+PRIVATE_FOLDER_MODE = 0o700
+# What SQLite keeps beside a database file, in the database's own mode.
+SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 WRITE_OPTION = "chatsecure_write"
 SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
 
@@ -39,14 +49,67 @@ def make_engine(url: str, synchronous: str = "NORMAL", pool_size: int = 8) -> En
     kwargs: dict[str, Any] = {}
     is_sqlite = parsed.get_backend_name() == "sqlite"
     if is_sqlite and parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         kwargs = {"pool_size": pool_size, "max_overflow": 32}
+    database = sqlite_file(parsed)
+    if database is not None:
+        _make_private_folders(database.parent)
     # A failed statement's exception would otherwise quote its parameters, and the server
     # logs such exceptions: message text and password hashes must not reach the log.
     engine = create_engine(parsed, hide_parameters=True, **kwargs)
     if is_sqlite:
         _configure_sqlite(engine, synchronous)
+    if database is not None:
+        _create_private(engine, database)
     return engine
+
+
+def sqlite_file(url: str | URL) -> Path | None:
+    """The file of a SQLite database URL; None for other databases and in-memory ones."""
+    parsed = make_url(url)
+    name = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not name or name == ":memory:":
+        return None
+    if name.startswith("file:"):  # a SQLite URI: its options are SQLite's business
+        return None
+    return Path(name)
+
+
+def database_files(url: str | URL) -> list[Path]:
+    """The SQLite database file and the companions SQLite keeps beside it, those that exist."""
+    database = sqlite_file(url)
+    if database is None:
+        return []
+    candidates = [database, *(database.with_name(database.name + s) for s in SQLITE_COMPANIONS)]
+    return [path for path in candidates if path.exists()]
+
+
+def make_private(url: str | URL) -> None:
+    """Make the files of a SQLite database readable and writable by their owner only."""
+    for path in database_files(url):
+        path.chmod(PRIVATE_FILE_MODE)
+
+
+def _make_private_folders(folder: Path) -> None:
+    """Create ``folder`` and missing parents 0700 (``mkdir(parents=True)`` ignores mode)."""
+    missing: list[Path] = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        with suppress(FileExistsError):  # another process made it meanwhile
+            path.mkdir(mode=PRIVATE_FOLDER_MODE)
+
+
+def _create_private(engine: Engine, database: Path) -> None:
+    """Before each connect, create the database file 0600 if it is missing.
+
+    SQLite would create it 0644 (less the umask), and its -wal and -shm files with it.
+    """
+
+    @event.listens_for(engine, "do_connect")
+    def create(*_args: Any) -> None:
+        with suppress(FileExistsError):
+            os.close(os.open(database, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE_MODE))
 
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
@@ -101,9 +164,10 @@ def _migration_connection(engine: Engine) -> Iterator[Config]:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
-    """Create or upgrade the schema; idempotent."""
+    """Create or upgrade the schema, and make a SQLite database's files private; idempotent."""
     with _migration_connection(engine) as cfg:
         command.upgrade(cfg, revision)
+    make_private(engine.url)
 
 
 def downgrade(engine: Engine, revision: str) -> None:

@@ -138,6 +138,10 @@ def _latest_per_pair(batch: Sequence[NewMessage]) -> dict[tuple[int, int], int]:
     return latest
 
 
+# An account's failed-login count, cleared.
+_NO_FAILURES: dict[str, object] = {"failed_logins": 0, "failures_since": None}
+
+
 def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
@@ -306,10 +310,9 @@ class Store:
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NoSuchAccountError(f"no account named {name!r}")
 
-    def set_password(self, name: str, password_hash: str) -> None:
-        self._update_account(
-            name, password_hash=password_hash, failed_logins=0, failures_since=None
-        )
+    def set_password(self, name: str, password_hash: str, *, clear_failures: bool = True) -> None:
+        failures = _NO_FAILURES if clear_failures else {}
+        self._update_account(name, password_hash=password_hash, **failures)
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         self._update_account(name, disabled=disabled)
@@ -324,13 +327,14 @@ class Store:
             s.delete(a)
             return record
 
-    def record_login(self, account_id: int) -> None:
-        """A successful login: stamp it and clear the failure count."""
+    def record_login(self, account_id: int, *, clear_failures: bool = True) -> None:
+        """A successful login: stamp it and (unless told not to) clear the failure count."""
+        failures = _NO_FAILURES if clear_failures else {}
         with self.writing() as s, s.begin():
             s.execute(
                 update(Account)
                 .where(Account.id == account_id)
-                .values(last_login_at=utcnow(), failed_logins=0, failures_since=None)
+                .values(last_login_at=utcnow(), **failures)
             )
 
     def record_login_failure(self, account_id: int, window_seconds: int) -> int:

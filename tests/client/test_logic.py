@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from chatsecure.client import commands
 from chatsecure.client.state import ChatState, ConvKey
 from chatsecure.client.trust import TrustStore, Verdict
@@ -101,3 +103,24 @@ def test_trust_store_pins_and_refuses_changes(tmp_path):
     assert store.check("example.org", 5444, "AA") is Verdict.UNKNOWN
     store.forget("example.org", 5443)
     assert store.check("example.org", 5443, "BB") is Verdict.UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("spelling", "canonical"),
+    [
+        ("127.1", "127.0.0.1"),
+        ("0x7f.0.0.1", "127.0.0.1"),
+        ("2130706433", "127.0.0.1"),
+        ("0:0:0:0:0:0:0:1", "::1"),
+        ("[::1]", "::1"),
+        ("FE80::1%lo", "fe80::1%lo"),
+        ("Example.ORG", "example.org"),
+    ],
+)
+def test_trust_store_pins_one_server_under_any_spelling(tmp_path, spelling, canonical):
+    store = TrustStore(tmp_path / "known.json")
+    store.remember(spelling, 5443, "AA")
+    assert json.loads(store.path.read_text()) == {f"{canonical}:5443": "AA"}
+    assert store.check(canonical, 5443, "BB") is Verdict.CHANGED
+    store.forget(canonical, 5443)
+    assert store.check(spelling, 5443, "AA") is Verdict.UNKNOWN

@@ -47,6 +47,8 @@ BASE_CONFIG: dict[str, dict[str, Any]] = {
         "message_burst": 100_000,
         "max_connections": 5_000,
         "max_connections_per_address": 5_000,
+        "max_unauthenticated": 5_000,
+        "max_unauthenticated_per_address": 5_000,
     },
 }
 

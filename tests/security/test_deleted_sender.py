@@ -29,7 +29,7 @@ def test_a_deleted_senders_message_refuses_only_itself(server_factory):
     server = server_factory()
     alice, bob, dave = server.new_users(3)
     a, b, d = (server.member(user, ROOM) for user in (alice, bob, dave))
-    server.admin("deluser", dave)
+    server.admin("deluser", dave, "--yes")
 
     a_reqs = _burst(a, "a", EACH)
     d.send({"type": "send", "room": ROOM, "text": "from a deleted account", "req": "d0"})

@@ -340,6 +340,32 @@ def test_an_oversize_frame_dribbled_in_small_records_is_cut_at_the_cap(
     assert server.running
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"room": ROOM, "before": 2**63},
+        {"room": ROOM, "after": 10**100},
+        {"with": "PEER", "before": 2**63},
+        {"with": "PEER", "after": 2**64},
+    ],
+    ids=["room-before-2^63", "room-after-10^100", "with-before-2^63", "with-after-2^64"],
+)
+def test_integers_beyond_64_bits_are_bad_request(
+    server: ServerProcess, fields: dict[str, Any]
+) -> None:
+    """Message ids are 64-bit: a larger one is the peer's mistake, refused at the edge."""
+    user, peer = server.new_users(2)
+    client = server.member(user, ROOM)
+    if fields.get("with") == "PEER":
+        fields = {**fields, "with": peer}
+    reply = client.request({"type": "history", **fields})
+    assert_error(reply, "bad_request")
+    assert "64-bit" in reply["message"], reply
+    # The largest 64-bit id is an ordinary id that no message has yet.
+    largest = {k: (2**63 - 1 if k in ("before", "after") else v) for k, v in fields.items()}
+    assert client.request({"type": "history", **largest})["type"] == "history"
+
+
 def test_no_tracebacks_in_the_log(server: ServerProcess) -> None:
     """Everything above was the peer's fault: nothing may have failed inside the server."""
     output = server.output()

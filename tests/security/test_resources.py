@@ -45,6 +45,8 @@ CONFIG = {
         "max_text_chars": len(BIG_TEXT),
         "max_connections": 1_000,
         "max_connections_per_address": 1_000,
+        "max_unauthenticated": 1_000,
+        "max_unauthenticated_per_address": 1_000,
     },
 }
 
@@ -70,8 +72,10 @@ class RawAttackers:
         self.opened: dict[socket.socket, float] = {}
         self.closed: dict[socket.socket, float] = {}
 
-    def open(self, first_bytes: bytes = b"") -> socket.socket:
-        sock = socket.create_connection((HOST, self.port), timeout=5)
+    def open(self, first_bytes: bytes = b"", source: str | None = None) -> socket.socket:
+        """A connection (from ``source``, a 127.x.y.z address, if given)."""
+        bind = (source, 0) if source is not None else None
+        sock = socket.create_connection((HOST, self.port), timeout=5, source_address=bind)
         if first_bytes:
             sock.sendall(first_bytes)
         sock.setblocking(False)
@@ -244,5 +248,51 @@ def test_connection_bounds_hold_under_a_flood_of_connects(server_factory: Server
         # Another address is not counted against this one.
         other = client_from(server, "127.0.0.9")
         assert other.login(user, password_of(user))["user"] == user
+    finally:
+        raw.close()
+
+
+def test_connections_that_never_log_in_leave_slots_for_logins(
+    server_factory: ServerFactory,
+) -> None:
+    """400 silent TCP connections from 20 addresses, as many as max_connections allows.
+
+    Each per-address budget of unauthenticated connections admits 3, so 340 are refused
+    at once and 60 hold on (for their whole handshake deadline, long here), which is
+    still within the unauthenticated budget and far from max_connections: the users
+    logged in before keep chatting, and new logins, several from one address, get in.
+    """
+    addresses, each, per_address = 20, 20, 3
+    server = server_factory(
+        {
+            "tls": {"handshake_timeout": 60},
+            "limits": {
+                "max_connections": 100,
+                "max_connections_per_address": 100,
+                "max_unauthenticated": 80,
+                "max_unauthenticated_per_address": per_address,
+            },
+        }
+    )
+    before, *newcomers = server.new_users(6)
+    logged_in = server.login(before)
+    join(logged_in, "still-here")
+    raw = RawAttackers(server.port)
+    try:
+        for n in range(1, addresses + 1):
+            for _ in range(each):
+                raw.open(source=f"127.0.8.{n}")
+        refused = addresses * (each - per_address)
+        deadline = time.monotonic() + 10
+        while len(raw.closed) < refused and time.monotonic() < deadline:
+            raw.poll(0.05)
+        raw.poll(0.5)
+        assert len(raw.closed) == refused  # the rest still hold their slots
+        assert_ok_send(logged_in.request({"type": "send", "room": "still-here", "text": "hi"}))
+        # A login leaves the budget: more sessions from one address than it admits at once.
+        for user in newcomers:
+            client = client_from(server, "127.0.9.1")
+            assert client.login(user, password_of(user))["user"] == user
+        assert "max_unauthenticated_per_address (3) reached" in server.output()
     finally:
         raw.close()

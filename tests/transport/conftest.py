@@ -82,6 +82,7 @@ class CertificateAuthority:
                 serialization.NoEncryption(),
             )
         )
+        files.key.chmod(0o600)  # the server refuses a key other users can read
         return files
 
 
@@ -137,7 +138,12 @@ def make_settings(tls_files: TlsFiles, **sections: dict[str, Any]) -> Settings:
     base = default_settings()
     server = dataclasses.replace(base.server, host="127.0.0.1", port=0)
     tls = dataclasses.replace(base.tls, cert_file=tls_files.cert, key_file=tls_files.key)
-    settings = dataclasses.replace(base, server=server, tls=tls)
+    # The fake core's sessions never log in: the unauthenticated budget is opened wide,
+    # and a test about it lowers it.
+    limits = dataclasses.replace(
+        base.limits, max_unauthenticated=10_000, max_unauthenticated_per_address=10_000
+    )
+    settings = dataclasses.replace(base, server=server, tls=tls, limits=limits)
     for section, values in sections.items():
         current = getattr(settings, section)
         settings = dataclasses.replace(
@@ -147,12 +153,16 @@ def make_settings(tls_files: TlsFiles, **sections: dict[str, Any]) -> Settings:
 
 
 class FakeSession:
-    """Echoes each complete line back; records what happened to it."""
+    """Echoes each complete line back; records what happened to it.
+
+    The line ``LOGIN`` logs it in, as far as the listener can tell (``logged_in``).
+    """
 
     def __init__(self, outbox: Link, address: str, echo: bool) -> None:
         self.outbox = outbox
         self.address = address
         self.echo = echo
+        self.logged_in = False
         self.received = bytearray()
         self.lost = threading.Event()
         self.lost_calls = 0
@@ -164,6 +174,8 @@ class FakeSession:
             return
         *lines, self._partial = (self._partial + data).split(b"\n")
         for line in lines:
+            if line == b"LOGIN":
+                self.logged_in = True
             self.outbox.send(line + b"\n")
 
     def connection_lost(self) -> None:

@@ -1,29 +1,36 @@
-"""Logins and password changes: bcrypt off the reader threads, capped, and throttled.
+"""Logins and password changes: bcrypt off the reader threads, capped, fair, and throttled.
 
 A bcrypt check at the default cost takes about a quarter of a second of CPU, so the
 checks run in a small pool (one worker per core by default): a login storm queues
-instead of starving the rest of the server. Throttling is per account (stored, so it
-survives a restart) and per client address (in memory, with a higher limit). Unknown
-names are throttled like real ones, in memory, so a "rate_limited" reply does not tell
-that an account exists; and an unknown name spends the same bcrypt time as a real one.
+instead of starving the rest of the server. The queue is fair per account and address,
+so one of them with many checks waiting cannot make everyone else's wait behind them.
+
+Every check, a login's or a password change's, is throttled per account (stored, so it
+survives a restart) and per client address (in memory, with a higher limit), and is
+charged to both before it runs: attempts in flight count, so a burst of simultaneous
+guesses gets no more checks than the limit. Unknown names are throttled like real ones,
+in memory, so a "rate_limited" reply does not tell that an account exists; and an
+unknown name spends the same bcrypt time as a real one.
 """
 
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import math
 import os
 import sys
 import threading
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import TypeVar
 
 from chatsecure.config import AuthSettings
-from chatsecure.lockout import locked_until
+from chatsecure.lockout import window_end
 from chatsecure.names import is_valid_username, username_key
 from chatsecure.passwords import (
     WeakPasswordError,
@@ -33,7 +40,8 @@ from chatsecure.passwords import (
     verify_against_nothing,
     verify_password,
 )
-from chatsecure.server.core.limits import FailureCounter
+from chatsecure.server.core.limits import Attempt, FailureCounter
+from chatsecure.server.core.results import Refusal, Why
 from chatsecure.storage.store import AccountRecord, Store, utcnow
 
 log = logging.getLogger(__name__)
@@ -53,6 +61,106 @@ def _yield_to_chat() -> None:
     if sys.platform == "linux":
         with contextlib.suppress(OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), BCRYPT_NICENESS)
+
+
+class _Job:
+    __slots__ = ("args", "fn", "future", "order", "owners")
+
+    def __init__(
+        self,
+        owners: tuple[str, ...],
+        order: int,
+        fn: Callable[..., object],
+        args: tuple[object, ...],
+    ) -> None:
+        self.owners = owners
+        self.order = order
+        self.fn = fn
+        self.args = args
+        self.future: Future[object] = Future()
+
+
+class FairPool:
+    """At most ``workers`` threads, running the waiting job whose owners were served least.
+
+    Each job has owners (an account name and a client address). While an owner has jobs
+    waiting or running, the pool counts how many of its jobs it has started; the next job
+    is the one whose busiest owner has the lowest count, the oldest among equals. So an
+    owner with many jobs waiting takes turns with everyone else instead of holding the
+    queue, and with every owner at one job at a time it is first come, first served.
+    """
+
+    def __init__(self, workers: int, initializer: Callable[[], None]) -> None:
+        self._max_workers = workers
+        self._initializer = initializer
+        self._ready = threading.Condition()
+        self._waiting: list[_Job] = []
+        self._started: Counter[str] = Counter()  # per owner with work: jobs started
+        self._busy: Counter[str] = Counter()  # per owner: jobs waiting or running
+        self._order = itertools.count()
+        self._threads = 0
+        self._idle = 0
+        self._closed = False
+
+    def submit(self, owners: tuple[str, ...], fn: Callable[..., T], *args: object) -> Future[T]:
+        job = _Job(owners, next(self._order), fn, args)
+        with self._ready:
+            if self._closed:
+                raise RuntimeError("the bcrypt pool is closed")
+            self._waiting.append(job)
+            self._busy.update(owners)
+            if self._idle:
+                self._ready.notify()
+            elif self._threads < self._max_workers:
+                self._threads += 1
+                threading.Thread(target=self._work, name="bcrypt", daemon=True).start()
+        return job.future  # type: ignore[return-value]
+
+    def close(self) -> None:
+        """Cancel what waits; running jobs finish, and the threads then end."""
+        with self._ready:
+            self._closed = True
+            waiting, self._waiting = self._waiting, []
+            self._ready.notify_all()
+        for job in waiting:
+            job.future.cancel()
+
+    def _next(self) -> _Job | None:
+        with self._ready:
+            while not self._waiting and not self._closed:
+                self._idle += 1
+                self._ready.wait()
+                self._idle -= 1
+            if self._closed:
+                self._threads -= 1
+                return None
+            job = min(
+                self._waiting,
+                key=lambda j: (max(self._started[owner] for owner in j.owners), j.order),
+            )
+            self._waiting.remove(job)
+            self._started.update(job.owners)
+            return job
+
+    def _done(self, job: _Job) -> None:
+        with self._ready:
+            self._busy.subtract(job.owners)
+            for owner in job.owners:
+                if self._busy[owner] <= 0:  # no work left: its next job starts afresh
+                    del self._busy[owner]
+                    self._started.pop(owner, None)
+
+    def _work(self) -> None:
+        self._initializer()
+        while (job := self._next()) is not None:
+            try:
+                if job.future.set_running_or_notify_cancel():
+                    try:
+                        job.future.set_result(job.fn(*job.args))
+                    except BaseException as exc:  # the waiting caller gets it
+                        job.future.set_exception(exc)
+            finally:
+                self._done(job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +183,29 @@ class PasswordChangeError(Exception):
         self.weak = weak
 
 
+@dataclass(slots=True)
+class _Check:
+    """One login or password check, charged to its name and its address while it runs."""
+
+    name: Attempt
+    address: Attempt
+    account: AccountRecord | None = None
+    retry_after: int = 0  # set: throttled, so the password is not checked
+    settled: bool = False
+
+    @property
+    def owners(self) -> tuple[str, str]:
+        """Whom its bcrypt work is queued for (a name may look like an address)."""
+        return f"name:{self.name.key}", f"address:{self.address.key}"
+
+
+def _throttled(retry_after: int) -> Refusal:
+    """The refusal of a throttled password check: ``RATE_LIMITED`` with ``retry_after``."""
+    return Refusal(
+        Why.RATE_LIMITED, "too many failed password checks; try again later", retry_after
+    )
+
+
 class Authenticator:
     def __init__(
         self,
@@ -86,58 +217,126 @@ class Authenticator:
         self._settings = settings
         self._clock = clock
         workers = settings.max_concurrent_checks or os.cpu_count() or 1
-        self._pool = ThreadPoolExecutor(
-            max_workers=workers, thread_name_prefix="bcrypt", initializer=_yield_to_chat
-        )
+        self._pool = FairPool(workers, initializer=_yield_to_chat)
         self._by_address = FailureCounter(
             settings.max_failures_per_address, settings.failure_window
         )
-        self._failures_in_memory = FailureCounter(settings.max_failures, settings.failure_window)
+        # Every name's attempts in flight; the failures of unknown names, and of real ones
+        # while the store cannot count them (real accounts' failures are stored).
+        self._by_name = FailureCounter(settings.max_failures, settings.failure_window)
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool.close()
 
-    def _bcrypt(self, fn: Callable[..., T], *args: object) -> T:
-        """Run a bcrypt computation in the capped pool; the caller waits for it."""
-        return self._pool.submit(fn, *args).result()
+    def _bcrypt(self, check: _Check, fn: Callable[..., T], *args: object) -> T:
+        """Run a bcrypt computation in the capped, fair pool; the caller waits for it."""
+        return self._pool.submit(check.owners, fn, *args).result()
 
     def login(self, username: str, password: str, address: str) -> LoginAccepted | LoginRefused:
-        now = self._clock()
-        wait = self._by_address.retry_after(address, now)
-        if wait:
-            return LoginRefused(retry_after=wait)
-        account = self._store.get_account(username) if is_valid_username(username) else None
-        wait = self._unknown_wait(username, now)
-        if account:
-            wait = max(wait, self._account_wait(account))
-        if wait:
-            return LoginRefused(retry_after=wait)
+        with self._check(username, address) as check:
+            if check.retry_after:
+                return LoginRefused(retry_after=check.retry_after)
+            account = check.account
+            rounds = self._settings.bcrypt_rounds
+            if account is None:
+                self._bcrypt(check, verify_against_nothing, password, rounds)
+                matched = False
+            else:
+                matched = self._bcrypt(check, verify_password, password, account.password_hash)
+            if not matched or account is None or account.disabled:
+                self._failed(check)
+                return LoginRefused()
+            self._passed(
+                check,
+                lambda alone: self._bookkeep(
+                    self._store.record_login, account.id, clear_failures=alone
+                ),
+            )
+            if needs_rehash(account.password_hash, rounds):
+                new_hash = self._bcrypt(check, hash_password, password, rounds)
+                self._bookkeep(
+                    self._store.set_password, account.name, new_hash, clear_failures=False
+                )
+            return LoginAccepted(account)
 
-        rounds = self._settings.bcrypt_rounds
-        if account is None:
-            self._bcrypt(verify_against_nothing, password, rounds)
-            matched = False
-        else:
-            matched = self._bcrypt(verify_password, password, account.password_hash)
+    def change_password(self, account_name: str, old: str, new: str, address: str) -> None:
+        """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError.
 
-        if not matched or account is None or account.disabled:
-            self._by_address.fail(address, now)
-            window = self._settings.failure_window
-            if account is None or not self._bookkeep(
-                self._store.record_login_failure, account.id, window
+        ``old`` is checked as a login's password is: charged to the same throttles.
+        """
+        with self._check(account_name, address) as check:
+            if check.retry_after:
+                raise _throttled(check.retry_after)
+            account = check.account
+            if account is None or not self._bcrypt(
+                check, verify_password, old, account.password_hash
             ):
-                # Unknown names, and real ones while the store cannot count, count in memory.
-                self._failures_in_memory.fail(username_key(username), now)
-            return LoginRefused()
+                self._failed(check)
+                raise PasswordChangeError("the old password is not correct", weak=False)
+            try:
+                check_policy(new, account.name)
+            except WeakPasswordError as exc:
+                raise PasswordChangeError(str(exc), weak=True) from None
+            new_hash = self._bcrypt(check, hash_password, new, self._settings.bcrypt_rounds)
+            self._passed(
+                check,
+                lambda alone: self._store.set_password(
+                    account.name, new_hash, clear_failures=alone
+                ),
+            )
+        log.info("password changed for %s", account.name)
 
-        self._bookkeep(self._store.record_login, account.id)
-        if needs_rehash(account.password_hash, rounds):
-            new_hash = self._bcrypt(hash_password, password, rounds)
-            self._bookkeep(self._store.set_password, account.name, new_hash)
-        return LoginAccepted(account)
+    @contextlib.contextmanager
+    def _check(self, name: str, address: str) -> Iterator[_Check]:
+        """A check of ``name``'s password from ``address``, charged from now until it ends.
+
+        If the block leaves without ``_failed`` or ``_passed`` (throttled, an error), the
+        attempt is withdrawn and counts for nothing.
+        """
+        now = self._clock()
+        check = _Check(self._by_name.begin(username_key(name)), self._by_address.begin(address))
+        try:
+            check.retry_after = self._by_address.wait(check.address, now)
+            if not check.retry_after:
+                # Exclusive, so every attempt ahead has either stored its failure or is
+                # still in flight (counted as one that will fail), never half-way between.
+                with self._by_name.exclusive(check.name):
+                    if is_valid_username(name):
+                        check.account = self._store.get_account(name)
+                    stored, stored_wait = self._stored_failures(check.account)
+                    check.retry_after = self._by_name.wait(check.name, now, stored, stored_wait)
+            yield check
+        finally:
+            if not check.settled:
+                self._end(check, failed_name=False, failed_address=False)
+
+    def _failed(self, check: _Check) -> None:
+        account = check.account
+        with self._by_name.exclusive(check.name):
+            stored = account is not None and self._bookkeep(
+                self._store.record_login_failure, account.id, self._settings.failure_window
+            )
+            # Unknown names, and real ones while the store cannot count, count in memory.
+            self._end(check, failed_name=not stored, failed_address=True)
+
+    def _passed(self, check: _Check, record: Callable[[bool], object]) -> None:
+        """End a check whose password was right; ``record(clear_failures)`` stores that.
+
+        It clears the name's failures only if no other attempt on the name overlapped it:
+        a success inside a burst of guesses must not wipe the failures around it.
+        """
+        with self._by_name.exclusive(check.name):
+            record(check.name.alone)
+            self._end(check, failed_name=False, failed_address=False)
+
+    def _end(self, check: _Check, *, failed_name: bool, failed_address: bool) -> None:
+        now = self._clock()
+        check.settled = True
+        self._by_name.end(check.name, now, failed=failed_name)
+        self._by_address.end(check.address, now, failed=failed_address)
 
     @staticmethod
-    def _bookkeep(write: Callable[..., object], *args: object) -> bool:
+    def _bookkeep(write: Callable[..., object], *args: object, **options: object) -> bool:
         """Run a login's bookkeeping write; if the store fails, log it and carry on.
 
         A login's outcome never depends on it: while the disk is full or the database
@@ -145,33 +344,17 @@ class Authenticator:
         the same refusal as an unknown name (a server_error would tell the two apart).
         """
         try:
-            write(*args)
+            write(*args, **options)
         except Exception:
             log.warning("could not record a login outcome (storage fault)", exc_info=True)
             return False
         return True
 
-    def _account_wait(self, account: AccountRecord) -> int:
-        until = locked_until(account.failed_logins, account.failures_since, self._settings)
-        if until is None:
-            return 0
-        remaining = (until - utcnow()).total_seconds()
-        return max(1, math.ceil(remaining)) if remaining > 0 else 0
-
-    def _unknown_wait(self, username: str, now: float) -> int:
-        return self._failures_in_memory.retry_after(username_key(username), now)
-
-    def change_password(self, account_name: str, old: str, new: str) -> None:
-        """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError."""
-        account = self._store.get_account(account_name)
-        if account is None or not self._bcrypt(verify_password, old, account.password_hash):
-            if account is not None:
-                self._store.record_login_failure(account.id, self._settings.failure_window)
-            raise PasswordChangeError("the old password is not correct", weak=False)
-        try:
-            check_policy(new, account.name)
-        except WeakPasswordError as exc:
-            raise PasswordChangeError(str(exc), weak=True) from None
-        new_hash = self._bcrypt(hash_password, new, self._settings.bcrypt_rounds)
-        self._store.set_password(account.name, new_hash)
-        log.info("password changed for %s", account.name)
+    def _stored_failures(self, account: AccountRecord | None) -> tuple[int, int]:
+        """The account's stored failures in the current window, and the seconds it has left."""
+        if account is None or account.failures_since is None:
+            return 0, 0
+        remaining = (window_end(account.failures_since, self._settings) - utcnow()).total_seconds()
+        if remaining <= 0:
+            return 0, 0
+        return account.failed_logins, max(1, math.ceil(remaining))

@@ -1,4 +1,4 @@
-"""Rate limits: a token bucket for messages and a sliding failure count for logins.
+"""Rate limits: a token bucket for messages and a windowed failure count for logins.
 
 Both take the clock as an argument so tests can move time by hand.
 """
@@ -33,41 +33,104 @@ class TokenBucket:
             return (1.0 - self._level) / self.rate
 
 
-class FailureCounter:
-    """Failures per key within a window, bounded in memory (oldest keys are dropped).
+class Attempt:
+    """One check (a login, a password change) charged to a key from before it starts."""
 
-    A key that reached ``limit`` failures is blocked until the window that started
-    with its first failure ends.
+    __slots__ = ("alone", "entry", "key")
+
+    def __init__(self, key: str, entry: _Entry, alone: bool) -> None:
+        self.key = key
+        self.entry = entry
+        # Whether no other attempt on the key overlapped this one, so far.
+        self.alone = alone
+
+
+class _Entry:
+    __slots__ = ("failures", "in_flight", "lock", "since")
+
+    def __init__(self) -> None:
+        self.since = 0.0  # when the window of the counted failures began
+        self.failures = 0
+        self.in_flight: list[Attempt] = []  # in the order they began
+        self.lock = threading.Lock()  # see FailureCounter.exclusive
+
+
+class FailureCounter:
+    """Failures per key within a window, and the attempts on it still in flight.
+
+    A key that reached ``limit`` failures is blocked until the window that started with
+    its first failure ends. An attempt counts from ``begin``, before its check runs, so
+    a burst of simultaneous attempts gets no more checks than the limit: each is judged
+    as though every attempt that began before it and is still in flight will fail.
+
+    Failures may also be kept elsewhere (an account's, in the database). Reading them
+    and judging an attempt (``wait``) under ``exclusive``, and storing a failure and
+    ending its attempt under it too, makes each failure count exactly once: stored, or
+    in flight.
+
+    Memory is bounded: past ``max_keys`` the longest-unused keys are dropped.
     """
 
     def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:
         self.limit = limit
         self.window = window
         self.max_keys = max_keys
-        self._entries: OrderedDict[str, tuple[float, int]] = OrderedDict()
+        self._entries: OrderedDict[str, _Entry] = OrderedDict()
         self._lock = threading.Lock()
 
-    def retry_after(self, key: str, now: float) -> int:
-        """Whole seconds until ``key`` may try again; 0 if it may now."""
+    def begin(self, key: str) -> Attempt:
+        """Start counting an attempt on ``key``; end it with ``end``, whatever happens."""
         with self._lock:
-            entry = self._entries.get(key)
-            if entry is None:
-                return 0
-            since, count = entry
-            if now - since >= self.window:
-                del self._entries[key]
-                return 0
-            if count < self.limit:
-                return 0
-            return max(1, math.ceil(since + self.window - now))
+            entry = self._entries.pop(key, None) or _Entry()
+            self._entries[key] = entry
+            attempt = Attempt(key, entry, alone=not entry.in_flight)
+            for other in entry.in_flight:
+                other.alone = False
+            entry.in_flight.append(attempt)
+            self._trim()
+            return attempt
 
-    def fail(self, key: str, now: float) -> int:
-        """Count a failure; returns the failures in the current window."""
+    def exclusive(self, attempt: Attempt) -> threading.Lock:
+        """A lock of the attempt's key, for reading or storing its failures elsewhere."""
+        return attempt.entry.lock
+
+    def wait(self, attempt: Attempt, now: float, earlier: int = 0, earlier_wait: int = 0) -> int:
+        """Whole seconds until ``attempt`` may be checked; 0 if it may be now.
+
+        ``earlier`` counts failures of the key kept elsewhere and ``earlier_wait`` is when
+        their window ends.
+        """
         with self._lock:
-            since, count = self._entries.pop(key, (now, 0))
-            if now - since >= self.window:
-                since, count = now, 0
-            self._entries[key] = (since, count + 1)
-            while len(self._entries) > self.max_keys:
-                self._entries.popitem(last=False)
-            return count + 1
+            entry = attempt.entry
+            failures, remaining = 0, 0
+            if entry.failures and now - entry.since < self.window:
+                failures = entry.failures
+                remaining = math.ceil(entry.since + self.window - now)
+            ahead = entry.in_flight.index(attempt)
+        counted = failures + earlier
+        if counted >= self.limit:
+            return max(1, remaining, earlier_wait)
+        if counted + ahead >= self.limit:
+            return 1  # the attempts ahead of it decide; they are checked within a second
+        return 0
+
+    def end(self, attempt: Attempt, now: float, *, failed: bool) -> None:
+        """The attempt is over; count it if it ``failed``."""
+        with self._lock:
+            attempt.entry.in_flight.remove(attempt)
+            entry = self._entries.get(attempt.key)
+            if entry is None and failed:  # dropped from memory meanwhile
+                entry = self._entries[attempt.key] = attempt.entry
+                self._trim()
+            if entry is None:
+                return
+            if failed:
+                if not entry.failures or now - entry.since >= self.window:
+                    entry.since, entry.failures = now, 0
+                entry.failures += 1
+            elif not entry.in_flight and (not entry.failures or now - entry.since >= self.window):
+                del self._entries[attempt.key]
+
+    def _trim(self) -> None:
+        while len(self._entries) > self.max_keys:
+            self._entries.popitem(last=False)

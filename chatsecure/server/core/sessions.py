@@ -127,7 +127,7 @@ class Sessions:
 
     def passwd(self, session: Session, label: Label, old: str, new: str) -> None:
         try:
-            self._auth.change_password(session.user, old, new)
+            self._auth.change_password(session.user, old, new, session.address)
         except PasswordChangeError as refusal:
             why = Why.WEAK_PASSWORD if refusal.weak else Why.AUTH_FAILED
             raise Refusal(why, str(refusal)) from None

@@ -103,6 +103,10 @@ class JsonSession:
         self._connection.close()
         self._service.sessions.lost(self.session)
 
+    @property
+    def logged_in(self) -> bool:
+        return self.session.account is not None
+
     # -- Outbox: the service, from any thread -----------------------------------------
 
     def reply(self, label: Label, reply: Reply) -> None:

@@ -5,6 +5,12 @@ happens in that thread, so one slow or silent client never holds up the next. Ea
 connection is handed to the listener's ``Acceptor``, a wire format; the listener knows
 no chat. Stopping is two steps, so a host with several listeners can say goodbye through
 the chat service in between: ``stop_accepting``, then ``close``.
+
+Connections that have not logged in cost an attacker nothing but a socket, so they have
+a budget of their own, in total and per address (an IPv6 /64 counting as one address),
+well inside ``max_connections``: a flood of them cannot take the slots of logged-in
+users, nor, from a few addresses, those of new logins. As that budget fills, new
+connections get less time for their handshake.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import ssl
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 
 from chatsecure.config import Settings
 from chatsecure.server.link import Acceptor, SessionPort
@@ -34,6 +41,65 @@ SHUTDOWN_GRACE = 3.0
 REFUSAL_LOG_INTERVAL = 5.0
 # After a failed accept (e.g. out of file descriptors), pause instead of spinning.
 ACCEPT_ERROR_PAUSE = 0.1
+# The shortest handshake deadline a full unauthenticated budget brings it down to.
+MIN_HANDSHAKE_TIMEOUT = 1.0
+
+
+def address_block(address: str) -> str:
+    """What per-address budgets of unauthenticated connections count: IPv6 per /64.
+
+    One IPv6 subscriber usually holds a whole /64, so counting its single addresses
+    would give one machine 2^64 budgets.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((ip.packed, 64), strict=False))
+    return address
+
+
+def handshake_timeout(configured: float, unauthenticated: int, budget: int) -> float:
+    """The handshake deadline of a new connection, by how much of the budget is in use.
+
+    The configured one while at most half is used; then less in step with what is left,
+    down to a tenth (never below ``MIN_HANDSHAKE_TIMEOUT``, unless configured lower), so
+    that connections holding on without a handshake make room sooner under a flood.
+    """
+    share = min(1.0, max(0.1, 2 * (1 - unauthenticated / budget)))
+    return max(min(configured, MIN_HANDSHAKE_TIMEOUT), configured * share)
+
+
+class _LoginWatch:
+    """A wire adapter's session for one connection; tells the listener when it logged in.
+
+    A login is handled within ``receive`` on the reader thread, so a look after each
+    ``receive`` sees it at once.
+    """
+
+    __slots__ = ("_conn", "_on_login", "_session", "_waiting")
+
+    def __init__(
+        self, session: SessionPort, conn: Connection, on_login: Callable[[Connection], None]
+    ) -> None:
+        self._session = session
+        self._conn = conn
+        self._on_login = on_login
+        self._waiting = True
+
+    def receive(self, data: bytes) -> None:
+        self._session.receive(data)
+        if self._waiting and self._session.logged_in:
+            self._waiting = False
+            self._on_login(self._conn)
+
+    def connection_lost(self) -> None:
+        self._session.connection_lost()
+
+    @property
+    def logged_in(self) -> bool:
+        return self._session.logged_in
 
 
 class Listener:
@@ -46,6 +112,8 @@ class Listener:
         self._handshake_timeout = settings.tls.handshake_timeout
         self._max_connections = settings.limits.max_connections
         self._max_per_address = settings.limits.max_connections_per_address
+        self._max_unauthenticated = settings.limits.max_unauthenticated
+        self._max_unauthenticated_per_block = settings.limits.max_unauthenticated_per_address
         self._max_unsent = settings.limits.max_queued_bytes
         self._context = context
         self._acceptor = acceptor
@@ -59,6 +127,9 @@ class Listener:
         self._lock = threading.Lock()  # guards the connection registry below
         self._connections: dict[Connection, threading.Thread] = {}
         self._per_address: Counter[str] = Counter()
+        # Connections not logged in yet, with the address block each is counted in.
+        self._unauthenticated: dict[Connection, str] = {}
+        self._unauthenticated_per_block: Counter[str] = Counter()
         self._last_refusal_log = -REFUSAL_LOG_INTERVAL
         self._refused_unlogged = 0
         # Held while a session opens, so none opens once the listener stops accepting.
@@ -76,6 +147,10 @@ class Listener:
     def connection_count(self) -> int:
         with self._lock:
             return len(self._connections)
+
+    def unauthenticated_count(self) -> int:
+        with self._lock:
+            return len(self._unauthenticated)
 
     def start(self) -> None:
         """Bind, listen and start the writer and accept threads; raises ``OSError``."""
@@ -169,18 +244,29 @@ class Listener:
     def _admit(self, sock: socket.socket, peer: tuple[str, int]) -> Connection | None:
         """A new connection, or None (and a rate-limited warning) when over a limit."""
         address = peer[0]
+        block = address_block(address)
         with self._lock:
+            unauthenticated = len(self._unauthenticated)
             if len(self._connections) >= self._max_connections:
                 reason = f"max_connections ({self._max_connections}) reached"
             elif self._per_address[address] >= self._max_per_address:
                 reason = f"max_connections_per_address ({self._max_per_address}) reached"
+            elif unauthenticated >= self._max_unauthenticated:
+                reason = f"max_unauthenticated ({self._max_unauthenticated}) reached"
+            elif self._unauthenticated_per_block[block] >= self._max_unauthenticated_per_block:
+                reason = (
+                    f"max_unauthenticated_per_address ({self._max_unauthenticated_per_block}) "
+                    f"reached for {block}"
+                )
             else:
                 conn = Connection(
                     sock,
                     peer,
                     self._context,
                     self._writer,
-                    handshake_timeout=self._handshake_timeout,
+                    handshake_timeout=handshake_timeout(
+                        self._handshake_timeout, unauthenticated, self._max_unauthenticated
+                    ),
                     max_unsent_bytes=self._max_unsent,
                     slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
@@ -190,6 +276,8 @@ class Listener:
                     target=conn.run, name=f"chatsecure-conn-{conn.label}", daemon=True
                 )
                 self._per_address[address] += 1
+                self._unauthenticated[conn] = block
+                self._unauthenticated_per_block[block] += 1
                 return conn
             self._refused_unlogged += 1
             now = time.monotonic()
@@ -220,12 +308,26 @@ class Listener:
             self._per_address[conn.address] -= 1
             if not self._per_address[conn.address]:
                 del self._per_address[conn.address]
+            self._authenticated(conn)
+
+    def _logged_in(self, conn: Connection) -> None:
+        with self._lock:
+            self._authenticated(conn)
+
+    def _authenticated(self, conn: Connection) -> None:
+        """Take ``conn`` out of the unauthenticated budget (logged in, or gone); locked."""
+        block = self._unauthenticated.pop(conn, None)
+        if block is not None:
+            self._unauthenticated_per_block[block] -= 1
+            if not self._unauthenticated_per_block[block]:
+                del self._unauthenticated_per_block[block]
 
     def _open_session(self, conn: Connection) -> SessionPort | None:
         with self._session_gate:
             if self._stopping:
                 return None
-            return self._acceptor.open_session(conn, conn.address)
+            session = self._acceptor.open_session(conn, conn.address)
+            return _LoginWatch(session, conn, self._logged_in)
 
     # --- shutdown -----------------------------------------------------------------------
 
