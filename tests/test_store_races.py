@@ -10,6 +10,7 @@ only statements that decide atomically (or row locks) keep the counts right.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
@@ -171,3 +172,41 @@ def test_concurrent_first_direct_messages_record_the_pair_once(store, stores):
         assert [(peer, page.messages[-1].id) for peer, page in peers] == [
             ("ben" if name == "ann" else "ann", max(sent))
         ]
+
+
+def test_a_reader_following_a_room_misses_nothing_while_writers_race(store, stores):
+    """Ids in a room commit in id order: a reader that asks only for ids after the last
+    one it saw (as a catching-up server node does) still gets every message."""
+    store.create_accounts([(f"w{n}", "h") for n in range(THREADS)], ["busy"])
+    ids = {a.name: a.id for a in store.list_accounts()}
+    room_id = store.room_id("busy")
+    assert room_id is not None
+    batch_size = 20  # not a one-statement size: every batch is a transaction on both
+    total = THREADS * ROUNDS * batch_size
+    seen: list[int] = []
+    done = threading.Event()
+
+    def follow() -> None:
+        deadline = time.monotonic() + RACE_TIMEOUT
+        while len(seen) < total and time.monotonic() < deadline:
+            writers_done = done.is_set()  # before the read, so the read sees all they wrote
+            page = store.room_history(room_id, after=seen[-1] if seen else 0, limit=500)
+            seen.extend(m.id for m in page.messages)
+            if not page.messages and writers_done:
+                return
+
+    def write(s: Store, thread: int, _round: int) -> list[int]:
+        name = f"w{thread}"
+        batch = [NewMessage(ids[name], name, "x", room_id=room_id) for _ in range(batch_size)]
+        return [m.id for m in s.insert_messages(batch)]
+
+    reader = threading.Thread(target=follow)
+    reader.start()
+    try:
+        written = race(stores, write)
+    finally:
+        done.set()
+        reader.join(RACE_TIMEOUT)
+    all_ids = sorted(i for batch in written for i in batch)
+    assert len(all_ids) == total
+    assert seen == all_ids

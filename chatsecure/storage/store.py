@@ -9,7 +9,8 @@ It runs on SQLite and on PostgreSQL, and no write may depend on SQLite's ``BEGIN
 IMMEDIATE`` (which lets one writer in at a time) to be safe: PostgreSQL lets concurrent
 writers in, at READ COMMITTED. So a write that depends on what is there is one statement
 that decides by itself (``UPDATE ... SET n = n + 1``, ``INSERT ... ON CONFLICT DO
-NOTHING``). Only this module knows the two dialects apart.
+NOTHING``), or takes row locks first (``insert_messages``). Only this module knows the
+two dialects apart.
 """
 
 from __future__ import annotations
@@ -548,6 +549,11 @@ class Store:
         reader threads (sqlite3 lets go of it), and those waits, not SQLite's work, were
         most of the writer's time. Other batches (direct messages, which also update
         ``direct_peers``, or other sizes) run in a write transaction.
+
+        On PostgreSQL every batch is a transaction that first locks its conversations
+        (``_lock_conversations``), then takes its ids, inserts and commits: two writers
+        (two server nodes) on one conversation queue up, so its ids commit in id order
+        and a reader never sees a higher id before a lower one that is still coming.
         """
         if not batch:
             return []
@@ -574,6 +580,8 @@ class Store:
                 ids = self._insert_chunk(conn, rows)
         else:
             with self._writer.begin() as conn:
+                if not self._is_sqlite:
+                    self._lock_conversations(conn, batch)
                 ids = []
                 done = 0
                 while done < len(rows):
@@ -619,6 +627,34 @@ class Store:
             assert list(compiled.positiontup) == names, "parameters out of row order"
             return compiled.string, None
         return compiled.string, names
+
+    @staticmethod
+    def _lock_conversations(conn: Connection, batch: Sequence[NewMessage]) -> None:
+        """Lock the rows that stand for the batch's conversations until commit.
+
+        A room's row stands for the room, and the two accounts' rows for a direct
+        conversation. ``FOR NO KEY UPDATE`` excludes another writer but not the key-share
+        locks that foreign-key checks take. Rows are locked in id order, rooms before
+        accounts, so two writers cannot deadlock.
+        """
+        rooms = sorted({m.room_id for m in batch if m.room_id is not None})
+        people = sorted(
+            {a for m in batch if m.recipient_id is not None for a in (m.sender_id, m.recipient_id)}
+        )
+        if rooms:
+            conn.execute(
+                select(Room.id)
+                .where(Room.id.in_(rooms))
+                .order_by(Room.id)
+                .with_for_update(key_share=True)
+            )
+        if people:
+            conn.execute(
+                select(Account.id)
+                .where(Account.id.in_(people))
+                .order_by(Account.id)
+                .with_for_update(key_share=True)
+            )
 
     def _update_peers(
         self, conn: Connection, peers: dict[tuple[int, int], int], ids: list[int]
