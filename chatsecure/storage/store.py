@@ -24,7 +24,6 @@ from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
-    Dialect,
     Engine,
     bindparam,
     case,
@@ -37,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from chatsecure.names import username_key
 from chatsecure.storage.db import single_statement_engine, write_engine
@@ -215,6 +215,36 @@ _MEMBERS_OF_ROOMS = (
     .where(Membership.room_id.in_(bindparam("room_ids", expanding=True)))
     .order_by(Account.name_key)
 )
+
+
+@functools.cache
+def _sqlite_chunk_sql(size: int) -> str:
+    """SQL text (positional parameters, row after row) inserting ``size`` messages."""
+    values: list[dict[str, Any]] = [
+        {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
+    ]
+    compiled = insert(Message).values(values).compile(dialect=sqlite.dialect())
+    names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
+    assert list(compiled.positiontup or ()) == names, "parameters out of row order"
+    return compiled.string
+
+
+def _unnested_insert() -> ReturningInsert[int]:
+    """INSERT ... SELECT FROM unnest(one array per column) RETURNING id, for PostgreSQL.
+
+    Its text is the same for any batch size, so psycopg parses and PostgreSQL prepares
+    it once. A VALUES row per message made psycopg re-parse a long query text on every
+    batch, which cost more than PostgreSQL's insert. unnest yields the rows in array
+    order, so ids increase in batch order.
+    """
+    table = Message.__table__
+    arrays = [bindparam(c, type_=postgresql.ARRAY(table.c[c].type)) for c in _INSERT_COLUMNS]
+    unnested = func.unnest(*arrays).table_valued(*_INSERT_COLUMNS).render_derived()
+    rows = select(*(unnested.c[c] for c in _INSERT_COLUMNS))
+    return insert(Message).from_select(_INSERT_COLUMNS, rows).returning(Message.id)
+
+
+_INSERT_UNNESTED = _unnested_insert()
 
 
 @dataclass(frozen=True, slots=True)
@@ -554,6 +584,7 @@ class Store:
         (``_lock_conversations``), then takes its ids, inserts and commits: two writers
         (two server nodes) on one conversation queue up, so its ids commit in id order
         and a reader never sees a higher id before a lower one that is still coming.
+        The whole batch is one INSERT of unnested arrays (``_INSERT_UNNESTED``).
         """
         if not batch:
             return []
@@ -578,10 +609,8 @@ class Store:
         if self._is_sqlite and not peers and self.one_statement_batch(len(rows)) == len(rows):
             with self._single.connect() as conn:
                 ids = self._insert_chunk(conn, rows)
-        else:
+        elif self._is_sqlite:
             with self._writer.begin() as conn:
-                if not self._is_sqlite:
-                    self._lock_conversations(conn, batch)
                 ids = []
                 done = 0
                 while done < len(rows):
@@ -589,44 +618,30 @@ class Store:
                     ids += self._insert_chunk(conn, rows[done : done + size])
                     done += size
                 self._update_peers(conn, peers, ids)
+        else:
+            columns = dict(zip(_INSERT_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+            with self._writer.begin() as conn:
+                self._lock_conversations(conn, batch)
+                ids = sorted(conn.execute(_INSERT_UNNESTED, columns).scalars())
+                self._update_peers(conn, peers, ids)
         return [
             StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
             for i, m in zip(ids, batch, strict=True)
         ]
 
-    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
-        """One multi-row INSERT, compiled once per chunk size; the new ids in row order.
+    @staticmethod
+    def _insert_chunk(conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
+        """One multi-row INSERT on SQLite, compiled once per chunk size; the new ids.
 
         Building the parameters per row in SQLAlchemy cost more than SQLite's insert, so
-        the statement runs through the driver. On SQLite the ids are the ones up to the
-        last rowid: the statement holds the write lock, and its rows get consecutive
-        ids. Reading them back with RETURNING would be a sqlite3 step (and a GIL wait)
-        per row. Other databases return them with RETURNING.
+        the statement runs through the driver. The ids are the ones up to the last
+        rowid: the statement holds the write lock, and its rows get consecutive ids.
+        Reading them back with RETURNING would be a sqlite3 step (and a GIL wait) per row.
         """
-        sql, names = self._chunk_sql(conn.dialect, len(rows))
-        flat = [value for row in rows for value in row]
-        params: Any = tuple(flat) if names is None else dict(zip(names, flat, strict=True))
-        result = conn.exec_driver_sql(sql, params)
-        if self._is_sqlite:
-            last = result.lastrowid
-            return list(range(last - len(rows) + 1, last + 1))
-        return sorted(result.scalars())
-
-    @functools.cache  # noqa: B019 - a few chunk sizes per dialect; the Store lives as long
-    def _chunk_sql(self, dialect: Dialect, size: int) -> tuple[str, list[str] | None]:
-        """SQL text for ``size`` rows, and the parameter names if the style is named."""
-        names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
-        values: list[dict[str, Any]] = [
-            {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
-        ]
-        statement = insert(Message).values(values)
-        if not self._is_sqlite:
-            statement = statement.returning(Message.id)
-        compiled = statement.compile(dialect=dialect)
-        if compiled.positiontup is not None:
-            assert list(compiled.positiontup) == names, "parameters out of row order"
-            return compiled.string, None
-        return compiled.string, names
+        sql = _sqlite_chunk_sql(len(rows))
+        result = conn.exec_driver_sql(sql, tuple(value for row in rows for value in row))
+        last = result.lastrowid
+        return list(range(last - len(rows) + 1, last + 1))
 
     @staticmethod
     def _lock_conversations(conn: Connection, batch: Sequence[NewMessage]) -> None:
