@@ -23,8 +23,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
     Engine,
+    String,
+    Text,
     bindparam,
     case,
     delete,
@@ -235,10 +238,17 @@ def _unnested_insert() -> ReturningInsert[int]:
     Its text is the same for any batch size, so psycopg parses and PostgreSQL prepares
     it once. A VALUES row per message made psycopg re-parse a long query text on every
     batch, which cost more than PostgreSQL's insert. unnest yields the rows in array
-    order, so ids increase in batch order.
+    order, so ids increase in batch order. Names go in as text arrays: an explicit cast
+    to VARCHAR(32) would cut a longer name short, the column's own check refuses it.
     """
     table = Message.__table__
-    arrays = [bindparam(c, type_=postgresql.ARRAY(table.c[c].type)) for c in _INSERT_COLUMNS]
+
+    def array_of(column: str) -> postgresql.ARRAY[Any]:
+        return postgresql.ARRAY(
+            Text() if isinstance(table.c[column].type, String) else BigInteger()
+        )
+
+    arrays = [bindparam(c, type_=array_of(c)) for c in _INSERT_COLUMNS]
     unnested = func.unnest(*arrays).table_valued(*_INSERT_COLUMNS).render_derived()
     rows = select(*(unnested.c[c] for c in _INSERT_COLUMNS))
     return insert(Message).from_select(_INSERT_COLUMNS, rows).returning(Message.id)
