@@ -23,6 +23,9 @@ from chatsecure.names import normalize_room
 
 CONFIG_ENV = "CHATSECURE_CONFIG"
 DEFAULT_CONFIG_NAME = "config.toml"
+# The databases the store runs on, each with the one driver it is installed and tested
+# with (``postgresql://`` alone would mean psycopg2, which chatsecure does not install).
+SUPPORTED_DRIVERS = {"sqlite": "pysqlite", "postgresql": "psycopg"}
 
 
 class ConfigError(Exception):
@@ -63,10 +66,16 @@ class TlsSettings:
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:
     url: str = "sqlite:///chatsecure.db"
-    # NORMAL survives a crash or kill of the server; FULL also survives power loss.
+    # SQLite only. NORMAL survives a crash or kill of the server; FULL also power loss.
     synchronous: str = _choice("NORMAL", "FULL")
     # Start even when other users may read the database files or the TLS key.
     allow_shared_files: bool = False
+    # The connection pool: kept open, opened beyond that under load, and how long a
+    # thread waits for one when all are in use. Each server connection to PostgreSQL
+    # counts against its max_connections; an SQLite connection is only an open file.
+    pool_size: int = _ranged(8, 1, 1000)
+    max_overflow: int = _ranged(32, 0, 10000)
+    pool_timeout: float = _ranged(30.0, 0.1, 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,9 +255,20 @@ def _check_rooms(rooms: RoomsSettings, where: str) -> None:
 
 def _check_database(database: DatabaseSettings, where: str) -> None:
     try:
-        make_url(database.url)
+        url = make_url(database.url)
     except ArgumentError as exc:
         raise ConfigError(f"{where} url: not a database URL: {exc}") from None
+    backend, driver = url.get_backend_name(), url.get_driver_name()
+    if backend not in SUPPORTED_DRIVERS:
+        raise ConfigError(
+            f"{where} url: chatsecure stores on SQLite (sqlite:///FILE) or PostgreSQL "
+            f"(postgresql+psycopg://...), not {backend}"
+        )
+    if driver != SUPPORTED_DRIVERS[backend]:
+        raise ConfigError(
+            f"{where} url: use the {SUPPORTED_DRIVERS[backend]} driver "
+            f"({backend}+{SUPPORTED_DRIVERS[backend]}://...), not {driver}"
+        )
 
 
 def _check_server(server: ServerSettings, where: str) -> None:

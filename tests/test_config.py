@@ -44,7 +44,15 @@ def test_relative_paths_resolve_against_the_config_folder(tmp_path, monkeypatch)
     assert settings.database.url == f"sqlite:///{tmp_path / 'data/chat.db'}"
 
 
-@pytest.mark.parametrize("url", ["sqlite:////var/chat.db", "sqlite://", "postgresql://u:p@db/chat"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////var/chat.db",
+        "sqlite://",
+        "postgresql+psycopg://u:p@db/chat",
+        "postgresql+psycopg://chat@/chat?host=/run/postgresql",
+    ],
+)
 def test_absolute_memory_and_server_urls_pass_unchanged(tmp_path, url):
     assert _load(tmp_path, f'[database]\nurl = "{url}"\n').database.url == url
 
@@ -64,6 +72,11 @@ def test_absolute_memory_and_server_urls_pass_unchanged(tmp_path, url):
         ('[tls]\nprofile = "old"\n', "[tls] profile", "not one of"),
         ("[tls]\ncert_file = 3\n", "[tls] cert_file", "file path"),
         ('[database]\nurl = "not a url"\n', "[database] url", "not a database URL"),
+        ('[database]\nurl = "mysql://u@db/chat"\n', "[database] url", "SQLite"),
+        ('[database]\nurl = "postgresql+psycopg2://u@db/c"\n', "[database] url", "psycopg driver"),
+        ("[database]\npool_size = 0\n", "[database] pool_size", "out of range"),
+        ("[database]\nmax_overflow = -1\n", "[database] max_overflow", "out of range"),
+        ('[database]\npool_timeout = "30"\n', "[database] pool_timeout", "a number"),
         ('[server]\nhost = ""\n', "[server] host", "non-empty"),
         ("[history]\non_login = 501\n", "[history] on_login", "out of range"),
         ("[limits]\nlogin_timeout = 0\n", "[limits] login_timeout", "out of range"),

@@ -22,17 +22,22 @@ def _compare(engine: Engine) -> Any:
         return compare_metadata(context, Base.metadata)
 
 
-def test_models_and_migrations_agree(tmp_path):
-    engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
+def test_models_and_migrations_agree(database_url):
+    engine = make_engine(database_url)
     upgrade(engine)
     assert _compare(engine) == []
     engine.dispose()
 
 
-def test_upgrade_downgrade_upgrade(tmp_path):
+def test_a_missing_sqlite_file_is_reported_and_not_made(tmp_path):
     engine = make_engine(f"sqlite:///{tmp_path / 'db.sqlite'}")
     assert "there is no database" in (schema_problem(engine) or "")
     assert not (tmp_path / "db.sqlite").exists()  # asking did not create it
+    engine.dispose()
+
+
+def test_upgrade_downgrade_upgrade(database_url):
+    engine = make_engine(database_url)
     assert current_revision(engine) is None
     assert "is at schema (empty)" in (schema_problem(engine) or "")
     upgrade(engine)

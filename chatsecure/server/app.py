@@ -64,7 +64,14 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return EXIT_SETUP
     configure_logging(settings.logging.level)
 
-    engine = make_engine(settings.database.url, settings.database.synchronous)
+    database = settings.database
+    engine = make_engine(
+        database.url,
+        database.synchronous,
+        pool_size=database.pool_size,
+        max_overflow=database.max_overflow,
+        pool_timeout=database.pool_timeout,
+    )
     try:
         problem = schema_problem(engine)
         if problem:

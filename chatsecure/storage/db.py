@@ -3,7 +3,8 @@
 SQLite gets its pragmas in a connect listener (once per connection), and transactions
 begin explicitly: reads with a plain BEGIN, writes with BEGIN IMMEDIATE so a read-then-
 write transaction waits for the lock (busy_timeout) instead of failing when another
-writer committed in between. Other databases are left to their own defaults.
+writer committed in between. PostgreSQL keeps its defaults (READ COMMITTED, writers
+overlap); the store's writes are safe there without a lock at BEGIN (see store.py).
 
 A SQLite database holds password hashes and every message, so its files are private:
 the database file is created 0600 before SQLite opens it (SQLite gives its -wal, -shm
@@ -43,19 +44,31 @@ def migrations_dir() -> Path:
     return shipped("migrations")
 
 
-def make_engine(url: str, synchronous: str = "NORMAL", pool_size: int = 8) -> Engine:
-    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and ``synchronous``."""
+def make_engine(
+    url: str,
+    synchronous: str = "NORMAL",
+    pool_size: int = 8,
+    max_overflow: int = 32,
+    pool_timeout: float = 30.0,
+) -> Engine:
+    """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and ``synchronous``.
+
+    A database on disk or a server gets a pool of ``pool_size`` connections kept open,
+    ``max_overflow`` more opened under load, and a wait of at most ``pool_timeout``
+    seconds for one. An in-memory SQLite database keeps SQLAlchemy's own pool.
+    """
     parsed = make_url(url)
-    kwargs: dict[str, Any] = {}
     is_sqlite = parsed.get_backend_name() == "sqlite"
-    if is_sqlite and parsed.database and parsed.database != ":memory:":
-        kwargs = {"pool_size": pool_size, "max_overflow": 32}
+    in_memory = is_sqlite and parsed.database in (None, "", ":memory:")
+    pool: dict[str, Any] = {}
+    if not in_memory:
+        pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     database = sqlite_file(parsed)
     if database is not None:
         _make_private_folders(database.parent)
     # A failed statement's exception would otherwise quote its parameters, and the server
     # logs such exceptions: message text and password hashes must not reach the log.
-    engine = create_engine(parsed, hide_parameters=True, **kwargs)
+    engine = create_engine(parsed, hide_parameters=True, **pool)
     if is_sqlite:
         _configure_sqlite(engine, synchronous)
     if database is not None:

@@ -4,22 +4,32 @@ Callers get plain frozen records, never ORM objects, so results can cross thread
 Each method owns one transaction; ``insert_messages`` takes a whole batch in one, because
 the server's single message writer commits whatever is queued at once (one transaction
 per message is ~30x slower on SQLite). It knows nothing of sockets or the protocol.
+
+It runs on SQLite and on PostgreSQL, and no write may depend on SQLite's ``BEGIN
+IMMEDIATE`` (which lets one writer in at a time) to be safe: PostgreSQL lets concurrent
+writers in, at READ COMMITTED. So a write that depends on what is there is one statement
+that decides by itself (``UPDATE ... SET n = n + 1``, ``INSERT ... ON CONFLICT DO
+NOTHING``), or takes row locks first (``insert_messages``). Only this module knows the
+two dialects apart.
 """
 
 from __future__ import annotations
 
 import functools
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from sqlalchemy import (
+    BigInteger,
     Connection,
-    Dialect,
     Engine,
+    String,
+    Text,
     bindparam,
+    case,
     delete,
     func,
     insert,
@@ -27,7 +37,9 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql.dml import ReturningInsert
 
 from chatsecure.names import username_key
 from chatsecure.storage.db import single_statement_engine, write_engine
@@ -146,6 +158,13 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
 
+# The INSERT constructs of the databases the store runs on: both have ON CONFLICT.
+_DIALECT_INSERTS: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
 _MESSAGE_COLUMNS = (
     Message.id,
     Message.ts_ms,
@@ -205,6 +224,43 @@ _MEMBERS_OF_ROOMS = (
 )
 
 
+@functools.cache
+def _sqlite_chunk_sql(size: int) -> str:
+    """SQL text (positional parameters, row after row) inserting ``size`` messages."""
+    values: list[dict[str, Any]] = [
+        {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
+    ]
+    compiled = insert(Message).values(values).compile(dialect=sqlite.dialect())
+    names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
+    assert list(compiled.positiontup or ()) == names, "parameters out of row order"
+    return compiled.string
+
+
+def _unnested_insert() -> ReturningInsert[int]:
+    """INSERT ... SELECT FROM unnest(one array per column) RETURNING id, for PostgreSQL.
+
+    Its text is the same for any batch size, so psycopg parses and PostgreSQL prepares
+    it once. A VALUES row per message made psycopg re-parse a long query text on every
+    batch, which cost more than PostgreSQL's insert. unnest yields the rows in array
+    order, so ids increase in batch order. Names go in as text arrays: an explicit cast
+    to VARCHAR(32) would cut a longer name short, the column's own check refuses it.
+    """
+    table = Message.__table__
+
+    def array_of(column: str) -> postgresql.ARRAY[Any]:
+        return postgresql.ARRAY(
+            Text() if isinstance(table.c[column].type, String) else BigInteger()
+        )
+
+    arrays = [bindparam(c, type_=array_of(c)) for c in _INSERT_COLUMNS]
+    unnested = func.unnest(*arrays).table_valued(*_INSERT_COLUMNS).render_derived()
+    rows = select(*(unnested.c[c] for c in _INSERT_COLUMNS))
+    return insert(Message).from_select(_INSERT_COLUMNS, rows).returning(Message.id)
+
+
+_INSERT_UNNESTED = _unnested_insert()
+
+
 @dataclass(frozen=True, slots=True)
 class LoginSnapshot:
     """What a login shows the account, read at one moment.
@@ -233,7 +289,10 @@ class Store:
     """Queries over one database; safe to share between threads (sessions are not)."""
 
     def __init__(self, engine: Engine) -> None:
+        if engine.dialect.name not in _DIALECT_INSERTS:
+            raise ValueError(f"the store runs on SQLite or PostgreSQL, not {engine.dialect.name}")
         self.engine = engine
+        self._insert = _DIALECT_INSERTS[engine.dialect.name]
         self._writer = write_engine(engine)
         self._single = single_statement_engine(engine)
         self._is_sqlite = engine.dialect.name == "sqlite"
@@ -257,33 +316,46 @@ class Store:
     def create_accounts(
         self, accounts: Sequence[tuple[str, str]], default_rooms: Iterable[str]
     ) -> None:
-        """Create (name, password_hash) accounts in the default rooms; all or none."""
+        """Create (name, password_hash) accounts in the default rooms; all or none.
+
+        A name is taken when the insert finds it taken (ON CONFLICT DO NOTHING returns no
+        id for it), so a concurrent creator of the same name gets NameTakenError, never an
+        IntegrityError. Rows go in by name, and rooms by name, so two creators of
+        overlapping sets take the same locks in the same order and cannot deadlock.
+        """
         now = utcnow()
-        rooms = list(default_rooms)
-        with self.writing() as s, s.begin():
+        by_key = {username_key(name): (name, pw_hash) for name, pw_hash in accounts}
+        if len(by_key) < len(accounts):
             keys = [username_key(name) for name, _ in accounts]
             repeated = sorted({k for k in keys if keys.count(k) > 1})
-            if repeated:
-                raise NameTakenError(f"the name {repeated[0]!r} appears more than once")
-            taken = s.scalars(select(Account.name).where(Account.name_key.in_(keys))).first()
-            if taken is not None:
-                raise NameTakenError(f"an account named {taken!r} already exists")
-            room_ids = [self._room_id(s, name, create=True, now=now) for name in rooms]
-            rows = [
-                Account(
-                    name=name,
-                    name_key=username_key(name),
-                    password_hash=pw_hash,
-                    created_at=now,
-                    disabled=False,
-                    failed_logins=0,
-                )
-                for name, pw_hash in accounts
+            raise NameTakenError(f"the name {repeated[0]!r} appears more than once")
+        rows = [
+            {
+                "name": name,
+                "name_key": key,
+                "password_hash": pw_hash,
+                "created_at": now,
+                "disabled": False,
+                "failed_logins": 0,
+            }
+            for key, (name, pw_hash) in sorted(by_key.items())
+        ]
+        new_accounts = (
+            self._insert(Account)
+            .on_conflict_do_nothing(index_elements=[Account.name_key])
+            .returning(Account.id, Account.name_key)
+        )
+        with self.writing() as s, s.begin():
+            room_ids = [
+                self._room_id(s, name, create=True, now=now) for name in sorted(set(default_rooms))
             ]
-            s.add_all(rows)
-            s.flush()
+            created = dict(s.execute(new_accounts, rows).all()) if rows else {}
+            if len(created) < len(rows):
+                key = min(set(by_key) - set(created.values()))
+                taken = s.scalar(select(Account.name).where(Account.name_key == key))
+                raise NameTakenError(f"an account named {taken or by_key[key][0]!r} already exists")
             memberships = [
-                {"account_id": a.id, "room_id": r, "joined_at": now} for a in rows for r in room_ids
+                {"account_id": a, "room_id": r, "joined_at": now} for a in created for r in room_ids
             ]
             if memberships:
                 s.execute(insert(Membership), memberships)
@@ -318,14 +390,17 @@ class Store:
         self._update_account(name, disabled=disabled)
 
     def delete_account(self, name: str) -> AccountRecord:
-        """Delete the account and its memberships; its messages stay, under its name."""
+        """Delete the account and its memberships; its messages stay, under its name.
+
+        One DELETE ... RETURNING, so of two concurrent deletions exactly one succeeds.
+        """
         with self.writing() as s, s.begin():
-            a = s.scalars(select(Account).where(Account.name_key == username_key(name))).first()
+            a = s.scalars(
+                delete(Account).where(Account.name_key == username_key(name)).returning(Account)
+            ).first()
             if a is None:
                 raise NoSuchAccountError(f"no account named {name!r}")
-            record = _account_record(a)
-            s.delete(a)
-            return record
+            return _account_record(a)
 
     def record_login(self, account_id: int, *, clear_failures: bool = True) -> None:
         """A successful login: stamp it and (unless told not to) clear the failure count."""
@@ -338,21 +413,27 @@ class Store:
             )
 
     def record_login_failure(self, account_id: int, window_seconds: int) -> int:
-        """Count a failure in the current window (opening a new one if it ran out)."""
+        """Count a failure in the current window (opening a new one if it ran out).
+
+        One UPDATE decides and counts (its SET reads the row as it was), so concurrent
+        failures each count once on any database: no read-modify-write in Python.
+        """
         now = utcnow()
-        with self.writing() as s, s.begin():
-            a = s.get(Account, account_id)
-            if a is None:
-                return 0
-            expired = (
-                a.failures_since is None
-                or (now - a.failures_since).total_seconds() >= window_seconds
+        expired = or_(
+            Account.failures_since.is_(None),
+            Account.failures_since <= now - timedelta(seconds=window_seconds),
+        )
+        with self._writer.begin() as conn:
+            count = conn.scalar(
+                update(Account)
+                .where(Account.id == account_id)
+                .values(
+                    failures_since=case((expired, now), else_=Account.failures_since),
+                    failed_logins=case((expired, 1), else_=Account.failed_logins + 1),
+                )
+                .returning(Account.failed_logins)
             )
-            if expired:
-                a.failures_since, a.failed_logins = now, 1
-            else:
-                a.failed_logins += 1
-            return a.failed_logins
+        return count or 0
 
     def blocked_accounts(self, account_ids: Iterable[int]) -> set[int]:
         """Of these ids, those disabled or deleted: sessions the server must end."""
@@ -369,22 +450,36 @@ class Store:
 
     # -- rooms ----------------------------------------------------------------------
 
+    def _new_room(self, s: Session, name: str, now: datetime) -> int | None:
+        """Insert the room unless the name is taken (even by an uncommitted insert: that
+        one is waited for); the new id, or None."""
+        return s.scalar(
+            self._insert(Room)
+            .values(name=name, created_at=now)
+            .on_conflict_do_nothing(index_elements=[Room.name])
+            .returning(Room.id)
+        )
+
     def _room_id(self, s: Session, name: str, *, create: bool, now: datetime) -> int:
-        room_id = s.scalar(select(Room.id).where(Room.name == name))
+        """The room's id; with ``create`` it is made if missing, whoever else makes it too.
+
+        Looked up first: on PostgreSQL an INSERT that conflicts still uses up an id.
+        """
+        by_name = select(Room.id).where(Room.name == name)
+        room_id = s.scalar(by_name)
         if room_id is not None:
             return room_id
         if not create:
             raise NoSuchRoomError(f"no room named {name!r}")
-        room = Room(name=name, created_at=now)
-        s.add(room)
-        s.flush()
-        return room.id
+        room_id = self._new_room(s, name, now)
+        if room_id is None:  # made by another transaction since the lookup
+            room_id = s.execute(by_name).scalar_one()
+        return room_id
 
     def create_room(self, name: str) -> None:
         with self.writing() as s, s.begin():
-            if s.scalar(select(Room.id).where(Room.name == name)) is not None:
+            if self._new_room(s, name, utcnow()) is None:
                 raise NameTakenError(f"a room named {name!r} already exists")
-            s.add(Room(name=name, created_at=utcnow()))
 
     def room_id(self, name: str) -> int | None:
         with self.reading() as s:
@@ -415,10 +510,13 @@ class Store:
         now = utcnow()
         with self.writing() as s, s.begin():
             room_id = self._room_id(s, name, create=create, now=now)
-            if s.get(Membership, (account_id, room_id)) is not None:
-                return room_id, False
-            s.add(Membership(account_id=account_id, room_id=room_id, joined_at=now))
-            return room_id, True
+            joined = s.scalar(
+                self._insert(Membership)
+                .values(account_id=account_id, room_id=room_id, joined_at=now)
+                .on_conflict_do_nothing(index_elements=[Membership.account_id, Membership.room_id])
+                .returning(Membership.room_id)
+            )
+            return room_id, joined is not None
 
     def leave_room(self, account_id: int, room_id: int) -> bool:
         with self.writing() as s, s.begin():
@@ -495,6 +593,12 @@ class Store:
         reader threads (sqlite3 lets go of it), and those waits, not SQLite's work, were
         most of the writer's time. Other batches (direct messages, which also update
         ``direct_peers``, or other sizes) run in a write transaction.
+
+        On PostgreSQL every batch is a transaction that first locks its conversations
+        (``_lock_conversations``), then takes its ids, inserts and commits: two writers
+        (two server nodes) on one conversation queue up, so its ids commit in id order
+        and a reader never sees a higher id before a lower one that is still coming.
+        The whole batch is one INSERT of unnested arrays (``_INSERT_UNNESTED``).
         """
         if not batch:
             return []
@@ -519,7 +623,7 @@ class Store:
         if self._is_sqlite and not peers and self.one_statement_batch(len(rows)) == len(rows):
             with self._single.connect() as conn:
                 ids = self._insert_chunk(conn, rows)
-        else:
+        elif self._is_sqlite:
             with self._writer.begin() as conn:
                 ids = []
                 done = 0
@@ -528,61 +632,80 @@ class Store:
                     ids += self._insert_chunk(conn, rows[done : done + size])
                     done += size
                 self._update_peers(conn, peers, ids)
+        else:
+            columns = dict(zip(_INSERT_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
+            with self._writer.begin() as conn:
+                self._lock_conversations(conn, batch)
+                ids = sorted(conn.execute(_INSERT_UNNESTED, columns).scalars())
+                self._update_peers(conn, peers, ids)
         return [
             StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
             for i, m in zip(ids, batch, strict=True)
         ]
 
-    def _insert_chunk(self, conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
-        """One multi-row INSERT, compiled once per chunk size; the new ids in row order.
+    @staticmethod
+    def _insert_chunk(conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
+        """One multi-row INSERT on SQLite, compiled once per chunk size; the new ids.
 
         Building the parameters per row in SQLAlchemy cost more than SQLite's insert, so
-        the statement runs through the driver. On SQLite the ids are the ones up to the
-        last rowid: the statement holds the write lock, and its rows get consecutive
-        ids. Reading them back with RETURNING would be a sqlite3 step (and a GIL wait)
-        per row. Other databases return them with RETURNING.
+        the statement runs through the driver. The ids are the ones up to the last
+        rowid: the statement holds the write lock, and its rows get consecutive ids.
+        Reading them back with RETURNING would be a sqlite3 step (and a GIL wait) per row.
         """
-        sql, names = self._chunk_sql(conn.dialect, len(rows))
-        flat = [value for row in rows for value in row]
-        params: Any = tuple(flat) if names is None else dict(zip(names, flat, strict=True))
-        result = conn.exec_driver_sql(sql, params)
-        if self._is_sqlite:
-            last = result.lastrowid
-            return list(range(last - len(rows) + 1, last + 1))
-        return sorted(result.scalars())
-
-    @functools.cache  # noqa: B019 - a few chunk sizes per dialect; the Store lives as long
-    def _chunk_sql(self, dialect: Dialect, size: int) -> tuple[str, list[str] | None]:
-        """SQL text for ``size`` rows, and the parameter names if the style is named."""
-        names = [f"{column}_{i}" for i in range(size) for column in _INSERT_COLUMNS]
-        values: list[dict[str, Any]] = [
-            {column: bindparam(f"{column}_{i}") for column in _INSERT_COLUMNS} for i in range(size)
-        ]
-        statement = insert(Message).values(values)
-        if not self._is_sqlite:
-            statement = statement.returning(Message.id)
-        compiled = statement.compile(dialect=dialect)
-        if compiled.positiontup is not None:
-            assert list(compiled.positiontup) == names, "parameters out of row order"
-            return compiled.string, None
-        return compiled.string, names
+        sql = _sqlite_chunk_sql(len(rows))
+        result = conn.exec_driver_sql(sql, tuple(value for row in rows for value in row))
+        last = result.lastrowid
+        return list(range(last - len(rows) + 1, last + 1))
 
     @staticmethod
-    def _update_peers(conn: Connection, peers: dict[tuple[int, int], int], ids: list[int]) -> None:
-        """Record each direct conversation's newest message (``peers`` holds batch indexes)."""
-        for (account_id, peer_id), index in peers.items():
-            message_id = ids[index]
-            updated = conn.execute(
-                update(DirectPeer)
-                .where(DirectPeer.account_id == account_id, DirectPeer.peer_id == peer_id)
-                .values(last_message_id=message_id)
+    def _lock_conversations(conn: Connection, batch: Sequence[NewMessage]) -> None:
+        """Lock the rows that stand for the batch's conversations until commit.
+
+        A room's row stands for the room, and the two accounts' rows for a direct
+        conversation. ``FOR NO KEY UPDATE`` excludes another writer but not the key-share
+        locks that foreign-key checks take. Rows are locked in id order, rooms before
+        accounts, so two writers cannot deadlock.
+        """
+        rooms = sorted({m.room_id for m in batch if m.room_id is not None})
+        people = sorted(
+            {a for m in batch if m.recipient_id is not None for a in (m.sender_id, m.recipient_id)}
+        )
+        if rooms:
+            conn.execute(
+                select(Room.id)
+                .where(Room.id.in_(rooms))
+                .order_by(Room.id)
+                .with_for_update(key_share=True)
             )
-            if updated.rowcount == 0:
-                conn.execute(
-                    insert(DirectPeer).values(
-                        account_id=account_id, peer_id=peer_id, last_message_id=message_id
-                    )
-                )
+        if people:
+            conn.execute(
+                select(Account.id)
+                .where(Account.id.in_(people))
+                .order_by(Account.id)
+                .with_for_update(key_share=True)
+            )
+
+    def _update_peers(
+        self, conn: Connection, peers: dict[tuple[int, int], int], ids: list[int]
+    ) -> None:
+        """Record each direct conversation's newest message (``peers`` holds batch indexes).
+
+        An upsert, so a pair's first message cannot collide with another writer's.
+        """
+        if not peers:
+            return
+        upsert = self._insert(DirectPeer)
+        upsert = upsert.on_conflict_do_update(
+            index_elements=[DirectPeer.account_id, DirectPeer.peer_id],
+            set_={"last_message_id": upsert.excluded.last_message_id},
+        )
+        conn.execute(
+            upsert,
+            [
+                {"account_id": account_id, "peer_id": peer_id, "last_message_id": ids[index]}
+                for (account_id, peer_id), index in sorted(peers.items())
+            ],
+        )
 
     def room_history(
         self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
