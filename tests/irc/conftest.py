@@ -32,6 +32,12 @@ from tests.core.conftest import (  # noqa: F401  (fixtures, found by pytest by n
     settings,
     wire,
 )
+from tests.e2e.conftest import (  # noqa: F401  (fixtures, found by pytest by name)
+    module_server,
+    server,
+    server_factory,
+    tls_files,
+)
 
 ALL_CAPS = (
     "sasl server-time message-tags echo-message batch multi-prefix labeled-response "
@@ -118,7 +124,7 @@ class IrcClient:
         self.send(f"USER {user} 0 * :{user}")
         self.next("CAP", params=("*", "LS"))
         self.send(f"CAP REQ :{caps}")
-        self.next("CAP", params=("*", "ACK"))
+        self.next("CAP", params=(user, "ACK"))
         self.send("AUTHENTICATE PLAIN")
         self.next("AUTHENTICATE")
         payload = base64.b64encode(f"\0{user}\0{password}".encode()).decode()

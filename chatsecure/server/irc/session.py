@@ -422,7 +422,7 @@ class IrcSession:
     def _nick(self, m: Message, response: Response) -> None:
         wanted = m.params[0]
         if self._connection.state is ConnectionState.REGISTERING:
-            self._registration.nick = wanted
+            self._registration.nick = self._connection.nick = wanted
             self._try_to_register(response)
         elif wanted != self.nick:
             reason = f"Nicks are account names here; yours is {self.nick}"
