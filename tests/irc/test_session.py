@@ -227,6 +227,8 @@ def test_errors_for_bad_targets_and_commands(irc_login):
     assert alice.next("401").params[1] == "nobody-here"
     alice.send("PRIVMSG #nowhere :hi")
     assert alice.next("403").params[1] == "#nowhere"
+    alice.send("PRIVMSG a,b,c,d,e :hi")
+    alice.next("407")
     alice.send("FROBNICATE")
     alice.next("421")
     alice.send("PRIVMSG")

@@ -191,7 +191,7 @@ def who_lines(nick: str, mask: str, names: Iterable[str]) -> list[Message]:
     return [*lines, Message("315", (nick, mask, "End of /WHO list"), SERVER_NAME)]
 
 
-def isupport_tokens(history_limit: int) -> list[str]:
+def isupport_tokens(history_limit: int, max_targets: int) -> list[str]:
     """What 005 (RPL_ISUPPORT) says: rooms are ``#`` channels without modes or prefixes,
     names are compared in ASCII, text is UTF-8 only, and history comes by message id."""
     return [
@@ -206,7 +206,7 @@ def isupport_tokens(history_limit: int) -> list[str]:
         "NETWORK=chatsecure",
         "NICKLEN=32",
         "PREFIX=",
-        "TARGMAX=JOIN:,PART:,PRIVMSG:4,NOTICE:4,NAMES:1,WHO:1",
+        f"TARGMAX=JOIN:,PART:,NAMES:,WHO:,PRIVMSG:{max_targets},NOTICE:{max_targets}",
         "USERLEN=32",
         "UTF8ONLY",
     ]

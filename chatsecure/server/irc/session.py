@@ -84,6 +84,7 @@ from chatsecure.timestamps import parse_date
 log = logging.getLogger(__name__)
 
 MAX_HISTORY_LIMIT = 500
+MAX_TARGETS = 4  # of one PRIVMSG or NOTICE, as TARGMAX in 005 says
 SASL_CHUNK = 400  # AUTHENTICATE payloads come in chunks of this many characters
 MAX_SASL_PAYLOAD = 4 * SASL_CHUNK  # base64 of a 32-character name and a long password
 
@@ -516,7 +517,7 @@ class IrcSession:
             lines.append(Message("NICK", (w.user,), user_source(asked)))
         self._connection.registered(w.user)
         numeric = self._connection.numeric
-        tokens = isupport_tokens(MAX_HISTORY_LIMIT)
+        tokens = isupport_tokens(MAX_HISTORY_LIMIT, MAX_TARGETS)
         lines += [
             numeric("001", f"Welcome to chatsecure, {w.user}"),
             numeric("002", f"Your host is {SERVER_NAME}"),
@@ -640,7 +641,11 @@ class IrcSession:
         if problem is TextProblem.EMPTY:
             self._add(response, [numeric("412", "No text to send")])
             return
-        for target in m.params[0].split(",")[:4]:
+        targets = m.params[0].split(",")
+        if len(targets) > MAX_TARGETS:
+            self._add(response, [numeric("407", m.params[0], "Too many recipients")])
+            return
+        for target in targets:
             if problem is not None:
                 reason = f"Cannot send to {target}: {problem.value}"
                 self._add(response, [numeric("404", target, reason)])
