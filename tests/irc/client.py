@@ -25,10 +25,20 @@ class IrcClosed(AssertionError):
 
 
 class RawIrcClient:
-    def __init__(self, port: int, ca_file: Path, timeout: float = TIMEOUT) -> None:
+    def __init__(
+        self,
+        port: int,
+        ca_file: Path,
+        timeout: float = TIMEOUT,
+        receive_buffer: int | None = None,
+    ) -> None:
         self.timeout = timeout
-        raw = socket.create_connection((HOST, port), timeout=timeout)
+        raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
+            if receive_buffer is not None:  # before connect, so the TCP window starts small
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+            raw.settimeout(timeout)
+            raw.connect((HOST, port))
             self.sock = tls_context(ca_file).wrap_socket(raw, server_hostname="localhost")
         except BaseException:
             raw.close()
