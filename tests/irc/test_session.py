@@ -322,3 +322,64 @@ def test_one_broadcast_is_encoded_once_for_readers_with_the_same_tags(irc_login,
         reader.next("PRIVMSG")
     first, second = (next(c for c in reversed(r.link.chunks) if b"PRIVMSG" in c) for r in readers)
     assert first is second
+
+
+MULTILINE_CAPS = "sasl batch message-tags echo-message labeled-response draft/multiline"
+
+
+def test_a_multi_line_text_comes_in_one_multiline_batch_to_clients_that_ask(irc_login, login):
+    alice = irc_login("alice", caps=MULTILINE_CAPS)
+    bob = login("bob")
+    long_line = "word " * 150
+    bob.send(Send(room="general", text=f"first\n{long_line}", req=1))
+    ok = bob.outbox.next(Ok)
+    start = alice.next("BATCH", params=(f"+ml{ok.id}",))
+    assert start.params[1:] == ("draft/multiline", "#general")
+    assert start.tags["msgid"] == str(ok.id)
+    inside = alice.link.until("BATCH", params=(f"-ml{ok.id}",))[:-1]
+    assert inside[0].params == ("#general", "first")
+    assert "draft/multiline-concat" not in inside[1].tags
+    assert all("draft/multiline-concat" in m.tags for m in inside[2:])
+    assert len(inside) > 2
+    assert "".join(m.params[1] for m in inside[1:]) == long_line
+
+
+def test_a_multiline_batch_from_irc_is_one_message_with_its_lines(irc_login, login):
+    alice = irc_login("alice", caps=MULTILINE_CAPS)
+    bob = login("bob")
+    alice.send("@label=m1 BATCH +x draft/multiline #general")
+    alice.send("@batch=x PRIVMSG #general :one")
+    alice.send("@batch=x PRIVMSG #general :two and")
+    alice.send("@batch=x;draft/multiline-concat PRIVMSG #general : a half")
+    alice.send("BATCH -x")
+    message = bob.outbox.next(JsonMessage, from_="alice")
+    assert message.text == "one\ntwo and a half"
+    labeled = alice.next("BATCH")
+    assert (labeled.tags["label"], labeled.params[1]) == ("m1", "labeled-response")
+    echo = alice.next("BATCH")
+    assert echo.params[1:] == ("draft/multiline", "#general")
+    lines = alice.link.until("BATCH", params=(f"-{echo.params[0][1:]}",))
+    assert [m.params[1] for m in lines if m.command == "PRIVMSG"] == ["one", "two and a half"]
+
+
+def test_a_multiline_batch_over_max_bytes_is_refused_whole(irc_login, login, settings):
+    alice = irc_login("alice", caps=MULTILINE_CAPS)
+    alice.send("BATCH +big draft/multiline #general")
+    line = "y" * 400
+    for _ in range(settings.limits.max_text_chars // 400 + 1):
+        alice.send(f"@batch=big PRIVMSG #general :{line}")
+    alice.send("BATCH -big")
+    fail = alice.next("FAIL")
+    assert fail.params[:2] == ("BATCH", "MULTILINE_MAX_BYTES")
+    alice.send("PING :after")
+    before = alice.link.until("PONG")
+    assert not [m for m in before if m.command in ("PRIVMSG", "BATCH")]
+
+
+def test_multiline_without_batch_is_refused(irc):
+    client = irc()
+    client.send("CAP LS 302")
+    offered = client.next("CAP").params[-1].split()
+    assert "draft/multiline=max-bytes=4000,max-lines=100" in offered
+    client.send("CAP REQ :draft/multiline")
+    assert client.next("CAP").params[1] == "NAK"

@@ -30,6 +30,7 @@ class ConnectionState(enum.Enum):
 MIN_PARAMS: dict[str, int] = {
     "AUTHENTICATE": 1,
     "AWAY": 0,
+    "BATCH": 1,
     "CAP": 1,
     "CHATHISTORY": 3,
     "JOIN": 1,

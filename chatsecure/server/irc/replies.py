@@ -28,21 +28,30 @@ LABELED_RESPONSE = "labeled-response"
 CHATHISTORY = "draft/chathistory"
 SASL = "sasl"
 MULTI_PREFIX = "multi-prefix"
+MULTILINE = "draft/multiline"
+MULTILINE_CONCAT = "draft/multiline-concat"
+MAX_MULTILINE_LINES = 100
 
-# Capability -> its value in ``CAP LS 302``.
-CAPABILITIES: dict[str, str] = {
-    ACCOUNT_TAG: "",
-    BATCH: "",
-    CHATHISTORY: "",
-    ECHO_MESSAGE: "",
-    LABELED_RESPONSE: "",
-    MESSAGE_TAGS: "",
-    MULTI_PREFIX: "",
-    SASL: "PLAIN",
-    SERVER_TIME: "",
-}
-# The capabilities that change how a message line is tagged: readers are grouped by them.
-TAGGING = frozenset({SERVER_TIME, MESSAGE_TAGS, ACCOUNT_TAG})
+
+def capabilities(max_text_chars: int) -> dict[str, str]:
+    """Capability -> its value in ``CAP LS 302``. A multi-line message may hold as many
+    bytes as a text has characters at most: fewer bytes never make more characters."""
+    return {
+        ACCOUNT_TAG: "",
+        BATCH: "",
+        CHATHISTORY: "",
+        MULTILINE: f"max-bytes={max_text_chars},max-lines={MAX_MULTILINE_LINES}",
+        ECHO_MESSAGE: "",
+        LABELED_RESPONSE: "",
+        MESSAGE_TAGS: "",
+        MULTI_PREFIX: "",
+        SASL: "PLAIN",
+        SERVER_TIME: "",
+    }
+
+
+# The capabilities that change how a message is sent: readers are grouped by them.
+TAGGING = frozenset({SERVER_TIME, MESSAGE_TAGS, ACCOUNT_TAG, MULTILINE})
 
 ACTION_PREFIX = "/me "  # how a chatsecure text spells an IRC action (CTCP ACTION)
 _CTCP_ACTION = ("\x01ACTION ", "\x01")
@@ -82,12 +91,13 @@ def text_from_irc(text: str) -> str:
     return _FORMATTING.sub("", text)
 
 
-def split_text(text: str, budget: int) -> list[str]:
-    """``text`` as IRC lines of at most ``budget`` UTF-8 bytes: one or more per line of
-    text, cut at a space where one is near the end, else between characters. Blank lines
-    are left out: IRC cannot send an empty message."""
-    pieces: list[str] = []
+def split_lines(text: str, budget: int) -> list[list[str]]:
+    """Each line of ``text`` as pieces of at most ``budget`` UTF-8 bytes, cut at a space
+    where one is near the end, else between characters. Blank lines are left out: IRC
+    cannot send an empty message."""
+    lines: list[list[str]] = []
     for line in text.split("\n"):
+        pieces: list[str] = []
         rest = line
         while len(rest.encode()) > budget:
             head = rest.encode()[:budget].decode("utf-8", "ignore")
@@ -97,12 +107,23 @@ def split_text(text: str, budget: int) -> list[str]:
             rest = rest[cut:]
         if rest.strip():
             pieces.append(rest)
-    return pieces
+        if pieces:
+            lines.append(pieces)
+    return lines
+
+
+def split_text(text: str, budget: int) -> list[str]:
+    """``text`` as IRC lines of at most ``budget`` UTF-8 bytes, never truncated."""
+    return [piece for line in split_lines(text, budget) for piece in line]
 
 
 def _budget(source: str, command: str, target: str, wrapper: int) -> int:
     overhead = len(body_bytes(source, command, (target, " "))) - 1 + wrapper
     return MAX_BODY_BYTES - 2 - overhead
+
+
+def _target(m: StoredMessage) -> str:
+    return channel(m.room) if m.room is not None else (m.to or "")
 
 
 def message_lines(
@@ -113,7 +134,7 @@ def message_lines(
     batch: str | None = None,
 ) -> list[Message]:
     """A stored message as the lines one reader with ``caps`` gets."""
-    target = channel(m.room) if m.room is not None else (m.to or "")
+    target = _target(m)
     source = user_source(m.sender)
     tags: dict[str, str] = {}
     if batch is not None:
@@ -127,17 +148,42 @@ def message_lines(
     if action:
         text = text[len(ACTION_PREFIX) :]
     wrapper = len(_CTCP_ACTION[0]) + len(_CTCP_ACTION[1]) if action else 0
-    pieces = split_text(text, _budget(source, command, target, wrapper))
-    if action:
-        start, end = _CTCP_ACTION
-        pieces = [f"{start}{piece}{end}" for piece in pieces]
-    lines = []
-    for i, piece in enumerate(pieces):
-        line_tags = dict(tags)
-        if MESSAGE_TAGS in caps and i == 0:  # one message, one id: on its first line
-            line_tags["msgid"] = str(m.id)
-        lines.append(Message(command, (target, piece), source, line_tags))
-    return lines
+    lines = split_lines(text, _budget(source, command, target, wrapper))
+    if MESSAGE_TAGS in caps:
+        tags["msgid"] = str(m.id)  # one message, one id: on its first line or its batch
+    if MULTILINE in caps and not action and sum(map(len, lines)) > 1:
+        return _multiline(m, command, tags, lines)
+    start, end = _CTCP_ACTION if action else ("", "")
+    pieces = [f"{start}{piece}{end}" for line in lines for piece in line]
+    later = {k: v for k, v in tags.items() if k != "msgid"}
+    return [
+        Message(command, (target, piece), source, later if i else tags)
+        for i, piece in enumerate(pieces)
+    ]
+
+
+def _multiline(
+    m: StoredMessage, command: str, tags: dict[str, str], lines: list[list[str]]
+) -> list[Message]:
+    """One message in a ``draft/multiline`` batch: the pieces of a long line are joined
+    again by the reader (``draft/multiline-concat``); the batch carries the tags."""
+    ref, target, source = f"ml{m.id}", _target(m), user_source(m.sender)
+    inner = [
+        Message(
+            command,
+            (target, piece),
+            source,
+            {"batch": ref, **({MULTILINE_CONCAT: ""} if i else {})},
+        )
+        for line in lines
+        for i, piece in enumerate(line)
+    ]
+    outer = {"batch": tags["batch"]} if "batch" in tags else {}
+    return [
+        Message("BATCH", (f"+{ref}", MULTILINE, target), source, tags),
+        *inner,
+        Message("BATCH", (f"-{ref}",), source, outer),
+    ]
 
 
 def member_line(change: MemberChange) -> Message:

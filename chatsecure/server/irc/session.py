@@ -58,12 +58,15 @@ from chatsecure.server.irc.connection import (
 )
 from chatsecure.server.irc.replies import (
     BATCH,
-    CAPABILITIES,
     CHATHISTORY,
     ECHO_MESSAGE,
     LABELED_RESPONSE,
+    MAX_MULTILINE_LINES,
+    MULTILINE,
+    MULTILINE_CONCAT,
     SASL,
     batch_lines,
+    capabilities,
     channel,
     history_lines,
     isupport_tokens,
@@ -169,6 +172,20 @@ class Pending:
 
 
 @dataclass(slots=True)
+class IncomingMultiline:
+    """A multi-line message the client is sending line by line (``draft/multiline``);
+    it is one message, answered at its end under the label of its first line."""
+
+    ref: str
+    target: str
+    label: str | None
+    command: str = ""  # PRIVMSG or NOTICE, from its first line
+    text: str = ""
+    lines: int = 0
+    failure: Message | None = None  # why it will not be sent; its later lines are dropped
+
+
+@dataclass(slots=True)
 class Registration:
     nick: str | None = None
     user_given: bool = False
@@ -212,6 +229,8 @@ class IrcSession:
         self.link: Link = link  # where the hub's broadcasts go (held during registration)
         self._connection = IrcConnection(min(limits.max_frame_bytes, MAX_CLIENT_LINE_BYTES))
         self._max_text = limits.max_text_chars
+        self._capabilities = capabilities(limits.max_text_chars)
+        self._incoming: IncomingMultiline | None = None
         self._max_held = limits.max_queued_bytes
         self._history_limit = service.settings.history.on_login
         self.caps: frozenset[str] = frozenset()
@@ -249,6 +268,14 @@ class IrcSession:
         self._service.sessions.lost(self.session)
 
     def _handle(self, message: Message) -> None:
+        incoming = self._incoming
+        if (
+            incoming is not None
+            and message.tags.get("batch") == incoming.ref
+            and message.command in ("PRIVMSG", "NOTICE")
+        ):
+            self._add_line(incoming, message)
+            return
         label = message.tags.get("label") if LABELED_RESPONSE in self.caps else None
         response = Response(label or None)
         try:
@@ -387,7 +414,7 @@ class IrcSession:
             values = len(m.params) > 1 and m.params[1].isdigit() and int(m.params[1]) >= 302
             offered = " ".join(
                 f"{name}={value}" if values and value else name
-                for name, value in CAPABILITIES.items()
+                for name, value in self._capabilities.items()
             )
             self._add(response, [Message("CAP", (nick, "LS", offered), SERVER_NAME)])
         elif sub == "LIST":
@@ -411,8 +438,9 @@ class IrcSession:
         ok = self.session.account is None
         for item in asked.split():
             name = item.removeprefix("-")
-            ok = ok and name in CAPABILITIES
+            ok = ok and name in self._capabilities
             wanted = wanted - {name} if item.startswith("-") else wanted | {name}
+        ok = ok and (MULTILINE not in wanted or BATCH in wanted)  # multiline comes in batches
         if ok and self._connection.state is ConnectionState.REGISTERING:
             reg.negotiating = True
         verdict = "ACK" if ok else "NAK"
@@ -632,18 +660,21 @@ class IrcSession:
             self._add(response, [numeric("502", "Cannot change mode for other users")])
 
     def _privmsg(self, m: Message, response: Response) -> None:
-        numeric = self._connection.numeric
         raw = m.params[1]
         if raw.startswith("\x01") and not raw.startswith("\x01ACTION "):
             return  # CTCP queries (VERSION, PING, ...) have no chatsecure meaning
-        text = text_from_irc(raw)
+        self._send_text(m.command, m.params[0], text_from_irc(raw), response)
+
+    def _send_text(self, command: str, to: str, text: str, response: Response) -> None:
+        """Send ``text`` to each of the comma-separated targets ``to``."""
+        numeric = self._connection.numeric
         problem = text_problem(text, self._max_text)
         if problem is TextProblem.EMPTY:
             self._add(response, [numeric("412", "No text to send")])
             return
-        targets = m.params[0].split(",")
+        targets = to.split(",")
         if len(targets) > MAX_TARGETS:
-            self._add(response, [numeric("407", m.params[0], "Too many recipients")])
+            self._add(response, [numeric("407", to, "Too many recipients")])
             return
         for target in targets:
             if problem is not None:
@@ -652,8 +683,55 @@ class IrcSession:
                 continue
             conversation = self._conversation(target, response)
             if conversation is not None:
-                pending = Pending(m.command, response, target, text)
+                pending = Pending(command, response, target, text)
                 self._call(pending, self._service.messages.send, conversation, text)
+
+    def _batch(self, m: Message, response: Response) -> None:
+        """``draft/multiline`` batches: the only batches a client may send here."""
+        ref = m.params[0]
+        incoming = self._incoming
+        if ref.startswith("+") and MULTILINE in self.caps:
+            if len(m.params) < 3 or m.params[1] != MULTILINE:
+                self._add(
+                    response, [self._batch_fail("MULTILINE_INVALID", "Not a multiline batch")]
+                )
+                return
+            self._incoming = IncomingMultiline(ref[1:], m.params[2], response.label)
+            response.label = None  # answered at the end of the batch
+        elif incoming is not None and ref == f"-{incoming.ref}":
+            self._incoming = None
+            response.label = incoming.label
+            if incoming.failure is not None:
+                self._add(response, [incoming.failure])
+            elif incoming.lines:
+                self._send_text(incoming.command, incoming.target, incoming.text, response)
+            else:
+                self._add(response, [self._batch_fail("MULTILINE_INVALID", "Empty batch")])
+        else:
+            self._add(response, [self._batch_fail("MULTILINE_INVALID", "No such batch")])
+
+    def _add_line(self, incoming: IncomingMultiline, m: Message) -> None:
+        if incoming.failure is not None:
+            return
+        target, piece = m.params[0], text_from_irc(m.params[1])
+        problem: tuple[str, ...] = ()
+        if target != incoming.target or incoming.command not in ("", m.command):
+            problem = ("MULTILINE_INVALID_TARGET", incoming.target, target, "Mixed targets")
+        else:
+            glue = "" if MULTILINE_CONCAT in m.tags or not incoming.lines else "\n"
+            incoming.command = m.command
+            incoming.text += glue + piece
+            incoming.lines += 1
+            if len(incoming.text.encode()) > self._max_text:
+                problem = ("MULTILINE_MAX_BYTES", str(self._max_text), "Message too long")
+            elif incoming.lines > MAX_MULTILINE_LINES:
+                problem = ("MULTILINE_MAX_LINES", str(MAX_MULTILINE_LINES), "Too many lines")
+        if problem:
+            incoming.failure = self._batch_fail(*problem)
+            incoming.text = ""
+
+    def _batch_fail(self, code: str, *details: str) -> Message:
+        return self._connection.numeric("FAIL", "BATCH", code, *details)
 
     def _conversation(self, target: str, response: Response) -> Conversation | None:
         if target.startswith("#"):
@@ -807,6 +885,7 @@ class IrcSession:
 _HANDLERS: dict[str, Callable[[IrcSession, Message, Response], None]] = {
     "AUTHENTICATE": IrcSession._authenticate,
     "AWAY": IrcSession._away,
+    "BATCH": IrcSession._batch,
     "CAP": IrcSession._cap,
     "CHATHISTORY": IrcSession._chathistory,
     "JOIN": IrcSession._join,
