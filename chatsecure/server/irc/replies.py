@@ -200,11 +200,13 @@ def batch_lines(ref: str, kind: str, params: Sequence[str], inner: list[Message]
     ]
 
 
-def history_lines(page: HistoryPage, caps: frozenset[str], ref: str | None) -> list[Message]:
-    """A page of history: in a ``chathistory`` batch for readers of batches (``ref``);
-    nothing at all for an empty page."""
+def history_lines(
+    page: HistoryPage, caps: frozenset[str], ref: str | None, *, even_empty: bool = False
+) -> list[Message]:
+    """A page of history: in a ``chathistory`` batch for readers of batches (``ref``).
+    An empty page is nothing, unless ``even_empty`` (CHATHISTORY answers with a batch)."""
     lines = [line for m in page.messages for line in message_lines(m, caps, batch=ref)]
-    if ref is None or not lines:
+    if ref is None or not (lines or even_empty):
         return lines
     return batch_lines(ref, "chathistory", (conversation_target(page.conversation),), lines)
 

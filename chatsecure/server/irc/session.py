@@ -7,15 +7,13 @@ answered as the command wants (a ``MemberList`` is NAMES or WHO) and a labeled c
 gets one labeled response, however many calls it took.
 
 Registration: ``CAP`` negotiation, ``AUTHENTICATE PLAIN`` or ``PASS``, ``NICK`` and
-``USER``. A SASL login succeeds before ``CAP END``, when the client may not hear 001
-yet, so from then until registration ends what the hub sends it is held
-(``HoldingLink``), then released after the welcome.
+``USER`` (what was said so far is a ``Registration``). A SASL login succeeds before
+``CAP END``, when the client may not hear 001 yet, so from then until registration ends
+what the hub sends it is held (``HoldingLink``), then released after the welcome.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import itertools
 import logging
 import threading
@@ -56,6 +54,14 @@ from chatsecure.server.irc.connection import (
     IrcConnection,
     Violation,
 )
+from chatsecure.server.irc.registration import (
+    MAX_SASL_PAYLOAD,
+    SASL_CHUNK,
+    HoldingLink,
+    Registration,
+    pass_credentials,
+    sasl_plain,
+)
 from chatsecure.server.irc.replies import (
     BATCH,
     CHATHISTORY,
@@ -88,8 +94,6 @@ log = logging.getLogger(__name__)
 
 MAX_HISTORY_LIMIT = 500
 MAX_TARGETS = 4  # of one PRIVMSG or NOTICE, as TARGMAX in 005 says
-SASL_CHUNK = 400  # AUTHENTICATE payloads come in chunks of this many characters
-MAX_SASL_PAYLOAD = 4 * SASL_CHUNK  # base64 of a 32-character name and a long password
 
 FAREWELLS: dict[EndReason, str] = {
     EndReason.LOGOUT: "Quit",
@@ -107,44 +111,6 @@ def farewell(reason: str) -> bytes:
 
 
 SLOW_CONSUMER_FAREWELL = farewell("Too slow to read")
-
-
-class HoldingLink:
-    """A link that keeps what is sent until ``release``, up to ``max_bytes``.
-
-    Past the cap the client is treated as the transport treats a slow reader: it gets
-    ``overflow`` and is closed.
-    """
-
-    def __init__(self, link: Link, max_bytes: int, overflow: bytes) -> None:
-        self._link = link
-        self._max = max_bytes
-        self._overflow = overflow
-        self._lock = threading.Lock()
-        self._held: list[bytes] | None = []
-        self._size = 0
-
-    def send(self, data: bytes) -> None:
-        with self._lock:
-            if self._held is None:
-                self._link.send(data)
-                return
-            self._held.append(data)
-            self._size += len(data)
-            if self._size > self._max:
-                self._held = []
-                self._link.send(self._overflow)
-                self._link.close()
-
-    def close(self) -> None:
-        self._link.close()
-
-    def release(self) -> None:
-        """Send what was held, in order, and pass everything straight on from now."""
-        with self._lock:
-            held, self._held = self._held or [], None
-            for data in held:
-                self._link.send(data)
 
 
 @dataclass(slots=True)
@@ -185,41 +151,6 @@ class IncomingMultiline:
     failure: Message | None = None  # why it will not be sent; its later lines are dropped
 
 
-@dataclass(slots=True)
-class Registration:
-    nick: str | None = None
-    user_given: bool = False
-    password: str | None = None  # from PASS
-    negotiating: bool = False  # CAP LS or REQ seen, CAP END not yet
-    sasl_mechanism: bool = False  # AUTHENTICATE PLAIN said, payload awaited
-    sasl_payload: str = ""
-    welcome: Welcome | None = None  # a SASL login, waiting for registration to end
-    held: HoldingLink | None = None
-
-
-def _pass_credentials(password: str, nick: str) -> tuple[str, str]:
-    """``PASS user:password``, or ``PASS password`` for the account named like the nick."""
-    user, colon, rest = password.partition(":")
-    if colon and is_valid_username(user):
-        return user, rest
-    return nick, password
-
-
-def _sasl_plain(payload: str) -> tuple[str, str] | None:
-    """(user, password) from a SASL PLAIN payload, or None if it is not one."""
-    try:
-        decoded = base64.b64decode(payload, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        return None
-    parts = decoded.split("\0")
-    if len(parts) != 3:
-        return None
-    authzid, user, password = parts
-    if authzid and authzid != user:
-        return None
-    return user, password
-
-
 class IrcSession:
     def __init__(self, service: ChatService, wire: Wire, link: Link, address: str) -> None:
         limits = service.settings.limits
@@ -232,7 +163,6 @@ class IrcSession:
         self._capabilities = capabilities(limits.max_text_chars)
         self._incoming: IncomingMultiline | None = None
         self._max_held = limits.max_queued_bytes
-        self._history_limit = service.settings.history.on_login
         self.caps: frozenset[str] = frozenset()
         self.own_message_id: int | None = None  # accepted from this client, not yet fanned out
         self._lock = threading.Lock()
@@ -505,7 +435,7 @@ class IrcSession:
 
     def _sasl_login(self, response: Response) -> None:
         reg = self._registration
-        credentials = _sasl_plain(reg.sasl_payload)
+        credentials = sasl_plain(reg.sasl_payload)
         reg.sasl_mechanism, reg.sasl_payload = False, ""
         if credentials is None:
             self._add(response, [self._connection.numeric("904", "SASL authentication failed")])
@@ -522,13 +452,16 @@ class IrcSession:
         reg = self._registration
         if reg.nick is None or not reg.user_given or reg.negotiating:
             return
+        # The welcome burst answers registration, not the line that ended it: unlabeled,
+        # and sent before what was held for the client.
+        response.label = None
         if reg.welcome is not None:
             self._add(response, self._welcome_lines(reg.welcome))
             if reg.held is not None:
                 reg.held.release()
             self.link, reg.held = self._link, None
         elif reg.password is not None:
-            user, password = _pass_credentials(reg.password, reg.nick)
+            user, password = pass_credentials(reg.password, reg.nick)
             reg.password = None
             self._call(Pending("PASS", response), self._service.sessions.login, user, password)
         else:
@@ -801,7 +734,7 @@ class IrcSession:
             return self._welcome_lines(w)
         self._registration.welcome = w
         numeric = self._connection.numeric
-        me = f"{user_source(self._registration.nick or w.user)}"
+        me = user_source(self._registration.nick or w.user)
         return [
             numeric("900", me, w.user, f"You are now logged in as {w.user}"),
             numeric("903", "SASL authentication successful"),
@@ -847,9 +780,7 @@ class IrcSession:
                 and (since_ms is None or m.ts_ms > since_ms)
             ]
             page = HistoryPage(page.conversation, kept, False)
-        ref = self._batch_ref()
-        lines = [line for m in page.messages for line in message_lines(m, self.caps, batch=ref)]
-        return batch_lines(ref, "chathistory", (pending.target,), lines)
+        return history_lines(page, self.caps, self._batch_ref(), even_empty=True)
 
     def _accepted(self, pending: Pending, a: Accepted) -> list[Message]:
         self.own_message_id = a.id
