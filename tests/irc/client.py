@@ -15,6 +15,7 @@ from pathlib import Path
 
 from chatsecure.server.irc.codec import LineProblem, LineReader, Message, parse
 from tests.e2e.client import tls_context
+from tests.e2e.conftest import ServerProcess
 from tests.serverproc import HOST
 
 TIMEOUT = 5.0
@@ -105,3 +106,21 @@ class RawIrcClient:
         self.expect("903")
         self.send("CAP END")
         return self.until("376")
+
+
+class IrcClients:
+    """Raw IRC clients of a server's IRC port, closed together when a test ends."""
+
+    def __init__(self, server: ServerProcess) -> None:
+        self._port = int(server.settings["irc"]["port"])
+        self._ca_file = server.ca_file
+        self._clients: list[RawIrcClient] = []
+
+    def connect(self, receive_buffer: int | None = None) -> RawIrcClient:
+        client = RawIrcClient(self._port, self._ca_file, receive_buffer=receive_buffer)
+        self._clients.append(client)
+        return client
+
+    def close(self) -> None:
+        for client in self._clients:
+            client.close()

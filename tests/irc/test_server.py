@@ -4,14 +4,14 @@ both ways with JSON clients, history with time tags, and the errors."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import join, send_direct, send_room
-from tests.irc.client import IrcClosed, RawIrcClient
+from tests.irc.client import IrcClients, IrcClosed, RawIrcClient
 from tests.serverproc import free_port, password_of
 
 IRC_PORT = free_port()
@@ -21,28 +21,22 @@ CAPS = "sasl server-time message-tags echo-message batch account-tag labeled-res
 
 
 @pytest.fixture
-def irc(server: ServerProcess) -> Iterator[type[RawIrcClient]]:
-    clients: list[RawIrcClient] = []
-
-    def connect() -> RawIrcClient:
-        client = RawIrcClient(IRC_PORT, server.ca_file)
-        clients.append(client)
-        return client
-
-    yield connect  # type: ignore[misc]
-    for client in clients:
-        client.close()
+def raw_irc(server: ServerProcess) -> Iterator[Callable[..., RawIrcClient]]:
+    """Raw IRC clients of the module server's IRC port."""
+    clients = IrcClients(server)
+    yield clients.connect
+    clients.close()
 
 
 def test_the_banner_names_the_irc_port(server):
     assert f"listening on 127.0.0.1:{IRC_PORT} (IRC)" in server.output()
 
 
-def test_sasl_join_and_talk_both_ways_with_a_json_client(server, irc):
+def test_sasl_join_and_talk_both_ways_with_a_json_client(server, raw_irc):
     alice, bob = server.new_users(2)
     json_bob = server.login(bob)
     join(json_bob, "lobby")
-    client = irc()
+    client = raw_irc()
     burst = client.sasl(alice, password_of(alice), CAPS)
     assert burst[-1].params[0] == alice
     client.send("JOIN #lobby")
@@ -70,10 +64,10 @@ def test_sasl_join_and_talk_both_ways_with_a_json_client(server, irc):
     assert direct.source.startswith(f"{bob}!")
 
 
-def test_pass_login_and_history_replayed_with_time_tags_after_reconnecting(server, irc):
+def test_pass_login_and_history_replayed_with_time_tags_after_reconnecting(server, raw_irc):
     alice, bob = server.new_users(2)
     json_bob = server.member(bob, "history-room")
-    first = irc()
+    first = raw_irc()
     first.send(f"PASS {alice}:{password_of(alice)}")
     first.send(f"NICK {alice}")
     first.send(f"USER {alice} 0 * :{alice}")
@@ -84,7 +78,7 @@ def test_pass_login_and_history_replayed_with_time_tags_after_reconnecting(serve
     first.send("QUIT")
     first.expect("ERROR")
 
-    again = irc()
+    again = raw_irc()
     again.sasl(alice, password_of(alice), CAPS)
     start = again.expect("BATCH")
     while start.params[1:] != ("chathistory", "#history-room"):
@@ -96,9 +90,9 @@ def test_pass_login_and_history_replayed_with_time_tags_after_reconnecting(serve
     assert all(TIME.fullmatch(m.tags["time"]) for m in messages)
 
 
-def test_errors_are_numerics_and_a_wrong_password_is_refused(server, irc):
+def test_errors_are_numerics_and_a_wrong_password_is_refused(server, raw_irc):
     (alice,) = server.new_users(1)
-    client = irc()
+    client = raw_irc()
     client.sasl(alice, password_of(alice), "sasl")
     client.send("JOIN #Bad!Name")
     client.expect("479")
@@ -111,7 +105,7 @@ def test_errors_are_numerics_and_a_wrong_password_is_refused(server, irc):
     client.send("JOIN")
     client.expect("461")
 
-    wrong = irc()
+    wrong = raw_irc()
     wrong.send(f"PASS {alice}:not-the-password")
     wrong.send(f"NICK {alice}")
     wrong.send("USER x 0 * :x")
@@ -121,10 +115,10 @@ def test_errors_are_numerics_and_a_wrong_password_is_refused(server, irc):
         wrong.expect("PING")
 
 
-def test_a_stopping_server_says_goodbye_to_irc_clients(server, irc):
+def test_a_stopping_server_says_goodbye_to_irc_clients(server, raw_irc):
     """Last in the module: it stops the module's server."""
     (alice,) = server.new_users(1)
-    client = irc()
+    client = raw_irc()
     client.sasl(alice, password_of(alice), "sasl")
     assert server.stop() == 0
     assert client.expect("ERROR").params == ("Closing link: (Server shutting down)",)

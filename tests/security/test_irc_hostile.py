@@ -4,9 +4,8 @@ of a real server while two JSON users keep talking."""
 
 from __future__ import annotations
 
-import base64
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from hypothesis import strategies as st
 
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import join, send_room
-from tests.irc.client import IrcClosed, RawIrcClient
+from tests.irc.client import IrcClients, IrcClosed, RawIrcClient
 from tests.serverproc import HOST, free_port, password_of
 
 pytestmark = pytest.mark.slow
@@ -41,6 +40,14 @@ irc_lines = st.one_of(
 )
 
 
+@pytest.fixture
+def raw_irc(server: ServerProcess) -> Iterator[Callable[..., RawIrcClient]]:
+    """Raw IRC clients of the module server's IRC port."""
+    clients = IrcClients(server)
+    yield clients.connect
+    clients.close()
+
+
 class Bystander:
     """Two JSON users in one room; ``check`` proves a message still goes through."""
 
@@ -62,32 +69,6 @@ def bystander(server: ServerProcess) -> Bystander:
     return Bystander(server)
 
 
-@pytest.fixture
-def irc(server: ServerProcess) -> Iterator[type[RawIrcClient]]:
-    clients: list[RawIrcClient] = []
-
-    def connect() -> RawIrcClient:
-        client = RawIrcClient(IRC_PORT, server.ca_file)
-        clients.append(client)
-        return client
-
-    yield connect  # type: ignore[misc]
-    for client in clients:
-        client.close()
-
-
-def _log_in(client: RawIrcClient, user: str) -> None:
-    client.send("CAP LS 302")
-    client.send("CAP REQ :sasl")
-    client.send("AUTHENTICATE PLAIN")
-    payload = base64.b64encode(f"\0{user}\0{password_of(user)}".encode()).decode()
-    client.send(f"AUTHENTICATE {payload}")
-    client.send(f"NICK {user}")
-    client.send(f"USER {user} 0 * :{user}")
-    client.send("CAP END")
-    client.expect("376")
-
-
 @settings(
     max_examples=25,
     deadline=None,
@@ -96,11 +77,16 @@ def _log_in(client: RawIrcClient, user: str) -> None:
 )
 @given(st.lists(irc_lines, min_size=1, max_size=6), st.booleans())
 def test_fuzzed_irc_lines_get_answers_or_a_goodbye_and_json_users_go_on(
-    server: ServerProcess, bystander: Bystander, irc: Any, lines: list[bytes], logged_in: bool
+    server: ServerProcess,
+    bystander: Bystander,
+    raw_irc: Callable[[], RawIrcClient],
+    lines: list[bytes],
+    logged_in: bool,
 ) -> None:
-    attacker = irc()
+    attacker = raw_irc()
     if logged_in:
-        _log_in(attacker, server.new_user())
+        user = server.new_user()
+        attacker.sasl(user, password_of(user), "sasl")
     try:
         for line in lines:
             attacker.sock.sendall(line)
@@ -114,36 +100,31 @@ def test_fuzzed_irc_lines_get_answers_or_a_goodbye_and_json_users_go_on(
 
 
 def test_an_irc_client_that_never_reads_is_cut_off_and_json_users_go_on(
-    server: ServerProcess, bystander: Bystander
+    server: ServerProcess, bystander: Bystander, raw_irc: Callable[..., RawIrcClient]
 ) -> None:
     (sleeper_name,) = server.new_users(1)
     flooded = "irc-flooded"  # its own room: the long texts stay out of the bystanders' history
     join(bystander.sender, flooded)
     # A small receive buffer, so the server's queue for it fills sooner.
-    sleeper = RawIrcClient(IRC_PORT, server.ca_file, receive_buffer=4096)
-    try:
-        _log_in(sleeper, sleeper_name)
-        sleeper.send(f"JOIN #{flooded}")
-        sleeper.expect("366")  # from here on it never reads again
-        bystander.sender.expect("member", room=flooded, user=sleeper_name, event="joined")
-        for n in range(1, 501):  # at most 15 MB towards the sleeper
-            send_room(bystander.sender, flooded, LONG_TEXT)
-            if n % 10 == 0:
-                bystander.check()
-                if bystander.sender.take_queued(
-                    lambda f: f.get("type") == "presence" and f.get("user") == sleeper_name
-                ):
-                    break
-                bystander.sender.take_queued()  # its own copies
-        else:
-            raise AssertionError("the IRC client that never reads was never disconnected")
-        assert "too slow" in server.output()
-    finally:
-        sleeper.close()
+    sleeper = raw_irc(receive_buffer=4096)
+    sleeper.sasl(sleeper_name, password_of(sleeper_name), "sasl")
+    sleeper.send(f"JOIN #{flooded}")
+    sleeper.expect("366")  # from here on it never reads again
+    bystander.sender.expect("member", room=flooded, user=sleeper_name, event="joined")
+    for n in range(1, 501):  # at most 15 MB towards the sleeper
+        send_room(bystander.sender, flooded, LONG_TEXT)
+        if n % 10 == 0:
+            bystander.check()
+            queued = bystander.sender.take_queued()  # its own copies, and perhaps:
+            if {"type": "presence", "user": sleeper_name, "status": "offline"} in queued:
+                break
+    else:
+        raise AssertionError("the IRC client that never reads was never disconnected")
+    assert "too slow" in server.output()
 
 
 def test_half_open_handshakes_and_registrations_do_not_hold_up_json_users(
-    server: ServerProcess, bystander: Bystander, irc: Any
+    server: ServerProcess, bystander: Bystander, raw_irc: Callable[[], RawIrcClient]
 ) -> None:
     silent = [socket.create_connection((HOST, IRC_PORT), timeout=5) for _ in range(30)]
     partial = [socket.create_connection((HOST, IRC_PORT), timeout=5) for _ in range(10)]
@@ -151,7 +132,7 @@ def test_half_open_handshakes_and_registrations_do_not_hold_up_json_users(
         for sock in partial:
             sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03")  # a ClientHello cut short
         bystander.check()
-        unregistered = [irc() for _ in range(10)]
+        unregistered = [raw_irc() for _ in range(10)]
         for client in unregistered:
             client.send("NICK half-done")
             client.send("CAP LS 302")  # and never CAP END, USER or a login
