@@ -2,8 +2,9 @@
 
 A room ``dev`` is the channel ``#dev``; an account is a nick. A stored message becomes
 one ``PRIVMSG`` per line of its text, each cut to fit the 512-byte line (never
-truncated), with the IRCv3 tags the reader asked for: ``time`` (server-time), ``msgid``
-(message-tags) and ``account`` (account-tag).
+truncated), in one ``draft/multiline`` batch for readers that asked, with the IRCv3 tags
+the reader asked for: ``time`` (server-time), ``msgid`` (message-tags) and ``account``
+(account-tag).
 """
 
 from __future__ import annotations
@@ -34,8 +35,8 @@ MAX_MULTILINE_LINES = 100
 
 
 def capabilities(max_text_chars: int) -> dict[str, str]:
-    """Capability -> its value in ``CAP LS 302``. A multi-line message may hold as many
-    bytes as a text has characters at most: fewer bytes never make more characters."""
+    """Capability -> its value in ``CAP LS 302``. A multi-line message's ``max-bytes`` is
+    ``max_text_chars``: a text of that many bytes has no more characters than that."""
     return {
         ACCOUNT_TAG: "",
         BATCH: "",
@@ -51,7 +52,7 @@ def capabilities(max_text_chars: int) -> dict[str, str]:
 
 
 # The capabilities that change how a message is sent: readers are grouped by them.
-TAGGING = frozenset({SERVER_TIME, MESSAGE_TAGS, ACCOUNT_TAG, MULTILINE})
+ENCODING_CAPS = frozenset({SERVER_TIME, MESSAGE_TAGS, ACCOUNT_TAG, MULTILINE})
 
 ACTION_PREFIX = "/me "  # how a chatsecure text spells an IRC action (CTCP ACTION)
 _CTCP_ACTION = ("\x01ACTION ", "\x01")

@@ -14,7 +14,7 @@ from chatsecure.server.core.notices import MemberChange, Notice
 from chatsecure.server.core.outbox import Outbox
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.irc.codec import encode_all
-from chatsecure.server.irc.replies import TAGGING, member_line, message_lines
+from chatsecure.server.irc.replies import ENCODING_CAPS, member_line, message_lines
 from chatsecure.server.irc.session import SLOW_CONSUMER_FAREWELL, IrcSession
 from chatsecure.server.link import Link
 from chatsecure.storage.store import StoredMessage
@@ -27,7 +27,7 @@ class IrcAudience:
         self._sessions = tuple(sessions)
         groups: dict[frozenset[str], list[IrcSession]] = {}
         for session in sessions:
-            groups.setdefault(session.caps & TAGGING, []).append(session)
+            groups.setdefault(session.caps & ENCODING_CAPS, []).append(session)
         self._groups = tuple((caps, tuple(members)) for caps, members in groups.items())
 
     def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
