@@ -11,7 +11,6 @@ import shutil
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -19,7 +18,7 @@ from chatsecure.config import Settings
 from chatsecure.passwords import hash_password
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.irc import IrcWire
-from chatsecure.server.irc.codec import LineReader, Message, encode, parse
+from chatsecure.server.irc.codec import LineReader, Message, parse
 from chatsecure.server.irc.session import IrcSession
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
@@ -72,26 +71,27 @@ class IrcLink:
             self.closed = True
             self._cond.notify_all()
 
-    def next(self, command: str | None = None, timeout: float = 5.0, **where: Any) -> Message:
-        """The next unread message with ``command`` (and params starting ``where['params']``)."""
-        start = tuple(where.get("params", ()))
+    def next(
+        self, command: str | None = None, timeout: float = 5.0, params: tuple[str, ...] = ()
+    ) -> Message:
+        """The next unread message with ``command`` whose parameters start with ``params``."""
         with self._cond:
             while True:
                 while self._read < len(self.received):
                     message = self.received[self._read]
                     self._read += 1
                     if (command is None or message.command == command) and (
-                        message.params[: len(start)] == start
+                        message.params[: len(params)] == params
                     ):
                         return message
                 if not self._cond.wait(timeout):
-                    raise AssertionError(f"no {command} {where} in {self.received}")
+                    raise AssertionError(f"no {command} {params} in {self.received}")
 
-    def until(self, command: str, **where: Any) -> list[Message]:
-        """Every unread message up to and including the next ``command``."""
+    def until(self, command: str, params: tuple[str, ...] = ()) -> list[Message]:
+        """Every unread message up to and including the next ``command`` with ``params``."""
         with self._cond:
             first = self._read
-        last = self.next(command, **where)
+        last = self.next(command, params=params)
         with self._cond:
             taken = self.received[first : self._read]
         assert taken[-1] is last
@@ -110,11 +110,8 @@ class IrcClient:
     def send(self, line: str) -> None:
         self.port.receive(line.encode() + b"\r\n")
 
-    def send_message(self, message: Message) -> None:
-        self.port.receive(encode(message))
-
-    def next(self, command: str | None = None, **where: Any) -> Message:
-        return self.link.next(command, **where)
+    def next(self, command: str | None = None, params: tuple[str, ...] = ()) -> Message:
+        return self.link.next(command, params=params)
 
     def sasl_login(self, user: str, password: str = PASSWORD, caps: str = ALL_CAPS) -> None:
         """CAP negotiation and SASL PLAIN, as WeeChat does it; 001 to the end of the burst

@@ -51,13 +51,13 @@ MIN_PARAMS: dict[str, int] = {
     "WHO": 1,
 }
 
-# State -> the commands it reads; the others known get 451 (not registered yet).
+# State -> the commands it reads; the others known get 451 (not registered yet). A closed
+# connection reads nothing at all.
 READS: dict[ConnectionState, frozenset[str]] = {
     ConnectionState.REGISTERING: frozenset(
         {"AUTHENTICATE", "CAP", "NICK", "PASS", "PING", "PONG", "QUIT", "USER"}
     ),
     ConnectionState.REGISTERED: frozenset(MIN_PARAMS),
-    ConnectionState.CLOSED: frozenset(),
 }
 
 _PROBLEM_REPLIES: dict[LineProblem, tuple[str, ...]] = {
