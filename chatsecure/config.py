@@ -54,6 +54,15 @@ class ServerSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class IrcSettings:
+    """The IRC listener: TLS only, with the certificate and profile of ``[tls]``."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = _ranged(6697, 1, 65535)
+
+
+@dataclass(frozen=True, slots=True)
 class TlsSettings:
     cert_file: Path = Path("certs/server.pem")
     key_file: Path = Path("certs/server.key")
@@ -135,6 +144,7 @@ class Settings:
 
     path: Path | None = None
     server: ServerSettings = ServerSettings()
+    irc: IrcSettings = IrcSettings()
     tls: TlsSettings = TlsSettings()
     database: DatabaseSettings = DatabaseSettings()
     auth: AuthSettings = AuthSettings()
@@ -271,15 +281,16 @@ def _check_database(database: DatabaseSettings, where: str) -> None:
         )
 
 
-def _check_server(server: ServerSettings, where: str) -> None:
-    if any(c.isspace() for c in server.host):
-        raise ConfigError(f"{where} host: {server.host!r} is not a host name or address")
+def _check_host(section: ServerSettings | IrcSettings, where: str) -> None:
+    if any(c.isspace() for c in section.host):
+        raise ConfigError(f"{where} host: {section.host!r} is not a host name or address")
 
 
 _SECTION_CHECKS: dict[str, tuple[Callable[[Any, str], None], ...]] = {
     "rooms": (_check_rooms,),
     "database": (_check_database,),
-    "server": (_check_server,),
+    "server": (_check_host,),
+    "irc": (_check_host,),
 }
 
 

@@ -1,4 +1,4 @@
-"""A running server: the chat service, its hub and store, the wire adapters and listener.
+"""A running server: the chat service, its hub and store, the wire adapters and listeners.
 
 Start and stop are ordered here and nowhere else. Stopping: the listeners stop
 accepting, the service stores what is queued and says goodbye (``shutdown``) to every
@@ -11,6 +11,7 @@ An observer, such as the console, only watches: the server behaves the same with
 
 from __future__ import annotations
 
+import dataclasses
 import ssl
 
 from sqlalchemy import Engine
@@ -19,6 +20,7 @@ from chatsecure.config import Settings
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.service import ChatService
+from chatsecure.server.irc import IrcWire
 from chatsecure.server.json import JsonWire
 from chatsecure.server.transport import Listener, format_address
 from chatsecure.storage.store import Store
@@ -46,21 +48,43 @@ class ServerHost:
         return self._service is not None
 
     def start(self) -> list[str]:
-        """Serve; where we listen. Raises ``OSError`` when the address cannot be bound."""
+        """Serve; where we listen (IRC last, marked). Raises ``OSError`` when an address
+        cannot be bound."""
         if self._service is not None:
             raise RuntimeError("the server is already running")
         service = ChatService(self.settings, self.store, Hub())
         if self._observer is not None:
             service.observers.subscribe(self._observer)  # before start: see the first event
         service.start()
-        listener = Listener(self.settings, self._context, JsonWire(service))
+        # Each listener, and how the banner marks its addresses.
+        listeners = [(Listener(self.settings, self._context, JsonWire(service)), "")]
+        irc = self.settings.irc
+        if irc.enabled:
+            # The IRC listener is the main one on another address, with the IRC wire.
+            at_irc = dataclasses.replace(self.settings.server, host=irc.host, port=irc.port)
+            irc_settings = dataclasses.replace(self.settings, server=at_irc)
+            listeners.append((Listener(irc_settings, self._context, IrcWire(service)), " (IRC)"))
+        started: list[Listener] = []
         try:
-            listener.start()
-        except OSError:
+            for listener, _mark in listeners:
+                listener.start()
+                started.append(listener)
+        except OSError as exc:
+            for listener in started:
+                listener.stop_accepting()
             service.shutdown()
+            for listener in started:
+                listener.close()
+            if started:  # the main port is fine, so the IRC port failed: say so
+                where = format_address(irc.host, irc.port)
+                raise OSError(exc.errno, f"IRC port {where}: {exc.strerror}") from exc
             raise
-        self._service, self._listeners = service, [listener]
-        return [format_address(host, port) for host, port in listener.addresses]
+        self._service, self._listeners = service, started
+        return [
+            f"{format_address(host, port)}{mark}"
+            for listener, mark in listeners
+            for host, port in listener.addresses
+        ]
 
     def stop(self) -> None:
         """The graceful stop SIGTERM gives: stop accepting, goodbye to all, flush, close.
