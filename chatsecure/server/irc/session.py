@@ -197,6 +197,10 @@ class IrcSession:
         self._connection.close()
         self._service.sessions.lost(self.session)
 
+    @property
+    def logged_in(self) -> bool:
+        return self.session.account is not None
+
     def _handle(self, message: Message) -> None:
         incoming = self._incoming
         if (
