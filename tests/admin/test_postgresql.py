@@ -47,5 +47,5 @@ def test_admin_commands_on_postgresql(database_url, write_config, tmp_path, admi
         "hello",
         "psst",
     ]
-    assert admin("deluser", "alice").code == 0
+    assert admin("deluser", "alice", "--yes").code == 0
     assert [line.split()[0] for line in admin("users").out.splitlines()[1:]] == ["Bob"]
