@@ -26,7 +26,7 @@ from tests.security.conftest import client_from
 from tests.serverproc import password_of
 
 MAX_FAILURES = 5
-PER_ADDRESS = 20
+PER_ADDRESS = 10
 SERVER_CONFIG = {
     "auth": {
         "bcrypt_rounds": 10,
