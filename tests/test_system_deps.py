@@ -16,6 +16,16 @@ SCRIPT = Path(__file__).resolve().parent.parent / ".ci" / "system-deps"
 BASH = shutil.which("bash") or "/bin/bash"
 
 
+def _needs(goal: str) -> list[tuple[str, str]]:
+    """(program, package) of ``goal``, read from the script's one list."""
+    block = SCRIPT.read_text(encoding="utf-8").split("DEPENDENCIES='", 1)[1].split("'", 1)[0]
+    rows = [line.split() for line in block.splitlines() if line.strip()]
+    return [(program, package) for g, program, package in rows if g == goal]
+
+
+TEST_PACKAGES = " ".join(package for _program, package in _needs("test"))
+
+
 def _stub(folder: Path, name: str, body: str) -> None:
     path = folder / name
     path.write_text(f"#!{BASH}\n{body}\n", encoding="utf-8")
@@ -52,14 +62,15 @@ def test_root_with_apt_updates_once_and_installs_what_is_missing(stubs):
     calls = _apt_get(stubs)
     done = _run(stubs, "test")
     assert done.returncode == 0, done.stderr
-    assert calls.read_text().splitlines() == ["update -qq", "install -y -qq xvfb"]
-    assert "installing system packages for test: xvfb" in done.stdout
+    assert calls.read_text().splitlines() == ["update -qq", f"install -y -qq {TEST_PACKAGES}"]
+    assert f"installing system packages for test: {TEST_PACKAGES}" in done.stdout
     assert "apt says hello" not in done.stdout + done.stderr
 
 
 def test_nothing_is_installed_when_everything_is_there(stubs):
     calls = _apt_get(stubs)
-    _stub(stubs, "Xvfb", "exit 0")
+    for program, _package in _needs("test"):
+        _stub(stubs, program, "exit 0")
     done = _run(stubs, "test")
     assert done.returncode == 0, done.stderr
     assert not calls.exists()
@@ -70,14 +81,17 @@ def test_without_root_it_stops_with_the_one_command(stubs):
     calls = _apt_get(stubs)
     done = _run(stubs, "test", uid=1000)
     assert done.returncode == 1
-    assert done.stderr.splitlines()[-1] == "install them with: sudo apt-get install -y xvfb"
+    assert (
+        done.stderr.splitlines()[-1]
+        == f"install them with: sudo apt-get install -y {TEST_PACKAGES}"
+    )
     assert not calls.exists()
 
 
 def test_without_apt_get_it_stops_with_the_one_command(stubs):
     done = _run(stubs, "test")
     assert done.returncode == 1
-    assert "sudo apt-get install -y xvfb" in done.stderr
+    assert f"sudo apt-get install -y {TEST_PACKAGES}" in done.stderr
 
 
 def test_a_failed_install_shows_apt_and_fails(stubs):
