@@ -670,20 +670,14 @@ class Store:
         people = sorted(
             {a for m in batch if m.recipient_id is not None for a in (m.sender_id, m.recipient_id)}
         )
-        if rooms:
-            conn.execute(
-                select(Room.id)
-                .where(Room.id.in_(rooms))
-                .order_by(Room.id)
-                .with_for_update(key_share=True)
-            )
-        if people:
-            conn.execute(
-                select(Account.id)
-                .where(Account.id.in_(people))
-                .order_by(Account.id)
-                .with_for_update(key_share=True)
-            )
+        for table, ids in ((Room, rooms), (Account, people)):
+            if ids:
+                conn.execute(
+                    select(table.id)
+                    .where(table.id.in_(ids))
+                    .order_by(table.id)
+                    .with_for_update(key_share=True)
+                )
 
     def _update_peers(
         self, conn: Connection, peers: dict[tuple[int, int], int], ids: list[int]
