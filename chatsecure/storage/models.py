@@ -57,14 +57,21 @@ class Account(Base):
     # Login throttling: failures counted since failures_since (the window's start).
     failed_logins: Mapped[int] = mapped_column(Integer(), default=0)
     failures_since: Mapped[datetime | None] = mapped_column(DateTime())
+    # Goes up on each password change: sessions that logged in before it are ended.
+    credential_generation: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
 
 
 class Room(Base):
     __tablename__ = "rooms"
+    __table_args__ = (Index(None, "created_by"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     name: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime())
+    # Who created the room (NULL for admin-made rooms and deleted accounts): caps per creator.
+    created_by: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
 
 
 class Membership(Base):
