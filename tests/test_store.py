@@ -60,15 +60,28 @@ def test_new_accounts_join_the_default_rooms(store, people):
 
 
 def test_password_disable_and_missing_accounts(store, people):
-    store.set_password("BOB", "new-hash")
+    assert store.set_password("BOB", "new-hash") == 1
     store.set_disabled("bob", True)
     bob = store.get_account("bob")
     assert bob is not None
     assert bob.password_hash == "new-hash"
     assert bob.disabled
-    assert store.blocked_accounts([people["bob"], people["carol"]]) == {people["bob"]}
+    assert bob.credential_generation == 1
+    assert store.credential_generations([people["bob"], people["carol"]]) == {people["carol"]: 0}
     with pytest.raises(NoSuchAccountError):
         store.set_disabled("nobody", True)
+
+
+def test_a_rehash_keeps_the_generation_and_never_undoes_a_change(store, people):
+    carol = store.get_account("carol")
+    assert carol is not None
+    store.rehash_password(people["carol"], carol.password_hash, "stronger-hash")
+    assert store.credential_generations([people["carol"]]) == {people["carol"]: 0}
+    store.set_password("carol", "changed-hash")
+    store.rehash_password(people["carol"], "stronger-hash", "late-rehash")
+    carol = store.get_account("carol")
+    assert carol is not None
+    assert (carol.password_hash, carol.credential_generation) == ("changed-hash", 1)
 
 
 def test_rooms(store, people):

@@ -377,7 +377,7 @@ def passwd(ctx: Context, args: argparse.Namespace) -> None:
     account = _existing_account(ctx, args.name)
     password = _read_new_password(ctx, args, account.name)
     ctx.store().set_password(account.name, hash_password(password, ctx.settings.auth.bcrypt_rounds))
-    ctx.say(f"changed the password of {account.name!r}")
+    ctx.say(f"changed the password of {account.name!r}; the server ends its sessions")
 
 
 def disable(ctx: Context, args: argparse.Namespace) -> None:

@@ -98,6 +98,7 @@ class Backoff:
 _FINAL_BYES: dict[str, str] = {
     ByeReason.ACCOUNT_DISABLED: "Your account was disabled by an administrator.",
     ByeReason.KICKED: "An administrator disconnected you. Log in again to come back.",
+    ByeReason.CREDENTIALS_CHANGED: "Your password was changed. Log in with the new one.",
 }
 
 

@@ -40,8 +40,10 @@ class ByeReason(enum.StrEnum):
     ACCOUNT_DISABLED = "account_disabled"
     FRAME_TOO_LARGE = "frame_too_large"
     TOO_MANY_ERRORS = "too_many_errors"
-    # An addition to the contract: an administrator ended this session.
+    # Additions to the contract: an administrator ended this session; the account's
+    # password changed (by its owner elsewhere, or an administrator) since this login.
     KICKED = "kicked"
+    CREDENTIALS_CHANGED = "credentials_changed"
 
 
 class ProtocolError(Exception):

@@ -81,6 +81,7 @@ class AccountRecord:
     disabled: bool
     failed_logins: int
     failures_since: datetime | None
+    credential_generation: int = 0  # goes up with each password change
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ def _account_record(a: Account) -> AccountRecord:
         a.disabled,
         a.failed_logins,
         a.failures_since,
+        a.credential_generation,
     )
 
 
@@ -382,9 +384,39 @@ class Store:
             if result.rowcount == 0:  # type: ignore[attr-defined]
                 raise NoSuchAccountError(f"no account named {name!r}")
 
-    def set_password(self, name: str, password_hash: str, *, clear_failures: bool = True) -> None:
+    def set_password(self, name: str, password_hash: str, *, clear_failures: bool = True) -> int:
+        """A new password: the credential generation goes up, ending older sessions.
+
+        Returns the new generation, which the session that made the change keeps.
+        """
         failures = _NO_FAILURES if clear_failures else {}
-        self._update_account(name, password_hash=password_hash, **failures)
+        with self.writing() as s, s.begin():
+            generation: int | None = s.scalar(
+                update(Account)
+                .where(Account.name_key == username_key(name))
+                .values(
+                    password_hash=password_hash,
+                    credential_generation=Account.credential_generation + 1,
+                    **failures,
+                )
+                .returning(Account.credential_generation)
+            )
+        if generation is None:
+            raise NoSuchAccountError(f"no account named {name!r}")
+        return generation
+
+    def rehash_password(self, account_id: int, old_hash: str, new_hash: str) -> None:
+        """The same password under a stronger hash: no new generation, nobody is logged out.
+
+        Only if the hash is still ``old_hash``, so it never undoes a password change made
+        while the login that rehashes was checking the old one.
+        """
+        with self.writing() as s, s.begin():
+            s.execute(
+                update(Account)
+                .where(Account.id == account_id, Account.password_hash == old_hash)
+                .values(password_hash=new_hash)
+            )
 
     def set_disabled(self, name: str, disabled: bool) -> None:
         self._update_account(name, disabled=disabled)
@@ -435,18 +467,22 @@ class Store:
             )
         return count or 0
 
-    def blocked_accounts(self, account_ids: Iterable[int]) -> set[int]:
-        """Of these ids, those disabled or deleted: sessions the server must end."""
+    def credential_generations(self, account_ids: Iterable[int]) -> dict[int, int]:
+        """Of these ids, the enabled accounts and their credential generations.
+
+        An id missing from the answer was disabled or deleted. The server compares each
+        session's generation with this to end sessions an admin or a password change ended.
+        """
         ids = set(account_ids)
         if not ids:
-            return set()
+            return {}
         with self.reading() as s:
-            active = set(
-                s.scalars(
-                    select(Account.id).where(Account.id.in_(ids), Account.disabled.is_(False))
+            rows = s.execute(
+                select(Account.id, Account.credential_generation).where(
+                    Account.id.in_(ids), Account.disabled.is_(False)
                 )
             )
-        return ids - active
+            return dict(rows.tuples().all())
 
     # -- rooms ----------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from chatsecure.client.profile import load_last_login
 from chatsecure.client.session import ChatSession, PasswordResult, Status
 from chatsecure.client.state import ConvKey
 from chatsecure.client.trust import TrustStore
+from chatsecure.passwords import hash_password
 from tests.client.helpers import Driver, session_for
 from tests.serverproc import HOST, free_port
 
@@ -187,3 +188,17 @@ def test_disabled_while_logged_in_ends_the_session(shared_server, new_user):
     shared_server.store.set_disabled(user, True)
     ended = driver.wait(SessionEnded, timeout=20)
     assert "disabled" in ended.message
+
+
+def test_a_password_changed_elsewhere_ends_the_session_without_reconnecting(
+    shared_server, new_user
+):
+    user = new_user()
+    driver = logged_in(session_for(shared_server, user))
+    shared_server.store.set_password(user, hash_password("another-Secret-2", 4))
+    ended = driver.wait(SessionEnded, timeout=20)
+    assert "password was changed" in ended.message
+    assert not any(
+        isinstance(u, Status) and u.text and u.text.startswith("Reconnecting")
+        for u in driver.updates
+    )

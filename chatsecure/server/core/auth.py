@@ -255,14 +255,15 @@ class Authenticator:
             if needs_rehash(account.password_hash, rounds):
                 new_hash = self._bcrypt(check, hash_password, password, rounds)
                 self._bookkeep(
-                    self._store.set_password, account.name, new_hash, clear_failures=False
+                    self._store.rehash_password, account.id, account.password_hash, new_hash
                 )
             return LoginAccepted(account)
 
-    def change_password(self, account_name: str, old: str, new: str, address: str) -> None:
+    def change_password(self, account_name: str, old: str, new: str, address: str) -> int:
         """Check ``old``, apply the policy to ``new`` and store it; raise PasswordChangeError.
 
         ``old`` is checked as a login's password is: charged to the same throttles.
+        Returns the account's new credential generation.
         """
         with self._check(account_name, address) as check:
             if check.retry_after:
@@ -278,13 +279,15 @@ class Authenticator:
             except WeakPasswordError as exc:
                 raise PasswordChangeError(str(exc), weak=True) from None
             new_hash = self._bcrypt(check, hash_password, new, self._settings.bcrypt_rounds)
-            self._passed(
-                check,
-                lambda alone: self._store.set_password(
-                    account.name, new_hash, clear_failures=alone
-                ),
-            )
+            generation = 0
+
+            def store(alone: bool) -> None:
+                nonlocal generation
+                generation = self._store.set_password(account.name, new_hash, clear_failures=alone)
+
+            self._passed(check, store)
         log.info("password changed for %s", account.name)
+        return generation
 
     @contextlib.contextmanager
     def _check(self, name: str, address: str) -> Iterator[_Check]:

@@ -41,5 +41,6 @@ class EndReason(enum.Enum):
     LOGIN_TIMEOUT = "login_timeout"
     IDLE_TIMEOUT = "idle_timeout"
     ACCOUNT_DISABLED = "account_disabled"
+    CREDENTIALS_CHANGED = "credentials_changed"  # the password changed since this login
     KICKED = "kicked"  # by an administrator
     BROKE_PROTOCOL = "broke_protocol"  # its adapter already told the client how

@@ -18,6 +18,7 @@ class Session:
         "_ended",
         "account",
         "address",
+        "changing_password",
         "id",
         "last_heard",
         "opened_at",
@@ -33,6 +34,9 @@ class Session:
         self.opened_at = now
         self.last_heard = now
         self.pinged = False  # asked for a sign of life since it was last heard
+        # Its own passwd is being stored: the new generation is not yet its own, so
+        # the check for stale sessions must not end it meanwhile.
+        self.changing_password = False
         self._ended = False
         self._end_lock = threading.Lock()
 

@@ -7,11 +7,12 @@ message older than that history, nor misses one in between.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from chatsecure.config import Settings
 from chatsecure.server.core import events
@@ -126,12 +127,19 @@ class Sessions:
         self._hub.to_accounts(mates, PresenceChange(session.user, online))
 
     def passwd(self, session: Session, label: Label, old: str, new: str) -> None:
+        """Change the password; this session stays, every other one of the account ends."""
+        assert session.account is not None
+        session.changing_password = True
         try:
-            self._auth.change_password(session.user, old, new, session.address)
+            generation = self._auth.change_password(session.user, old, new, session.address)
+            session.account = dataclasses.replace(session.account, credential_generation=generation)
         except PasswordChangeError as refusal:
             why = Why.WEAK_PASSWORD if refusal.weak else Why.AUTH_FAILED
             raise Refusal(why, str(refusal)) from None
+        finally:
+            session.changing_password = False
         session.outbox.reply(label, Done())
+        self._end_stale({session.account_id: generation})
 
     # -- the end ----------------------------------------------------------------------
 
@@ -181,12 +189,30 @@ class Sessions:
         self.kick_blocked()
 
     def kick_blocked(self) -> None:
-        """End the sessions of accounts disabled (or deleted) by an admin since login.
+        """End the sessions of accounts disabled, deleted or given a new password since login.
 
         The admin tool is another process, so the server asks the database: one small
         indexed query every couple of seconds, which also works with several nodes.
         """
-        for account_id in self._store.blocked_accounts(self._hub.online_accounts()):
+        online = self._hub.online_accounts()
+        self._end_stale(self._store.credential_generations(online), online)
+
+    def _end_stale(self, current: dict[int, int], accounts: Iterable[int] | None = None) -> None:
+        """End the sessions of ``accounts`` (default: those in ``current``) that are stale.
+
+        An account missing from ``current`` is disabled or gone; a session whose
+        credential generation differs from its account's logged in with an old password.
+        """
+        for account_id in current if accounts is None else accounts:
+            generation = current.get(account_id)
             for session in self._hub.sessions_of(account_id):
-                log.info("%s disabled by an admin: disconnecting", session.user)
-                self.end(session, EndReason.ACCOUNT_DISABLED)
+                if generation is None:
+                    log.info("%s disabled by an admin: disconnecting", session.user)
+                    self.end(session, EndReason.ACCOUNT_DISABLED)
+                elif (
+                    session.account is not None
+                    and not session.changing_password
+                    and session.account.credential_generation != generation
+                ):
+                    log.info("%s's password changed: disconnecting %s", session.user, session.id)
+                    self.end(session, EndReason.CREDENTIALS_CHANGED)

@@ -101,6 +101,7 @@ FAREWELLS: dict[EndReason, str] = {
     EndReason.LOGIN_TIMEOUT: "Registration timed out",
     EndReason.IDLE_TIMEOUT: "Ping timeout",
     EndReason.ACCOUNT_DISABLED: "Account disabled",
+    EndReason.CREDENTIALS_CHANGED: "Password changed; log in again",
     EndReason.KICKED: "Disconnected by an administrator",
     EndReason.BROKE_PROTOCOL: "Protocol error",
 }

@@ -56,6 +56,7 @@ BYE_REASONS: dict[EndReason, ByeReason] = {
     EndReason.LOGIN_TIMEOUT: ByeReason.LOGIN_TIMEOUT,
     EndReason.IDLE_TIMEOUT: ByeReason.IDLE_TIMEOUT,
     EndReason.ACCOUNT_DISABLED: ByeReason.ACCOUNT_DISABLED,
+    EndReason.CREDENTIALS_CHANGED: ByeReason.CREDENTIALS_CHANGED,
     EndReason.KICKED: ByeReason.KICKED,
 }
 
