@@ -131,6 +131,13 @@ class LimitsSettings:
     idle_timeout: float = _ranged(300.0, 5, 86400)
     # Unsent bytes queued for one connection before it is dropped as a slow consumer.
     max_queued_bytes: int = _ranged(8 * 1024 * 1024, 65536, 1 << 31)
+    # Unsent bytes queued for all connections together; past it, those holding more
+    # than a small share (64 KiB) are dropped as slow consumers.
+    max_queued_bytes_total: int = _ranged(16 * 1024 * 1024, 1024 * 1024, 1 << 40)
+    # A connection whose queue has not emptied for this long is dropped as too slow.
+    drain_timeout: float = _ranged(30.0, 1, 3600)
+    # Sessions one account may have open at once (on one server node).
+    max_sessions_per_user: int = _ranged(10, 1, 10000)
 
 
 @dataclass(frozen=True, slots=True)

@@ -27,6 +27,8 @@ class ErrorCode(enum.StrEnum):
     EMPTY_TEXT = "empty_text"
     WEAK_PASSWORD = "weak_password"
     SERVER_ERROR = "server_error"
+    # An addition to the contract (its Additions part): the user may not do this.
+    NOT_ALLOWED = "not_allowed"
 
 
 class ByeReason(enum.StrEnum):

@@ -24,6 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from chatsecure.config import ConfigError, Settings, load_settings
 from chatsecure.package import version_text
 from chatsecure.server.host import ServerHost
+from chatsecure.server.memory import limit_malloc_arenas
 from chatsecure.server.transport import (
     TlsSetupError,
     certificate_fingerprint,
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"chatsecure-server: {exc}", file=sys.stderr)
         return EXIT_SETUP
     configure_logging(settings.logging.level)
+    limit_malloc_arenas()
 
     database = settings.database
     engine = make_engine(

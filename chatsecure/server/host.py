@@ -23,6 +23,7 @@ from chatsecure.server.core.service import ChatService
 from chatsecure.server.irc import IrcWire
 from chatsecure.server.json import JsonWire
 from chatsecure.server.transport import Listener, format_address
+from chatsecure.server.transport.budget import QueueBudget
 from chatsecure.storage.store import Store
 
 
@@ -57,13 +58,16 @@ class ServerHost:
             service.observers.subscribe(self._observer)  # before start: see the first event
         service.start()
         # Each listener, and how the banner marks its addresses.
-        listeners = [(Listener(self.settings, self._context, JsonWire(service)), "")]
+        budget = QueueBudget(self.settings.limits.max_queued_bytes_total)  # one for all ports
+        listeners = [(Listener(self.settings, self._context, JsonWire(service), budget), "")]
         irc = self.settings.irc
         if irc.enabled:
             # The IRC listener is the main one on another address, with the IRC wire.
             at_irc = dataclasses.replace(self.settings.server, host=irc.host, port=irc.port)
             irc_settings = dataclasses.replace(self.settings, server=at_irc)
-            listeners.append((Listener(irc_settings, self._context, IrcWire(service)), " (IRC)"))
+            listeners.append(
+                (Listener(irc_settings, self._context, IrcWire(service), budget), " (IRC)")
+            )
         started: list[Listener] = []
         try:
             for listener, _mark in listeners:

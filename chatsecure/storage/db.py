@@ -37,6 +37,7 @@ PRIVATE_FOLDER_MODE = 0o700
 SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 WRITE_OPTION = "chatsecure_write"
 SINGLE_STATEMENT_OPTION = "chatsecure_single_statement"
+SQLITE_CACHE_KIB = 512  # SQLite's page cache per connection
 
 
 def migrations_dir() -> Path:
@@ -138,6 +139,9 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute(f"PRAGMA synchronous={synchronous}")
+        # A page cache per connection, and the pool opens dozens under load: a small one
+        # bounds memory (the OS caches the file for all of them). In KiB when negative.
+        cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
         cursor.close()
 
     @event.listens_for(engine, "begin")

@@ -278,13 +278,37 @@ class LoginSnapshot:
     members: dict[int, list[tuple[int, str]]]
 
 
+# The text one history page may hold, in characters: 32 messages of the longest (4,000),
+# or all 500 of a page of ordinary chat. Reading and sending a page costs memory in
+# proportion, so a page that would hold more ends early and says ``more``.
+PAGE_TEXT_CHARS = 128 * 1024
+
+
+def _page_of(rows: Iterable[Any], limit: int, *, newest_first: bool) -> Page:
+    """Up to ``limit`` of ``rows`` (read one by one, ``limit + 1`` asked), oldest first.
+
+    The page ends at ``limit`` rows or ``PAGE_TEXT_CHARS``, whichever comes first, so
+    rows past the cut are never built; those kept are the ones nearest where the query
+    starts (the newest when ``newest_first``).
+    """
+    messages: list[StoredMessage] = []
+    chars = 0
+    more = False
+    for row in rows:
+        chars += len(row[3])  # the text
+        if len(messages) == limit or (chars > PAGE_TEXT_CHARS and messages):
+            more = True
+            break
+        messages.append(StoredMessage(*row))
+    if newest_first:
+        messages.reverse()
+    return Page(messages, more)
+
+
 def _latest(conn: Connection, query: Any, params: dict[str, object], limit: int) -> Page:
     """The newest ``limit`` rows of a prepared ``_LATEST_*`` query, as a page oldest first."""
-    messages = [StoredMessage(*row) for row in conn.execute(query, params | {"limit": limit + 1})]
-    more = len(messages) > limit
-    del messages[limit:]
-    messages.reverse()
-    return Page(messages, more)
+    with conn.execute(query, params | {"limit": limit + 1}) as rows:
+        return _page_of(rows, limit, newest_first=True)
 
 
 class Store:
@@ -482,7 +506,7 @@ class Store:
                     Account.id.in_(ids), Account.disabled.is_(False)
                 )
             )
-            return dict(rows.tuples().all())
+            return dict(rows.all())
 
     # -- rooms ----------------------------------------------------------------------
 
@@ -765,13 +789,13 @@ class Store:
             if before is not None:
                 query = query.where(Message.id < before)
             query = query.order_by(Message.id.desc())
-        with self.reading() as s:
-            rows = s.execute(query.limit(limit + 1)).all()
-        more = len(rows) > limit
-        messages = [StoredMessage(*row) for row in rows[:limit]]
-        if after is None:
-            messages.reverse()
-        return Page(messages, more)
+        # Core, streamed: rows past the page's cut are never fetched into memory (the
+        # ORM would fetch every row first; PostgreSQL needs a server-side cursor).
+        with (
+            self.engine.connect() as conn,
+            conn.execution_options(stream_results=True).execute(query.limit(limit + 1)) as rows,
+        ):
+            return _page_of(rows, limit, newest_first=after is None)
 
     def iter_message_rows(
         self,

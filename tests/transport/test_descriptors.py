@@ -75,12 +75,12 @@ def test_a_closing_connection_keeps_its_fd_until_the_writer_is_done(
     old_fd = old_conn.fd
     for _ in range(1024):  # 4 MiB for a client that never reads
         old_session.outbox.send(b"o" * 4095 + b"\n")
-    assert wait_until(lambda: old_conn.wants_write)
+    assert wait_until(lambda: old_conn.holds_data)
     raw_next, raw_last = socket.socket(), socket.socket()
 
     old.sock.shutdown(socket.SHUT_WR)  # the server's reader sees EOF and exits
     assert old_session.lost.wait(TIMEOUT)
-    assert old_conn.wants_write  # the writer still holds ciphertext for the old client
+    assert old_conn.holds_data  # the writer still holds data for the old client
     new = connect(server.address, ctx, raw=raw_next)
     assert connection_of(server.core.wait_sessions(2)[1]).fd != old_fd
     # The old connection's close grace runs out while the new one is in use.

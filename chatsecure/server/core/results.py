@@ -41,6 +41,7 @@ class Why(enum.Enum):
     NOT_MEMBER = "not_member"
     WEAK_PASSWORD = "weak_password"
     NOT_STORED = "not_stored"  # the store failed; nothing was sent
+    NOT_ALLOWED = "not_allowed"  # a limit of the account's, such as its sessions
 
 
 class Refusal(Exception):

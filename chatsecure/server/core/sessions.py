@@ -95,6 +95,14 @@ class Sessions:
         with self._sequencer:
             if session.ended:  # timed out or kicked while bcrypt ran
                 return
+            cap = self._settings.limits.max_sessions_per_user
+            if len(self._hub.sessions_of(account.id)) >= cap:
+                log.info(
+                    "%s refused a session from %s: %d open", account.name, session.address, cap
+                )
+                raise Refusal(
+                    Why.NOT_ALLOWED, f"this account has {cap} sessions open; close one first"
+                )
             session.account = account
             log.info("%s logged in from %s", account.name, session.address)
             seen = self._store.login_snapshot(

@@ -47,6 +47,7 @@ ERROR_CODES: dict[results.Why, ErrorCode] = {
     results.Why.NOT_MEMBER: ErrorCode.NOT_MEMBER,
     results.Why.WEAK_PASSWORD: ErrorCode.WEAK_PASSWORD,
     results.Why.NOT_STORED: ErrorCode.SERVER_ERROR,
+    results.Why.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
 }
 
 # BROKE_PROTOCOL is missing on purpose: the adapter already said which rule was broken.

@@ -57,6 +57,7 @@ from typing import Protocol
 
 from chatsecure.server.link import Link, SessionPort
 from chatsecure.server.transport.addresses import format_address
+from chatsecure.server.transport.budget import QueueBudget
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 RECV_BYTES = 16384
 # How long a connection closed by its adapter may take to deliver what is queued.
 CLOSE_GRACE = 2.0
+# Plaintext encrypted at a time: what the TLS buffer and the ciphertext may hold.
+ENCRYPT_BATCH = 64 * 1024
 # How long a slow consumer gets to take its farewell before it is cut off.
 SLOW_CONSUMER_GRACE = 1.0
 # After our close_notify and FIN, how long we wait for the peer to close its side
@@ -105,6 +108,8 @@ class Connection(Link):
         *,
         handshake_timeout: float,
         max_unsent_bytes: int,
+        budget: QueueBudget,
+        drain_timeout: float,
         slow_consumer_farewell: bytes,
         open_session: OpenSession,
         on_exit: Callable[[Connection], None],
@@ -118,6 +123,8 @@ class Connection(Link):
         self._writer = writer
         self._handshake_timeout = handshake_timeout
         self._max_unsent = max_unsent_bytes
+        self._budget = budget
+        self._drain_timeout = drain_timeout
         self._farewell = slow_consumer_farewell
         self._open_session = open_session
         self._on_exit = on_exit
@@ -132,6 +139,7 @@ class Connection(Link):
         self._scheduled = False  # already in the writer's ready list, or blocked on EVENT_WRITE
         self._reader_done = False
         self._raw_closed = False  # set by whichever of the reader and the writer closes it
+        self._charged = 0  # bytes this connection has charged to the budget
         self.attached = False  # handed to the writer (after the handshake)
 
         # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
@@ -139,6 +147,7 @@ class Connection(Link):
         self._out = bytearray()  # ciphertext; the first _sent bytes are already sent
         self._sent = 0
         self._backlog_bytes = 0
+        self._stalled_since: float | None = None  # when the socket last stopped taking it all
         self.phase = Phase.OPEN
         self.deadline: float | None = None
 
@@ -153,27 +162,38 @@ class Connection(Link):
     # --- Link: called by the wire adapter, from any thread ---------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue ``data``; past the unsent-bytes bound, replace the queue with the farewell."""
+        """Queue ``data``; past this connection's bound, or its share of the server's,
+        replace the queue with the farewell."""
+        size = len(data)
         with self._lock:
             if not self._accepting:
                 return
-            if self._pending_bytes + self._backlog_bytes + len(data) <= self._max_unsent:
+            held = self._pending_bytes + self._backlog_bytes
+            if held + size > self._max_unsent:
+                why = "its queue is full"
+            elif not self._budget.admits(held, size):
+                why = "the server's queue budget is spent"
+            else:
                 self._pending.append(data)
-                self._pending_bytes += len(data)
+                self._pending_bytes += size
+                self._charged += size
+                self._budget.add(size)
                 if self._scheduled:
                     return
                 self._scheduled = True
-                overflow = False
-            else:
-                # Frames not yet encrypted can be dropped; ciphertext already made can't.
-                self._pending = [self._farewell]
-                self._pending_bytes = len(self._farewell)
-                self._accepting = False
-                self._close_grace = SLOW_CONSUMER_GRACE
-                overflow = True
-        if overflow:
-            log.warning("%s: too slow to read its frames; disconnecting", self.label)
+                why = ""
+            if why:
+                self._give_up_locked()
+        if why:
+            log.warning("%s: too slow to read its frames (%s); disconnecting", self.label, why)
         self._writer.schedule(self)
+
+    def _give_up_locked(self) -> None:
+        """Drop the frames not yet encrypted (ciphertext can't be), queue the farewell."""
+        self._pending = [self._farewell]
+        self._pending_bytes = len(self._farewell)
+        self._accepting = False
+        self._close_grace = SLOW_CONSUMER_GRACE
 
     def close(self) -> None:
         """Deliver what is queued (within ``CLOSE_GRACE``), then close. Idempotent."""
@@ -392,13 +412,8 @@ class Connection(Link):
         if self.wants_write:
             self._send_or_abort()
         with self._lock:
-            if self._sent == len(self._out):  # while blocked, frames wait and coalesce
-                chunks, self._pending = self._pending, []
-                self._backlog_bytes += self._pending_bytes  # keeps send()'s bound honest
-                self._pending_bytes = 0
-                self._scheduled = False
-            else:
-                chunks = []
+            # While blocked, frames wait and coalesce.
+            chunks = self._take_batch_locked() if self._sent == len(self._out) else []
             queue_empty = not self._pending
             close_grace = self._close_grace
             abort_requested = self._abort_requested
@@ -421,12 +436,73 @@ class Connection(Link):
         if self.phase in (Phase.LINGER, Phase.ABORTED) and reader_done:
             self.phase = Phase.DONE
             self.deadline = None
-        self._backlog_bytes = len(self._out) - self._sent
+        held = self._recount()
+        if self.phase is Phase.OPEN:
+            self._watch_drain(now, held)
+        if not queue_empty and not self.wants_write and self.phase in (Phase.OPEN, Phase.CLOSING):
+            self._writer.schedule(self)  # the rest of the queue, after the others' turn
+
+    def _take_batch_locked(self) -> list[bytes]:
+        """The queue's first ``ENCRYPT_BATCH`` bytes (at least one frame) to encrypt.
+
+        Encrypting a whole queue at once would make OpenSSL's buffer and ``_out`` as
+        big as the queue, for as long as the connection lives.
+        """
+        pending = self._pending
+        taken = 0
+        count = 0
+        while count < len(pending) and (taken < ENCRYPT_BATCH or not count):
+            taken += len(pending[count])
+            count += 1
+        chunks = pending[:count]
+        del pending[:count]
+        self._backlog_bytes += taken  # keeps send()'s bound honest
+        self._pending_bytes -= taken
+        self._scheduled = bool(pending)  # the writer comes back for the rest
+        return chunks
+
+    def _watch_drain(self, now: float, held: int) -> None:
+        """Start the drain deadline when bytes are left over; end it once none are.
+
+        Only an empty queue counts as drained, so a client that reads a little now and
+        then, never catching up, is dropped as surely as one that never reads.
+        """
+        if not held:
+            self._stalled_since = self.deadline = None
+        elif self._stalled_since is None:
+            self._stalled_since = now
+            self.deadline = now + self._drain_timeout
+
+    def _recount(self) -> int:
+        """Charge the budget for what is held now, ciphertext included (0 once done)."""
+        backlog = len(self._out) - self._sent
+        with self._lock:
+            self._backlog_bytes = backlog
+            held = 0 if self.phase is Phase.DONE else self._pending_bytes + backlog
+            delta, self._charged = held - self._charged, held
+        if delta:
+            self._budget.add(delta)
+        return held
+
+    @property
+    def holds_data(self) -> bool:
+        """Whether anything queued for the client has yet to leave the process."""
+        return self.wants_write or self._pending_bytes > 0
 
     def expire(self, now: float) -> None:
-        """The deadline passed: stop waiting for this peer and cut the connection."""
-        log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
-        self._abort()
+        """The deadline passed: an open queue that never drained, or a close that lingered."""
+        if self.phase is Phase.OPEN:
+            log.warning(
+                "%s: too slow to read its frames (its queue has not emptied for %g s); "
+                "disconnecting",
+                self.label,
+                self._drain_timeout,
+            )
+            with self._lock:
+                self._give_up_locked()
+        else:
+            log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
+            self._abort()
         self.service(now)
 
     def release(self) -> None:

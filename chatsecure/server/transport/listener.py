@@ -29,6 +29,7 @@ from collections.abc import Callable
 from chatsecure.config import Settings
 from chatsecure.server.link import Acceptor, SessionPort
 from chatsecure.server.transport.addresses import peer_ip
+from chatsecure.server.transport.budget import QueueBudget
 from chatsecure.server.transport.connection import Connection
 from chatsecure.server.transport.writer import Writer
 
@@ -105,7 +106,14 @@ class _LoginWatch:
 class Listener:
     """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``."""
 
-    def __init__(self, settings: Settings, context: ssl.SSLContext, acceptor: Acceptor) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        context: ssl.SSLContext,
+        acceptor: Acceptor,
+        budget: QueueBudget | None = None,
+    ) -> None:
+        """``budget``: bytes queued for clients, shared with the server's other listeners."""
         self._host = settings.server.host
         self._port = settings.server.port
         self._stack_bytes = settings.server.thread_stack_kib * 1024
@@ -115,6 +123,8 @@ class Listener:
         self._max_unauthenticated = settings.limits.max_unauthenticated
         self._max_unauthenticated_per_block = settings.limits.max_unauthenticated_per_address
         self._max_unsent = settings.limits.max_queued_bytes
+        self._drain_timeout = settings.limits.drain_timeout
+        self.budget = budget or QueueBudget(settings.limits.max_queued_bytes_total)
         self._context = context
         self._acceptor = acceptor
         self._writer = Writer()
@@ -268,6 +278,8 @@ class Listener:
                         self._handshake_timeout, unauthenticated, self._max_unauthenticated
                     ),
                     max_unsent_bytes=self._max_unsent,
+                    budget=self.budget,
+                    drain_timeout=self._drain_timeout,
                     slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
                     on_exit=self._forget,
