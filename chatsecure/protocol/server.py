@@ -108,6 +108,7 @@ class ServerConnection:
         self.max_text_chars = max_text_chars
         self._framer = LineFramer(max_frame_bytes)
         self._bad_in_a_row = 0
+        self._failed_in_a_row = 0  # requests the server could not complete
         self._enter(ConnectionState.AWAITING_LOGIN)
 
     def _enter(self, state: ConnectionState) -> None:
@@ -152,6 +153,23 @@ class ServerConnection:
             return self._violation(error, ByeReason.TOO_MANY_ERRORS if too_many else None)
         self._bad_in_a_row = 0
         return request
+
+    def request_failed(self, req: str | int | None) -> Violation:
+        """The server could not complete request ``req``: the ``server_error`` to send.
+
+        Counted like bad frames: past ``MAX_BAD_FRAMES_IN_A_ROW`` failures in a row the
+        client gets ``too_many_errors``, so no client keeps the server failing for ever.
+        """
+        self._failed_in_a_row += 1
+        too_many = self._failed_in_a_row > MAX_BAD_FRAMES_IN_A_ROW
+        error = LocalProtocolError(
+            ErrorCode.SERVER_ERROR, "the server could not complete the request", req
+        )
+        return self._violation(error, ByeReason.TOO_MANY_ERRORS if too_many else None)
+
+    def request_completed(self) -> None:
+        """A request was carried out (or refused by the rules): failures are no longer in a row."""
+        self._failed_in_a_row = 0
 
     def login_succeeded(self) -> None:
         """The core accepted the credentials; call it before sending ``Welcome``.

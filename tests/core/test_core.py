@@ -326,3 +326,34 @@ def test_one_unstorable_message_refuses_only_itself_not_its_batch(login, core, s
     assert not [f for f in bob.outbox.frames if isinstance(f, Message) and f.text == "c1"]
     history = store.room_history(store.room_id("general"))
     assert [m.text for m in history.messages] == ["a1", "b1"]
+
+
+def test_failing_requests_count_like_bad_frames_and_log_few_tracebacks(
+    login, core, monkeypatch, caplog
+):
+    """Review round two, finding 4: a request that keeps failing inside the server.
+
+    Each gets ``server_error``; more than ten in a row end the session with
+    ``too_many_errors``, like bad frames; and only the first few tracebacks are logged.
+    """
+    from chatsecure.protocol import Bye, Who
+    from chatsecure.server.faults import TRACEBACKS_PER_WINDOW, FaultLog
+
+    monkeypatch.setattr("chatsecure.server.json.session.request_failures", FaultLog())
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a fault inside the server")
+
+    alice = login("alice")
+    monkeypatch.setattr(core.rooms, "who", broken)
+    for n in range(10):  # ten in a row: still served
+        alice.send(Who(room="general", req=n))
+        assert alice.outbox.next(Error, req=n).code == "server_error"
+    alice.send(Send(room="general", text="a good request", req="ok"))
+    assert alice.outbox.next(Ok, req="ok")
+    for n in range(11):  # the eleventh in a row is one too many
+        alice.send(Who(room="general", req=n))
+        assert alice.outbox.next(Error, req=n).code == "server_error"
+    assert alice.outbox.next(Bye).reason == "too_many_errors"
+    tracebacks = [r for r in caplog.records if r.exc_info]
+    assert len(tracebacks) == TRACEBACKS_PER_WINDOW

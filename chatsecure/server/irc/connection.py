@@ -84,6 +84,7 @@ class IrcConnection:
         self.nick = "*"  # what numerics address the client as: "*" until it has a nick
         self._reader = LineReader(max_line_bytes)
         self._bad_in_a_row = 0
+        self._failed_in_a_row = 0  # commands the server could not complete
 
     def numeric(self, code: str, *params: str) -> Message:
         """A reply from the server to this client (a numeric or FAIL-style reply)."""
@@ -110,6 +111,17 @@ class IrcConnection:
             return self._bad(bad.problem)
         self._bad_in_a_row = 0
         return self._judge(message)
+
+    def request_failed(self) -> bool:
+        """The server could not complete a command; True once too many failed in a row.
+
+        Counted like bad lines, so no client keeps the server failing for ever.
+        """
+        self._failed_in_a_row += 1
+        return self._failed_in_a_row >= MAX_BAD_LINES_IN_A_ROW
+
+    def request_completed(self) -> None:
+        self._failed_in_a_row = 0
 
     def _bad(self, problem: LineProblem) -> Violation:
         self._bad_in_a_row += 1

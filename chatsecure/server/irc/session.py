@@ -15,7 +15,6 @@ what the hub sends it is held (``HoldingLink``), then released after the welcome
 from __future__ import annotations
 
 import itertools
-import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -47,6 +46,7 @@ from chatsecure.server.core.results import (
     WithUser,
 )
 from chatsecure.server.core.service import ChatService
+from chatsecure.server.faults import request_failures
 from chatsecure.server.irc.codec import MAX_CLIENT_LINE_BYTES, Message, encode_all
 from chatsecure.server.irc.connection import (
     SERVER_NAME,
@@ -89,8 +89,6 @@ from chatsecure.server.irc.replies import (
 from chatsecure.server.link import Link
 from chatsecure.storage.store import StoredMessage
 from chatsecure.timestamps import parse_date
-
-log = logging.getLogger(__name__)
 
 MAX_HISTORY_LIMIT = 500
 MAX_TARGETS = 4  # of one PRIVMSG or NOTICE, as TARGMAX in 005 says
@@ -216,8 +214,12 @@ class IrcSession:
         try:
             _HANDLERS[message.command](self, message, response)
         except Exception:
-            log.exception("%s from %s failed", message.command, self.session.user)
+            request_failures.request_failed(message.command, self.session.user)
             self._add(response, [self._notice("The server could not complete the request")])
+            if self._connection.request_failed():
+                self._hang_up("Too many failed requests")
+        else:
+            self._connection.request_completed()
         with self._lock:
             response.handled = True
             self._finish(response)

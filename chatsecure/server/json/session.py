@@ -9,7 +9,6 @@ behind it is read.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -18,8 +17,6 @@ from chatsecure.protocol import (
     ByeReason,
     ClientPing,
     ClientPong,
-    Error,
-    ErrorCode,
     History,
     Join,
     Leave,
@@ -46,10 +43,9 @@ from chatsecure.server.core.results import (
     WithUser,
 )
 from chatsecure.server.core.service import ChatService
+from chatsecure.server.faults import request_failures
 from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
 from chatsecure.server.link import Link
-
-log = logging.getLogger(__name__)
 
 
 def _conversation(room: str | None, user: str | None) -> Conversation:
@@ -90,14 +86,14 @@ class JsonSession:
             except Refusal as refusal:
                 self._send(error_frame(event.req, refusal))
             except Exception:
-                log.exception("request %s from %s failed", type(event).__name__, session.user)
-                self._send(
-                    Error(
-                        code=ErrorCode.SERVER_ERROR,
-                        message="the server could not complete the request",
-                        req=event.req,
-                    )
-                )
+                request_failures.request_failed(f"request {type(event).__name__}", session.user)
+                failed = connection.request_failed(event.req)
+                self._send(failed.error)
+                if failed.close is not None:
+                    self._broken = failed.close
+                    self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
+            else:
+                connection.request_completed()
 
     def connection_lost(self) -> None:
         self._connection.close()
