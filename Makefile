@@ -46,9 +46,11 @@ pytest: install system-deps
 test: system-deps lint typecheck pytest
 
 # The benchmark suite against ngircd: small scale in under ten minutes; FULL=1 for the
-# full scale of docs/performance.md. Writes bench/results/latest.json and latest.md.
+# full scale of docs/performance.md. ONLY="rooms ..." runs only those scenarios, and
+# SERVERS="chatsecure chatsecure-irc ngircd" (the default: all three) picks the servers
+# of the fan-out and latency scenarios. Writes bench/results/latest.json and latest.md.
 bench: install bench-system-deps
-	$(BIN)/python -m bench $(if $(FULL),--full)
+	$(BIN)/python -m bench $(if $(FULL),--full) $(foreach o,$(ONLY),--only $(o)) $(foreach s,$(SERVERS),--server $(s))
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.run import SCALES, SCENARIOS, run_suite, say
+from bench.run import ROOM_SERVERS, SCALES, SCENARIOS, run_suite, say
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -23,10 +23,19 @@ def main() -> None:
         default=[],
         help="run only this scenario (repeatable)",
     )
+    parser.add_argument(
+        "--server",
+        action="append",
+        choices=ROOM_SERVERS,
+        default=[],
+        help="run the fan-out and latency scenarios on this server (repeatable; default: all)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for latest.json/.md")
     args = parser.parse_args()
     scale = SCALES["full" if args.full else "smoke" if args.smoke else "default"]
-    results = run_suite(scale, args.out, peer=not args.no_peer, only=args.only)
+    results = run_suite(
+        scale, args.out, peer=not args.no_peer, only=args.only, servers=args.server or ROOM_SERVERS
+    )
     say(f"done in {results['seconds']:.0f}s; results in {args.out}/latest.json and latest.md")
     print((args.out / "latest.md").read_text())
 

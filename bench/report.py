@@ -1,4 +1,8 @@
-"""The markdown table of a run: one row per figure, with the ratio to ngircd and the target."""
+"""The markdown table of a run: one row per figure, with the ratio to ngircd and the target.
+
+chatsecure's JSON port and its IRC port each get a column and a ratio to ngircd; the
+targets are the JSON port's (issue 18), the IRC port is the like-for-like comparison.
+"""
 
 from __future__ import annotations
 
@@ -63,6 +67,14 @@ def _fmt(value: float | None) -> str:
     return f"{value:.2f}"
 
 
+def _ratio(ours: float | None, peer: float | None, higher: bool) -> str:
+    if ours is None or not peer:
+        return "-"
+    if higher:
+        return f"{ours / peer:.2f}x"
+    return f"{peer / ours:.2f}x" if ours else "-"
+
+
 def markdown(results: dict[str, Any]) -> str:
     """The run as a markdown table (figures are medians of the runs)."""
     m = results["machine"]
@@ -71,8 +83,8 @@ def markdown(results: dict[str, Any]) -> str:
         f"({m['cpu']}), {m['ram_gib']} GiB RAM, Python {m['python']}; load average at "
         f"start {m['loadavg_start'][0]:.2f}, at end {m['loadavg_end'][0]:.2f}.",
         "",
-        "| figure | chatsecure | ngircd | ratio | target | met |",
-        "|---|---:|---:|---:|---|---|",
+        "| figure | chatsecure | chatsecure IRC | ngircd | ratio | IRC ratio | target | met |",
+        "|---|---:|---:|---:|---:|---:|---|---|",
     ]
     figures = results["figures"]
     fanout = sorted((k for k in figures if k.startswith("fanout_")), key=lambda k: int(k[7:]))
@@ -88,16 +100,20 @@ def markdown(results: dict[str, Any]) -> str:
         if scenario not in figures:
             continue
         ours = figures[scenario].get("chatsecure", {}).get(key)
+        irc = figures[scenario].get("chatsecure-irc", {}).get(key)
         peer = figures[scenario].get("ngircd", {}).get(key)
-        ratio = "-"
-        if ours is not None and peer:
-            ratio = f"{ours / peer:.2f}x" if higher else f"{peer / ours:.2f}x" if ours else "-"
         target, test = TARGETS.get((scenario, key), ("", None))
-        met = "" if test is None else ("yes" if test(ours, peer) else "no")
+        met = "" if test is None or ours is None else ("yes" if test(ours, peer) else "no")
         lines.append(
-            f"| {label} ({unit}) | {_fmt(ours)} | {_fmt(peer)} | {ratio} | {target} | {met} |"
+            f"| {label} ({unit}) | {_fmt(ours)} | {_fmt(irc)} | {_fmt(peer)} "
+            f"| {_ratio(ours, peer, higher)} | {_ratio(irc, peer, higher)} | {target} | {met} |"
         )
-    lines += ["", "Ratios are chatsecure's advantage (>1 is better for chatsecure).", ""]
+    lines += [
+        "",
+        "Ratios are chatsecure's advantage over ngircd (>1 is better for chatsecure), for "
+        "its JSON port and for its IRC port; ngircd's sender is an operator with +F.",
+        "",
+    ]
     for name, error in results.get("errors", {}).items():
         lines += [f"Scenario `{name}` failed: `{error.splitlines()[0]}`", ""]
     return "\n".join(lines)

@@ -1,8 +1,10 @@
 """The scenarios: set up a server, drive it from generator processes, reduce to figures.
 
 Every figure is the median of ``reps`` measurements taken on one server start (logins
-are the slow part of set-up). Fan-out and latency run against chatsecure and ngircd in
-the same invocation, with the same room sizes and message sizes, so each has a ratio.
+are the slow part of set-up). Fan-out and latency run against chatsecure's JSON port,
+chatsecure's IRC port and ngircd in the same invocation, with the same room sizes and
+message sizes, so each has a ratio; both IRC servers are driven by the same IRC client
+code, and ngircd's sender is an operator with user mode +F (no flood throttling).
 """
 
 from __future__ import annotations
@@ -23,10 +25,23 @@ from pathlib import Path
 from typing import Any
 
 from bench import worker
-from bench.servers import HOST, PASSWORD, ChatServer, IrcServer, cpu_seconds, rss_kib
+from bench.servers import (
+    HOST,
+    OPER_NAME,
+    OPER_PASSWORD,
+    PASSWORD,
+    ChatServer,
+    IrcServer,
+    cpu_seconds,
+    rss_kib,
+)
 from chatsecure.passwords import hash_password, verify_password
 
 CTX = mp.get_context("spawn")
+
+# The servers the fan-out and latency scenarios run on, in this order: chatsecure's JSON
+# port, its IRC port, the peer.
+ROOM_SERVERS = ("chatsecure", "chatsecure-irc", "ngircd")
 
 
 @dataclass(frozen=True)
@@ -145,32 +160,46 @@ def bcrypt_check_seconds(rounds: int, tries: int = 3) -> float:
 # -- fan-out and latency --------------------------------------------------------------
 
 
+def _certificate_folder(work: Path) -> Path:
+    """A folder with the certificate a chatsecure of this run made, for ngircd to use the
+    same one; if none ran yet, a server's folder made for its certificate alone."""
+    for name in ("chat-rooms", "chat-rooms-irc"):
+        if (work / name / "server.pem").exists():
+            return work / name
+    return ChatServer(work / "chat-rooms").directory
+
+
 def room_setup(
     kind: str, work: Path, sizes: Sequence[int], code: Path | None = None
 ) -> tuple[Any, Fleet, list[str]]:
-    """A server with max(sizes) receivers in room r<max>, the first k also in r<k>.
+    """A ``kind`` server (of ``ROOM_SERVERS``) with max(sizes) receivers in room r<max>,
+    the first k also in r<k>, and the sender ``snd`` in every room.
 
     ``code``: for chatsecure, another checkout's folder to import it from.
     """
     big = max(sizes)
     users = [f"r{i}" for i in range(big)]
-    if kind == "chatsecure":
-        server: Any = ChatServer(work / "chat-rooms")
+    channels = {u: [f"r{n}" for n in sizes if i < n] for i, u in enumerate(users)}
+    channels["snd"] = [f"r{n}" for n in sizes]
+    server: Any
+    if kind == "ngircd":
+        chat_dir = _certificate_folder(work)
+        server = IrcServer(work / "ngircd", chat_dir / "server.pem", chat_dir / "server.key")
+        server.start()
+        port = server.port
+    else:
+        irc = kind == "chatsecure-irc"
+        server = ChatServer(work / ("chat-rooms-irc" if irc else "chat-rooms"), irc=irc)
         server.add_users(users, [f"r{big}"])
-        server.add_users(["snd"], [f"r{n}" for n in sizes])
+        server.add_users(["snd"], channels["snd"])
         for n in sizes:
             if n != big:
                 server.join(users[:n], f"r{n}")
         server.start(code)
-        specs = [spec("chat", server.port, slot=i) for i in range(2)] + [spec("chat", server.port)]
-    else:
-        chat_dir = work / "chat-rooms"
-        server = IrcServer(work / "ngircd", chat_dir / "server.pem", chat_dir / "server.key")
-        server.start()
-        channels = {u: [f"r{n}" for n in sizes if i < n] for i, u in enumerate(users)}
-        channels["snd"] = [f"r{n}" for n in sizes]
-        specs = [spec("irc", server.port, slot=i, channels=channels) for i in range(2)]
-        specs.append(spec("irc", server.port, channels=channels))
+        port = server.irc_port if irc else server.port
+    dialect = "chat" if kind == "chatsecure" else "irc"
+    specs = [spec(dialect, port, slot=i, channels=channels) for i in range(2)]
+    specs.append(spec(dialect, port, channels=channels))
     fleet = Fleet(specs, slots=2)
     t = time.monotonic()
     for i in range(2):
@@ -179,6 +208,9 @@ def room_setup(
         fleet.answer(i)
     fleet.call(2, "login", users=["snd"])
     say(f"  {kind}: {big} receivers logged in ({time.monotonic() - t:.1f}s)")
+    if kind == "ngircd":
+        granted = fleet.call(2, "oper", operator=OPER_NAME, password=OPER_PASSWORD)
+        say(f"  ngircd: the sender is an operator with +F ({granted['mode']})")
     return server, fleet, users
 
 
@@ -254,11 +286,10 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
     }
 
 
-def rooms_scenarios(work: Path, scale: Scale, peer: bool) -> dict[str, Any]:
-    """Fan-out and latency, on chatsecure then ngircd, the same rooms and messages."""
+def rooms_scenarios(work: Path, scale: Scale, servers: Sequence[str]) -> dict[str, Any]:
+    """Fan-out and latency on each of ``servers`` in turn, the same rooms and messages."""
     results: dict[str, Any] = {}
-    kinds = ["chatsecure", "ngircd"] if peer else ["chatsecure"]
-    for kind in kinds:
+    for kind in servers:
         server, fleet, users = room_setup(kind, work, scale.fanout_sizes)
         try:
             for n in scale.fanout_sizes:
@@ -591,26 +622,38 @@ def machine() -> dict[str, Any]:
     }
 
 
-SCENARIOS: dict[str, Callable[[Path, Scale, bool], dict[str, Any]]] = {
+# Each scenario gets the folder, the scale and the servers of the rooms scenarios.
+SCENARIOS: dict[str, Callable[[Path, Scale, Sequence[str]], dict[str, Any]]] = {
     "rooms": rooms_scenarios,
-    "ingest": lambda w, s, _p: {"ingest": ingest(w, s)},
-    "storm": lambda w, s, _p: {"login_storm": login_storm(w, s)},
-    "history": lambda w, s, _p: history_and_export(w, s),
-    "idle": lambda w, s, _p: {"idle": idle(w, s)},
+    "ingest": lambda w, s, _servers: {"ingest": ingest(w, s)},
+    "storm": lambda w, s, _servers: {"login_storm": login_storm(w, s)},
+    "history": lambda w, s, _servers: history_and_export(w, s),
+    "idle": lambda w, s, _servers: {"idle": idle(w, s)},
 }
 
 
-def run_suite(scale: Scale, out_dir: Path, peer: bool, only: Sequence[str] = ()) -> dict[str, Any]:
-    """Run the scenarios, write latest.json and latest.md under ``out_dir``; return results."""
+def run_suite(
+    scale: Scale,
+    out_dir: Path,
+    peer: bool,
+    only: Sequence[str] = (),
+    servers: Sequence[str] = ROOM_SERVERS,
+) -> dict[str, Any]:
+    """Run the scenarios, write latest.json and latest.md under ``out_dir``; return results.
+
+    ``servers``: which of ``ROOM_SERVERS`` the fan-out and latency scenarios run on."""
     from bench.report import markdown  # noqa: PLC0415 - keeps the worker import light
 
+    peer = peer and "ngircd" in servers
     if peer and not IrcServer.install():
         say("ngircd could not be installed: running without the peer")
         peer = False
+    room_servers = [k for k in ROOM_SERVERS if k in servers and (peer or k != "ngircd")]
     results: dict[str, Any] = {
         "scale": scale.name,
         "machine": machine(),
         "peer": peer,
+        "room_servers": room_servers,
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "figures": {},
     }
@@ -623,7 +666,7 @@ def run_suite(scale: Scale, out_dir: Path, peer: bool, only: Sequence[str] = ())
             say(f"scenario {name} ({scale.name} scale)")
             t = time.monotonic()
             try:
-                results["figures"].update(scenario(Path(tmp), scale, peer))
+                results["figures"].update(scenario(Path(tmp), scale, room_servers))
             except Exception as exc:  # one failed scenario must not lose the others
                 results["errors"][name] = f"{type(exc).__name__}: {exc}"
                 say(f"scenario {name} FAILED: {exc}")

@@ -1,6 +1,7 @@
-"""The servers under test: chatsecure from a scratch config, and ngircd as the peer.
+"""The servers under test: chatsecure from a scratch config (its JSON port, and its IRC
+port when asked), and ngircd as the peer.
 
-Both listen on 127.0.0.1 only, on ports found free at start. Process figures (CPU
+All listen on 127.0.0.1 only, on ports found free at start. Process figures (CPU
 seconds, resident memory) come from ``/proc/<pid>``, so they count the server alone.
 """
 
@@ -26,6 +27,8 @@ from chatsecure.storage.store import NewMessage, Store
 HOST = "127.0.0.1"
 BIN = Path(sys.executable).parent
 PASSWORD = "bench-password-Secret!"
+# The ngircd operator the fan-out sender becomes, to be given user mode +F.
+OPER_NAME, OPER_PASSWORD = "bench", "bench-oper-Secret!"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 PAGE_KIB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -116,18 +119,21 @@ class _Served:
 
 
 class ChatServer(_Served):
-    """A chatsecure-server process with its own folder, config, database and accounts."""
+    """A chatsecure-server process with its own folder, config, database and accounts;
+    with ``irc`` its IRC listener is on too, at ``irc_port``."""
 
     def __init__(
         self,
         directory: Path,
         *,
         bcrypt_rounds: int = 10,
+        irc: bool = False,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
+        self.irc_port = free_port() if irc else None
         self.rounds = bcrypt_rounds
         self.db_path = directory / "chat.db"
         config: dict[str, dict[str, Any]] = {
@@ -148,6 +154,8 @@ class ChatServer(_Served):
             },
             "logging": {"level": "WARNING"},
         }
+        if self.irc_port is not None:
+            config["irc"] = {"enabled": True, "host": HOST, "port": self.irc_port}
         for section, values in (extra or {}).items():
             config.setdefault(section, {}).update(values)
         self.config = directory / "config.toml"
@@ -218,6 +226,8 @@ class ChatServer(_Served):
         argv = [str(BIN / "chatsecure-server"), "--config", str(self.config)]
         env = None if code is None else {**os.environ, "PYTHONPATH": str(code)}
         self.process = _start_listening(argv, self.log, self.port, env)
+        if self.irc_port is not None:
+            _wait_listening(self.irc_port, self.process, self.log, 30)
 
 
 class IrcServer(_Served):
@@ -226,6 +236,11 @@ class IrcServer(_Served):
     ``MaxPenaltyTime = 0`` turns off the per-command penalty (flood protection) that
     would otherwise throttle a sender to about one line a second; ``MaxConnectionsIP = 0``
     lifts the per-address cap; DNS and IDENT lookups are off, as they would be timed.
+    That alone leaves an ordinary client a few commands per loop of the server: the
+    sender of a run becomes the ``[Operator]`` below and sets user mode ``+F`` (relaxed
+    flood protection), as ``Agent.oper`` does. The server password (``[Global]
+    Password``) is the accounts' one, so one IRC login (``PASS``, ``NICK``, ``USER``)
+    serves both IRC servers.
     """
 
     def __init__(self, directory: Path, cert: Path, key: Path) -> None:
@@ -239,6 +254,7 @@ class IrcServer(_Served):
             "Name = bench.localhost\nInfo = chatsecure bench peer\n"
             f"Listen = {HOST}\nPorts = {self.plain_port}\n"
             f"MotdPhrase = bench\nPidFile = {directory / 'ngircd.pid'}\n"
+            f"Password = {PASSWORD}\n"
             "[Limits]\n"
             "MaxConnections = 0\nMaxConnectionsIP = 0\nMaxJoins = 0\nMaxNickLength = 30\n"
             "MaxPenaltyTime = 0\nPingTimeout = 3600\nPongTimeout = 3600\n"
@@ -246,6 +262,8 @@ class IrcServer(_Served):
             "DNS = no\nIdent = no\nPAM = no\n"
             "[SSL]\n"
             f"CertFile = {cert}\nKeyFile = {key}\nPorts = {self.port}\n"
+            "[Operator]\n"
+            f"Name = {OPER_NAME}\nPassword = {OPER_PASSWORD}\n"
         )
         self.log = directory / "ngircd.log"
 

@@ -37,6 +37,10 @@ def _past(moment: float) -> bool:
     return time.monotonic() >= moment
 
 
+def _in(seconds: float) -> float:
+    return time.monotonic() + seconds
+
+
 def _logged_in(batch: list[Conn]) -> bool:
     return all(c.ready or c.closed for c in batch)
 
@@ -110,7 +114,13 @@ class ChatDialect(Dialect):
 
 
 class IrcDialect(Dialect):
-    """RFC 1459 lines: NICK/USER, JOIN, PRIVMSG; the rooms are channels."""
+    """RFC 1459 lines: PASS/NICK/USER, JOIN, PRIVMSG; the rooms are channels.
+
+    The same lines for ngircd and chatsecure's IRC port: ``PASS`` is ngircd's server
+    password and chatsecure's account password (the nick is the account). chatsecure
+    joins an account to its rooms itself, so there the ``JOIN`` finds them joined; either
+    way one ``366`` per channel ends the login.
+    """
 
     def __init__(self, swarm: Swarm, channels: dict[str, list[str]]) -> None:
         super().__init__(swarm)
@@ -118,7 +128,9 @@ class IrcDialect(Dialect):
 
     def greet(self, conn: Conn) -> None:
         nick = conn.user
-        self.swarm.send(conn, f"NICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode())
+        self.swarm.send(
+            conn, f"PASS {PASSWORD}\r\nNICK {nick}\r\nUSER {nick} 0 * :{nick}\r\n".encode()
+        )
 
     def login_line(self, conn: Conn, line: bytes) -> bool:
         parts = line.split(b" ", 3)
@@ -188,6 +200,7 @@ class Agent:
             "storm": self.storm,
             "ingest": self.ingest,
             "history": self.history,
+            "oper": self.oper,
         }
         while True:
             while not self.pipe.poll(0):
@@ -339,6 +352,45 @@ class Agent:
         )
         end = time.monotonic()
         return {"sent": sent, "start": start, "end": end, "drained": drained, "times": times}
+
+    def oper(self, operator: str, password: str, timeout: float = 10.0) -> dict[str, Any]:
+        """Make the sender an IRC operator with user mode ``+F`` (ngircd's relaxed flood
+        protection); raise unless the server says both were granted: 381, then a
+        ``MODE`` of the sender's nick that sets ``F``."""
+        conn = self._sender()
+        nick = conn.user.encode()
+        heard: list[list[bytes]] = []  # the words of each line since OPER
+
+        def on_line(c: Conn, line: bytes, _now: float) -> None:
+            heard.append(line.rstrip(b"\r").split(b" "))
+            self.dialect.answer_ping(c, line)
+
+        def numeric(*codes: bytes) -> list[bytes] | None:
+            return next((w for w in heard if len(w) > 1 and w[1] in codes), None)
+
+        def f_set() -> list[bytes] | None:
+            return next(
+                (w for w in heard if w[1:3] == [b"MODE", nick] and b"F" in b"".join(w[3:4])),
+                None,
+            )
+
+        conn.on_line = on_line
+        try:
+            self.swarm.send(conn, f"OPER {operator} {password}\r\n".encode())
+            self.swarm.run_until(lambda: numeric(b"381", b"464", b"491") is not None, _in(timeout))
+            if numeric(b"381") is None:
+                raise RuntimeError(f"OPER not granted: {numeric(b'464', b'491')!r}")
+            self.swarm.send(conn, f"MODE {conn.user} +F\r\n".encode())
+            refusals = (b"481", b"501", b"502")
+            self.swarm.run_until(
+                lambda: f_set() is not None or numeric(*refusals) is not None, _in(timeout)
+            )
+            mode = f_set()
+            if mode is None:
+                raise RuntimeError(f"user mode +F not granted: {numeric(*refusals)!r}")
+        finally:
+            conn.on_line = self._idle_line
+        return {"mode": b" ".join(mode).decode()}
 
     def rate_send(self, room: str, rate: float, seconds: float, chars: int) -> dict[str, Any]:
         """Open loop: one message every 1/rate s, whatever the receivers do."""

@@ -1,8 +1,11 @@
 import pytest
 from sqlalchemy import event
 
+from chatsecure.storage import store as store_module
 from chatsecure.storage.db import make_engine
 from chatsecure.storage.store import (
+    Activity,
+    At,
     NameTakenError,
     NewMessage,
     NoSuchAccountError,
@@ -115,6 +118,55 @@ def test_history_latest_before_and_after_with_more(store, people):
     assert not newest.more
     assert newest.messages[0].room == "general"
     assert newest.messages[0].sender == "Alice"
+
+
+def _at_times(monkeypatch, store: Store, times: list[int], insert) -> list[int]:
+    """Ids of messages stored one by one by ``insert()``, each at the next of ``times``."""
+    ids = []
+    for ms in times:
+        monkeypatch.setattr(store_module, "now_ms", lambda ms=ms: ms)
+        ids.append(insert())
+    return ids
+
+
+def test_history_bounds_by_time_both_bounds_and_the_newest_of_a_range(store, people, monkeypatch):
+    room = store.room_id("general")
+    assert room is not None
+    ids = _at_times(monkeypatch, store, [1000, 2000, 2000, 3000, 4000], lambda: _room(store, 1)[0])
+    assert [m.id for m in store.room_history(room, before=At(3000)).messages] == ids[:3]
+    assert [m.id for m in store.room_history(room, after=At(2000)).messages] == ids[3:]
+    between = store.room_history(room, after=ids[0], before=ids[4], limit=2)
+    assert [m.id for m in between.messages] == ids[1:3]
+    assert between.more
+    newest = store.room_history(room, after=ids[0], before=ids[4], limit=2, newest=True)
+    assert [m.id for m in newest.messages] == ids[2:4]
+    mixed = store.room_history(room, after=At(1000), before=ids[3], limit=10)
+    assert [m.id for m in mixed.messages] == ids[1:3]
+
+
+def test_activity_lists_rooms_and_direct_chats_by_their_latest_message(store, people, monkeypatch):
+    store.join_room(people["Alice"], "dev", create=True)
+    store.create_room("elsewhere")  # not Alice's: never listed
+    dev = lambda: _room(store, 1, room="dev")[0]  # noqa: E731
+    general = lambda: _room(store, 1)[0]  # noqa: E731
+    _at_times(monkeypatch, store, [1000, 5000], general)
+    _at_times(monkeypatch, store, [2000], dev)
+    _at_times(monkeypatch, store, [3000], lambda: _dm(store, "bob", "Alice", "hi"))
+    _at_times(monkeypatch, store, [4000], lambda: _dm(store, "Alice", "carol", "yo"))
+    every = store.activity(people["Alice"], after_ms=0, before_ms=10_000, limit=10, newest=False)
+    assert every == [
+        Activity("dev", None, 2000),
+        Activity(None, "bob", 3000),
+        Activity(None, "carol", 4000),
+        Activity("general", None, 5000),
+    ]
+    # general's latest message is outside the window: its earlier one does not count.
+    window = store.activity(people["Alice"], after_ms=2000, before_ms=5000, limit=10, newest=False)
+    assert window == every[1:3]
+    oldest = store.activity(people["Alice"], after_ms=0, before_ms=10_000, limit=2, newest=False)
+    assert oldest == every[:2]
+    newest = store.activity(people["Alice"], after_ms=0, before_ms=10_000, limit=2, newest=True)
+    assert newest == every[2:]
 
 
 def test_login_snapshot_pages_match_room_history_per_room(store, people):

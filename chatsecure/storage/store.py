@@ -33,12 +33,13 @@ from sqlalchemy import (
     delete,
     func,
     insert,
+    null,
     or_,
     select,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, aliased, sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
 
 from chatsecure.names import username_key
@@ -126,6 +127,27 @@ class Page:
 
     messages: list[StoredMessage]
     more: bool
+
+
+class At(NamedTuple):
+    """A moment in ms since the epoch: a history bound by time where a message id is not
+    known (an IRC ``timestamp=`` reference)."""
+
+    ts_ms: int
+
+
+# A history bound: a message id, or a moment.
+Bound = int | At
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """A conversation of an account and the time of its latest message: a room, or a
+    direct chat with ``peer``."""
+
+    room: str | None
+    peer: str | None
+    last_ts_ms: int
 
 
 def _account_record(a: Account) -> AccountRecord:
@@ -762,40 +784,102 @@ class Store:
         )
 
     def room_history(
-        self, room_id: int, *, before: int | None = None, after: int | None = None, limit: int = 50
+        self,
+        room_id: int,
+        *,
+        before: Bound | None = None,
+        after: Bound | None = None,
+        limit: int = 50,
+        newest: bool = False,
     ) -> Page:
-        return self._page([Message.room_id == room_id], before, after, limit)
+        """Messages strictly between the bounds given: the oldest ``limit`` of them when
+        there is an ``after``, unless ``newest``; otherwise the newest ``limit``."""
+        return self._page([Message.room_id == room_id], before, after, limit, newest)
 
     def direct_history(
         self,
         a: int,
         b: int,
         *,
-        before: int | None = None,
-        after: int | None = None,
+        before: Bound | None = None,
+        after: Bound | None = None,
         limit: int = 50,
+        newest: bool = False,
     ) -> Page:
+        """As ``room_history``, for the direct conversation of accounts ``a`` and ``b``."""
         low, high = _pair(a, b)
         return self._page(
-            [Message.pair_low == low, Message.pair_high == high], before, after, limit
+            [Message.pair_low == low, Message.pair_high == high], before, after, limit, newest
         )
 
-    def _page(self, where: list[object], before: int | None, after: int | None, limit: int) -> Page:
+    def _page(
+        self,
+        where: list[object],
+        before: Bound | None,
+        after: Bound | None,
+        limit: int,
+        newest: bool,
+    ) -> Page:
         query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
         query = query.where(*where)  # type: ignore[arg-type]
-        if after is not None:
-            query = query.where(Message.id > after).order_by(Message.id.asc())
-        else:
-            if before is not None:
-                query = query.where(Message.id < before)
-            query = query.order_by(Message.id.desc())
+        if isinstance(before, At):
+            query = query.where(Message.ts_ms < before.ts_ms)
+        elif before is not None:
+            query = query.where(Message.id < before)
+        if isinstance(after, At):
+            query = query.where(Message.ts_ms > after.ts_ms)
+        elif after is not None:
+            query = query.where(Message.id > after)
+        oldest_first = after is not None and not newest
+        query = query.order_by(Message.id.asc() if oldest_first else Message.id.desc())
         # Core, streamed: rows past the page's cut are never fetched into memory (the
         # ORM would fetch every row first; PostgreSQL needs a server-side cursor).
         with (
             self.engine.connect() as conn,
             conn.execution_options(stream_results=True).execute(query.limit(limit + 1)) as rows,
         ):
-            return _page_of(rows, limit, newest_first=after is None)
+            return _page_of(rows, limit, newest_first=not oldest_first)
+
+    def activity(
+        self, account_id: int, *, after_ms: int, before_ms: int, limit: int, newest: bool
+    ) -> list[Activity]:
+        """The account's rooms and direct chats whose latest message is strictly between
+        the two moments, by that message's time: the oldest ``limit``, or the newest.
+
+        A room's latest message is one index lookup per room, ``(room_id, id)``; a direct
+        chat's is its ``direct_peers`` row, kept by the message writer.
+        """
+        latest = aliased(Message)
+        room_latest = (
+            select(func.max(latest.id))
+            .where(latest.room_id == Room.id)
+            .correlate(Room)
+            .scalar_subquery()
+        )
+        window = (Message.ts_ms > after_ms, Message.ts_ms < before_ms)
+        by_time = Message.ts_ms.desc() if newest else Message.ts_ms.asc()
+        rooms = (
+            select(Room.name, null(), Message.ts_ms)
+            .join(Membership, Membership.room_id == Room.id)
+            .join(Message, Message.id == room_latest)
+            .where(Membership.account_id == account_id, *window)
+        )
+        peers = (
+            select(null(), Account.name, Message.ts_ms)
+            .select_from(DirectPeer)
+            .join(Account, Account.id == DirectPeer.peer_id)
+            .join(Message, Message.id == DirectPeer.last_message_id)
+            .where(DirectPeer.account_id == account_id, *window)
+        )
+        found: list[Activity] = []
+        with self.reading() as s:
+            for query in (rooms, peers):
+                rows = s.execute(query.order_by(by_time, Message.id).limit(limit))
+                found += [Activity(room, peer, ts) for room, peer, ts in rows]
+        found.sort(key=lambda a: a.last_ts_ms, reverse=newest)
+        del found[limit:]
+        found.sort(key=lambda a: a.last_ts_ms)
+        return found
 
     def iter_message_rows(
         self,
@@ -845,6 +929,9 @@ class Store:
 
 __all__ = [
     "AccountRecord",
+    "Activity",
+    "At",
+    "Bound",
     "MessageRow",
     "NameTakenError",
     "NewMessage",

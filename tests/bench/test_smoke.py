@@ -10,17 +10,20 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.report import ROWS
+from bench.servers import IrcServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 
-def test_smoke_run_writes_results(tmp_path: Path) -> None:
+def _bench(out: Path, *args: str) -> dict[str, Any]:
+    """``python -m bench --smoke ARGS``; its results."""
     done = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--no-peer", "--out", str(tmp_path)],
+        [sys.executable, "-m", "bench", "--smoke", *args, "--out", str(out)],
         capture_output=True,
         text=True,
         timeout=540,
@@ -28,7 +31,12 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
         cwd=Path(__file__).parents[2],
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    results = json.loads((tmp_path / "latest.json").read_text())
+    results: dict[str, Any] = json.loads((out / "latest.json").read_text())
+    return results
+
+
+def test_smoke_run_writes_results(tmp_path: Path) -> None:
+    results = _bench(tmp_path, "--no-peer")
     assert results["scale"] == "smoke"
     assert results["errors"] == {}
     assert results["machine"]["nproc"] >= 1
@@ -41,5 +49,20 @@ def test_smoke_run_writes_results(tmp_path: Path) -> None:
     assert figures["export"]["chatsecure"]["identical_output"] == 1.0
     for name in ("fanout_5", "fanout_10"):
         assert figures[name]["chatsecure"]["complete"] == 1.0
+    # The same rooms scenarios over chatsecure's IRC port, by the IRC generator.
+    assert results["room_servers"] == ["chatsecure", "chatsecure-irc"]
+    for name in ("fanout_5", "fanout_10"):
+        assert figures[name]["chatsecure-irc"]["complete"] == 1.0
+    for rate in (20, 100):
+        assert figures[f"latency_{rate}"]["chatsecure-irc"]["delivered_pct"] == 100.0
     table = (tmp_path / "latest.md").read_text()
     assert table.count("\n|") >= len(ROWS)
+
+
+@pytest.mark.skipif(not IrcServer.available(), reason="ngircd is not installed")
+def test_the_peer_runs_with_its_sender_opered_and_plus_f(tmp_path: Path) -> None:
+    """The run fails unless ngircd grants OPER and +F (bench/worker.py ``oper``)."""
+    results = _bench(tmp_path, "--only", "rooms", "--server", "ngircd")
+    assert results["errors"] == {}
+    assert results["room_servers"] == ["ngircd"]
+    assert results["figures"]["fanout_10"]["ngircd"]["complete"] == 1.0

@@ -18,6 +18,7 @@ IRC_PORT = free_port()
 SERVER_CONFIG: dict[str, dict[str, Any]] = {"irc": {"enabled": True, "port": IRC_PORT}}
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 CAPS = "sasl server-time message-tags echo-message batch account-tag labeled-response"
+EARLY, LATE = "2000-01-01T00:00:00.000Z", "2200-01-01T00:00:00.000Z"  # before and after all
 
 
 @pytest.fixture
@@ -113,6 +114,45 @@ def test_errors_are_numerics_and_a_wrong_password_is_refused(server, raw_irc):
     wrong.expect("ERROR")
     with pytest.raises(IrcClosed):
         wrong.expect("PING")
+
+
+def test_chathistory_pages_a_room_and_lists_targets_over_the_irc_port(server, raw_irc):
+    alice, bob = server.new_users(2)
+    json_bob = server.member(bob, "paged-room")
+    ids = [send_room(json_bob, "paged-room", f"p{i}") for i in range(6)]
+    send_direct(json_bob, alice, "psst")
+    client = raw_irc()
+    client.sasl(alice, password_of(alice), f"{CAPS} draft/chathistory")
+    client.send("JOIN #paged-room")
+    joined = client.until("366")
+    assert not [m for m in joined if m.command == "BATCH"]  # no replay: it asks itself
+
+    def page(line: str, target: str = "#paged-room") -> list[str]:
+        client.send(line)
+        start = client.expect("BATCH")
+        assert start.params[1:] == ("chathistory", target)
+        inner = client.until("BATCH", f"-{start.params[0][1:]}")
+        return [m.params[1] for m in inner if m.command == "PRIVMSG"]
+
+    assert page("CHATHISTORY LATEST #paged-room * 2") == ["p4", "p5"]
+    assert page(f"CHATHISTORY BETWEEN #paged-room msgid={ids[5]} msgid={ids[0]} 2") == [
+        "p3",
+        "p4",
+    ]
+    assert page(f"CHATHISTORY AROUND #paged-room msgid={ids[2]} 3") == ["p1", "p2", "p3"]
+    assert page(f"CHATHISTORY BEFORE {bob} timestamp={LATE} 5", bob) == ["psst"]
+
+    client.send(f"CHATHISTORY TARGETS timestamp={EARLY} timestamp={LATE} 9")
+    start = client.expect("BATCH")
+    assert start.params[1:] == ("draft/chathistory-targets",)
+    listed = client.until("BATCH", f"-{start.params[0][1:]}")
+    targets = [m.params[1] for m in listed if m.command == "CHATHISTORY"]
+    assert targets == ["#paged-room", bob]
+    assert all(TIME.fullmatch(m.params[2]) for m in listed if m.command == "CHATHISTORY")
+
+    client.send("CHATHISTORY LATEST #never-joined * 5")
+    fail = client.expect("FAIL")
+    assert fail.params[:4] == ("CHATHISTORY", "INVALID_TARGET", "LATEST", "#never-joined")
 
 
 def test_a_stopping_server_says_goodbye_to_irc_clients(server, raw_irc):

@@ -9,6 +9,8 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Sequence
+from functools import partial
+from typing import Protocol
 
 from chatsecure.config import Settings
 from chatsecure.server.core import events
@@ -16,6 +18,7 @@ from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import TokenBucket
 from chatsecure.server.core.results import (
     Accepted,
+    Activities,
     Conversation,
     HistoryPage,
     InRoom,
@@ -27,9 +30,25 @@ from chatsecure.server.core.results import (
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
 from chatsecure.server.core.writer import MessageWriter, Submission
-from chatsecure.storage.store import AccountRecord, NewMessage, Store, StoredMessage
+from chatsecure.storage.store import (
+    AccountRecord,
+    At,
+    Bound,
+    NewMessage,
+    Page,
+    Store,
+    StoredMessage,
+)
 
 NOT_STORED = Refusal(Why.NOT_STORED, "the message could not be stored; it was not sent")
+
+
+class Read(Protocol):
+    """One conversation's ``Store.room_history`` or ``direct_history``."""
+
+    def __call__(
+        self, *, before: Bound | None, after: Bound | None, limit: int, newest: bool
+    ) -> Page: ...
 
 
 class Messages:
@@ -128,17 +147,72 @@ class Messages:
         label: Label,
         of: Conversation,
         *,
-        before: int | None,
-        after: int | None,
+        before: Bound | None,
+        after: Bound | None,
+        limit: int,
+        newest: bool = False,
+    ) -> None:
+        """Messages strictly between the bounds: the oldest ``limit`` after ``after``
+        (the newest, with ``newest``), else the newest ``limit`` before ``before``."""
+        of, read = self._reader(session, of)
+        page = read(before=before, after=after, limit=limit, newest=newest)
+        session.outbox.reply(label, HistoryPage.of(of, page))
+
+    def history_around(
+        self, session: Session, label: Label, of: Conversation, at: Bound, *, limit: int
+    ) -> None:
+        """Up to ``limit`` messages around ``at``: half before it, the rest from it on
+        (a message id names a message, which is included)."""
+        of, read = self._reader(session, of)
+        earlier = read(before=at, after=None, limit=limit // 2, newest=True)
+        since = at - 1 if isinstance(at, int) else At(at.ts_ms - 1)
+        later = read(before=None, after=since, limit=limit - len(earlier.messages), newest=False)
+        messages = [*earlier.messages, *later.messages]
+        session.outbox.reply(label, HistoryPage(of, messages, earlier.more or later.more))
+
+    def history_between(
+        self,
+        session: Session,
+        label: Label,
+        of: Conversation,
+        first: Bound,
+        second: Bound,
+        *,
         limit: int,
     ) -> None:
+        """Up to ``limit`` messages strictly between two bounds, counted from ``first``,
+        which may be the later one. Ids and times may be mixed: the range one way is
+        read first, and, if it is empty, the other."""
+        of, read = self._reader(session, of)
+        page = read(before=second, after=first, limit=limit, newest=False)
+        if not page.messages:
+            page = read(before=first, after=second, limit=limit, newest=True)
+        session.outbox.reply(label, HistoryPage.of(of, page))
+
+    def activity(
+        self, session: Session, label: Label, *, first_ms: int, second_ms: int, limit: int
+    ) -> None:
+        """The session's conversations whose latest message is strictly between two
+        moments, oldest first; up to ``limit``, counted from ``first_ms``."""
+        found = self._store.activity(
+            session.account_id,
+            after_ms=min(first_ms, second_ms),
+            before_ms=max(first_ms, second_ms),
+            limit=limit,
+            newest=first_ms > second_ms,
+        )
+        conversations = [
+            (InRoom(a.room) if a.room is not None else WithUser(a.peer or ""), a.last_ts_ms)
+            for a in found
+        ]
+        session.outbox.reply(label, Activities(conversations))
+
+    def _reader(self, session: Session, of: Conversation) -> tuple[Conversation, Read]:
+        """The conversation as the store names it, and how to read its pages; refused if
+        the session may not read it."""
         if isinstance(of, InRoom):
             room_id = self._rooms.member_room_id(session, of.room)
-            page = self._store.room_history(room_id, before=before, after=after, limit=limit)
-        else:
-            peer = self._peer(of)
-            page = self._store.direct_history(
-                session.account_id, peer.id, before=before, after=after, limit=limit
-            )
-            of = WithUser(peer.name)  # as the account spells it
-        session.outbox.reply(label, HistoryPage.of(of, page))
+            return of, partial(self._store.room_history, room_id)
+        peer = self._peer(of)
+        read = partial(self._store.direct_history, session.account_id, peer.id)
+        return WithUser(peer.name), read  # the name as the account spells it

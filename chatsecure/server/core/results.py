@@ -68,6 +68,13 @@ class HistoryPage:
 
 
 @dataclass(frozen=True, slots=True)
+class Activities:
+    """Conversations, each with the time (ms) of its latest message, oldest first."""
+
+    conversations: Sequence[tuple[Conversation, int]]
+
+
+@dataclass(frozen=True, slots=True)
 class RoomMember:
     user: str
     online: bool
@@ -115,4 +122,4 @@ class Done:
     """The command was carried out; there is nothing more to say."""
 
 
-Reply = Welcome | Joined | HistoryPage | MemberList | RoomList | Accepted | Done
+Reply = Welcome | Joined | HistoryPage | Activities | MemberList | RoomList | Accepted | Done

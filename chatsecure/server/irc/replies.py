@@ -12,9 +12,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from chatsecure.names import normalize_room
+from chatsecure.names import is_valid_username, normalize_room
 from chatsecure.server.core.notices import MemberChange
-from chatsecure.server.core.results import Conversation, HistoryPage, InRoom, MemberList
+from chatsecure.server.core.results import (
+    Activities,
+    Conversation,
+    HistoryPage,
+    InRoom,
+    MemberList,
+    WithUser,
+)
 from chatsecure.server.irc.codec import MAX_BODY_BYTES, Message, body_bytes
 from chatsecure.server.irc.connection import SERVER_NAME
 from chatsecure.storage.store import StoredMessage
@@ -75,6 +82,14 @@ def channel(room: str) -> str:
 def room_of(target: str) -> str | None:
     """The room a channel name means (``#Dev`` -> ``dev``), or None if it is not one."""
     return normalize_room(target[1:]) if target.startswith("#") else None
+
+
+def conversation_of(target: str) -> Conversation | None:
+    """The conversation a channel or nick names, or None if it cannot name one."""
+    if target.startswith("#"):
+        room = room_of(target)
+        return None if room is None else InRoom(room)
+    return WithUser(target) if is_valid_username(target) else None
 
 
 def conversation_target(conversation: Conversation) -> str:
@@ -212,6 +227,16 @@ def history_lines(
     return batch_lines(ref, "chathistory", (conversation_target(page.conversation),), lines)
 
 
+def targets_lines(found: Activities, ref: str | None) -> list[Message]:
+    """``CHATHISTORY TARGETS`` answers: one line per conversation with the time of its
+    latest message, in a ``draft/chathistory-targets`` batch for readers of batches."""
+    lines = [
+        Message("CHATHISTORY", ("TARGETS", conversation_target(c), format_ts(ts)), SERVER_NAME)
+        for c, ts in found.conversations
+    ]
+    return lines if ref is None else batch_lines(ref, "draft/chathistory-targets", (), lines)
+
+
 def online_names(members: MemberList) -> list[str]:
     return [m.user for m in members.members if m.online]
 
@@ -242,7 +267,8 @@ def who_lines(nick: str, mask: str, names: Iterable[str]) -> list[Message]:
 
 def isupport_tokens(history_limit: int, max_targets: int) -> list[str]:
     """What 005 (RPL_ISUPPORT) says: rooms are ``#`` channels without modes or prefixes,
-    names are compared in ASCII, text is UTF-8 only, and history comes by message id."""
+    names are compared in ASCII, text is UTF-8 only, and history is read by message id
+    (preferred: ids order messages exactly) or by time."""
     return [
         "CASEMAPPING=ascii",
         "CHANLIMIT=#:",
@@ -251,7 +277,7 @@ def isupport_tokens(history_limit: int, max_targets: int) -> list[str]:
         "CHANTYPES=#",
         f"CHATHISTORY={history_limit}",
         "LINELEN=512",
-        "MSGREFTYPES=msgid",
+        "MSGREFTYPES=msgid,timestamp",
         "NETWORK=chatsecure",
         "NICKLEN=32",
         "PREFIX=",

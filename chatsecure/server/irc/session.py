@@ -18,9 +18,10 @@ import itertools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
-from chatsecure.names import TextProblem, is_valid_username, text_problem
+from chatsecure.names import TextProblem, text_problem
 from chatsecure.server.core.notices import (
     EndReason,
     MemberChange,
@@ -31,6 +32,7 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.outbox import Wire
 from chatsecure.server.core.results import (
     Accepted,
+    Activities,
     Conversation,
     Done,
     HistoryPage,
@@ -43,10 +45,16 @@ from chatsecure.server.core.results import (
     RoomList,
     Welcome,
     Why,
-    WithUser,
 )
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.faults import request_failures
+from chatsecure.server.irc.chathistory import (
+    MAX_LIMIT,
+    HistoryQuery,
+    Invalid,
+    TargetsQuery,
+    parse_chathistory,
+)
 from chatsecure.server.irc.codec import MAX_CLIENT_LINE_BYTES, Message, encode_all
 from chatsecure.server.irc.connection import (
     SERVER_NAME,
@@ -74,6 +82,7 @@ from chatsecure.server.irc.replies import (
     batch_lines,
     capabilities,
     channel,
+    conversation_of,
     history_lines,
     isupport_tokens,
     member_line,
@@ -82,15 +91,14 @@ from chatsecure.server.irc.replies import (
     names_lines,
     online_names,
     room_of,
+    targets_lines,
     text_from_irc,
     user_source,
     who_lines,
 )
 from chatsecure.server.link import Link
 from chatsecure.storage.store import StoredMessage
-from chatsecure.timestamps import parse_date
 
-MAX_HISTORY_LIMIT = 500
 MAX_TARGETS = 4  # of one PRIVMSG or NOTICE, as TARGMAX in 005 says
 
 FAREWELLS: dict[EndReason, str] = {
@@ -131,9 +139,7 @@ class Pending:
     response: Response
     target: str = ""
     text: str = ""
-    # CHATHISTORY LATEST with a reference: only messages after this id or time.
-    since_id: int | None = None
-    since_ms: int | None = None
+    subcommand: str = ""  # of a CHATHISTORY, which its FAIL replies name
 
 
 @dataclass(slots=True)
@@ -171,6 +177,7 @@ class IrcSession:
         self._batches = itertools.count(1)
         self._registration = Registration()
         self._broken: str | None = None  # why we hang up, when the client broke a rule
+        self._failed = False  # the command being handled failed inside the server
         self.session = service.sessions.open(self, address)
 
     @property
@@ -211,18 +218,24 @@ class IrcSession:
             return
         label = message.tags.get("label") if LABELED_RESPONSE in self.caps else None
         response = Response(label or None)
+        self._failed = False
         try:
             _HANDLERS[message.command](self, message, response)
         except Exception:
-            request_failures.request_failed(message.command, self.session.user)
+            self._request_failed(message.command)
             self._add(response, [self._notice("The server could not complete the request")])
-            if self._connection.request_failed():
-                self._hang_up("Too many failed requests")
-        else:
+        if not self._failed:
             self._connection.request_completed()
         with self._lock:
             response.handled = True
             self._finish(response)
+
+    def _request_failed(self, command: str) -> None:
+        """Log it (within the server's budget); too many in a row end the session."""
+        self._failed = True
+        request_failures.request_failed(command, self.session.user)
+        if self._connection.request_failed():
+            self._hang_up("Too many failed requests")
 
     def _hang_up(self, reason: str) -> None:
         self._broken = reason
@@ -296,7 +309,8 @@ class IrcSession:
 
     def _call(self, pending: Pending, call: Callable[..., None], *args: Any, **kwargs: Any) -> None:
         """``call(session, ticket, *args, **kwargs)`` on the service for ``pending``; a
-        refusal raised at once is answered like one that comes later."""
+        refusal raised at once is answered like one that comes later, and a failure (the
+        store's) is answered too, so a labeled response still completes."""
         ticket = next(self._tickets)
         with self._lock:
             self._pending[ticket] = pending
@@ -305,6 +319,21 @@ class IrcSession:
             call(self.session, ticket, *args, **kwargs)
         except Refusal as refusal:
             self.refuse(ticket, refusal)
+        except Exception:
+            self._request_failed(pending.command)
+            self._add(self._take(ticket).response, [self._failure_line(pending)], done=True)
+
+    def _failure_line(self, pending: Pending) -> Message:
+        if pending.command == "CHATHISTORY":
+            return self._connection.numeric(
+                "FAIL",
+                "CHATHISTORY",
+                "MESSAGE_ERROR",
+                pending.subcommand,
+                pending.target or "*",
+                "Messages could not be retrieved",
+            )
+        return self._notice("The server could not complete the request")
 
     def _add(self, response: Response, lines: list[Message], *, done: bool = False) -> None:
         with self._lock:
@@ -335,9 +364,16 @@ class IrcSession:
     def _batch_ref(self) -> str:
         return f"b{next(self._batches)}"
 
-    def _history(self, page: HistoryPage) -> list[Message]:
-        ref = self._batch_ref() if BATCH in self.caps else None
-        return history_lines(page, self.caps, ref)
+    def _replayed(self, page: HistoryPage) -> list[Message]:
+        """History sent without being asked (on login and join), as the chathistory spec
+        says: not to clients that fetch it themselves with ``CHATHISTORY``."""
+        if CHATHISTORY in self.caps:
+            return []
+        return history_lines(page, self.caps, self._reply_batch())
+
+    def _reply_batch(self) -> str | None:
+        """A new batch reference, for clients that read batches."""
+        return self._batch_ref() if BATCH in self.caps else None
 
     # -- registration ---------------------------------------------------------------------
 
@@ -485,7 +521,7 @@ class IrcSession:
             lines.append(Message("NICK", (w.user,), user_source(asked)))
         self._connection.registered(w.user)
         numeric = self._connection.numeric
-        tokens = isupport_tokens(MAX_HISTORY_LIMIT, MAX_TARGETS)
+        tokens = isupport_tokens(MAX_LIMIT, MAX_TARGETS)
         lines += [
             numeric("001", f"Welcome to chatsecure, {w.user}"),
             numeric("002", f"Your host is {SERVER_NAME}"),
@@ -504,9 +540,9 @@ class IrcSession:
             if room in names:
                 lines += names_lines(w.user, room, online_names(names[room]))
             if InRoom(room) in pages:
-                lines += self._history(pages[InRoom(room)])
+                lines += self._replayed(pages[InRoom(room)])
         for page in w.direct_pages:
-            lines += self._history(page)
+            lines += self._replayed(page)
         return lines
 
     # -- commands -------------------------------------------------------------------------
@@ -674,65 +710,35 @@ class IrcSession:
         return self._connection.numeric("FAIL", "BATCH", code, *details)
 
     def _conversation(self, target: str, response: Response) -> Conversation | None:
-        if target.startswith("#"):
-            room = room_of(target)
-            if room is None:
-                self._add(response, [self._connection.numeric("403", target, "No such channel")])
-                return None
-            return InRoom(room)
-        if not is_valid_username(target):
-            self._add(response, [self._connection.numeric("401", target, "No such nick")])
-            return None
-        return WithUser(target)
+        conversation = conversation_of(target)
+        if conversation is None:
+            code, reason = (
+                ("403", "No such channel") if target.startswith("#") else ("401", "No such nick")
+            )
+            self._add(response, [self._connection.numeric(code, target, reason)])
+        return conversation
 
     def _chathistory(self, m: Message, response: Response) -> None:
-        numeric = self._connection.numeric
         if CHATHISTORY not in self.caps:
-            self._add(response, [numeric("421", m.command, "Unknown command")])
+            self._add(response, [self._connection.numeric("421", m.command, "Unknown command")])
             return
-        sub, target, ref = m.params[0].upper(), m.params[1], m.params[2]
-        limit_text = m.params[3] if len(m.params) > 3 else ""
-        if not limit_text.isdigit() or int(limit_text) < 1:
-            self._add(response, [self._fail_params(sub, "limit must be a positive number")])
-            return
-        limit = min(int(limit_text), MAX_HISTORY_LIMIT)
-        conversation = self._conversation(target, response)
-        if conversation is None:
-            return
-        pending = Pending("CHATHISTORY", response, target)
-        before = after = None
-        kind, _, value = ref.partition("=")
-        if sub == "LATEST" and ref == "*":
-            pass
-        elif kind == "msgid" and value.isdigit() and sub in ("LATEST", "BEFORE", "AFTER"):
-            if sub == "BEFORE":
-                before = int(value)
-            elif sub == "AFTER":
-                after = int(value)
-            else:  # the latest messages, of those after the reference
-                pending = Pending("CHATHISTORY", response, target, since_id=int(value))
-        elif kind == "timestamp" and sub == "LATEST":
-            try:
-                since_ms = parse_date(value)
-            except ValueError:
-                self._add(response, [self._fail_params(sub, "not a timestamp")])
-                return
-            pending = Pending("CHATHISTORY", response, target, since_ms=since_ms)
+        query = parse_chathistory(m.params)
+        if isinstance(query, Invalid):
+            fail = self._connection.numeric("FAIL", "CHATHISTORY", query.code, *query.params)
+            self._add(response, [fail])
+        elif isinstance(query, TargetsQuery):
+            pending = Pending("CHATHISTORY", response, subcommand="TARGETS")
+            self._call(
+                pending,
+                self._service.messages.activity,
+                first_ms=query.first_ms,
+                second_ms=query.second_ms,
+                limit=query.limit,
+            )
         else:
-            reason = "supported: LATEST * or msgid= or timestamp=, BEFORE and AFTER msgid="
-            self._add(response, [self._fail_params(sub, reason)])
-            return
-        self._call(
-            pending,
-            self._service.messages.history,
-            conversation,
-            before=before,
-            after=after,
-            limit=limit,
-        )
-
-    def _fail_params(self, sub: str, reason: str) -> Message:
-        return self._connection.numeric("FAIL", "CHATHISTORY", "INVALID_PARAMS", sub, reason)
+            pending = Pending("CHATHISTORY", response, query.target, subcommand=query.sub)
+            call, args = _history_call(self._service, query)
+            self._call(pending, call, *args)
 
     # -- replies --------------------------------------------------------------------------
 
@@ -753,7 +759,7 @@ class IrcSession:
         return [
             Message("JOIN", (channel(j.room),), user_source(self.nick)),
             *names_lines(self.nick, j.room, online_names(j.members)),
-            *self._history(j.page),
+            *self._replayed(j.page),
         ]
 
     def _done(self, pending: Pending, _done: Done) -> list[Message]:
@@ -777,17 +783,11 @@ class IrcSession:
             numeric("323", "End of /LIST"),
         ]
 
-    def _history_page(self, pending: Pending, page: HistoryPage) -> list[Message]:
-        since_id, since_ms = pending.since_id, pending.since_ms
-        if since_id is not None or since_ms is not None:
-            kept = [
-                m
-                for m in page.messages
-                if (since_id is None or m.id > since_id)
-                and (since_ms is None or m.ts_ms > since_ms)
-            ]
-            page = HistoryPage(page.conversation, kept, False)
-        return history_lines(page, self.caps, self._batch_ref(), even_empty=True)
+    def _history_page(self, _pending: Pending, page: HistoryPage) -> list[Message]:
+        return history_lines(page, self.caps, self._reply_batch(), even_empty=True)
+
+    def _activities(self, _pending: Pending, found: Activities) -> list[Message]:
+        return targets_lines(found, self._reply_batch())
 
     def _accepted(self, pending: Pending, a: Accepted) -> list[Message]:
         self.own_message_id = a.id
@@ -808,7 +808,10 @@ class IrcSession:
         target = pending.target
         shown = channel(target) if command in ("JOIN", "PART", "NAMES", "WHO") else target
         if command == "CHATHISTORY":
-            return [numeric("FAIL", "CHATHISTORY", "INVALID_TARGET", target, refusal.message)]
+            reason = "Messages could not be retrieved"
+            return [
+                numeric("FAIL", "CHATHISTORY", "INVALID_TARGET", pending.subcommand, target, reason)
+            ]
         if why is Why.NO_SUCH_ROOM:
             return [numeric("403", shown, "No such channel")]
         if why is Why.NO_SUCH_USER:
@@ -851,5 +854,24 @@ _REPLIES: dict[type[Any], Callable[[IrcSession, Pending, Any], list[Message]]] =
     MemberList: IrcSession._member_list,
     RoomList: IrcSession._room_list,
     HistoryPage: IrcSession._history_page,
+    Activities: IrcSession._activities,
     Accepted: IrcSession._accepted,
 }
+
+
+def _history_call(
+    service: ChatService, q: HistoryQuery
+) -> tuple[Callable[..., None], tuple[Any, ...]]:
+    """The service call that answers a history query, and its arguments after the
+    session and ticket."""
+    messages, limit = service.messages, q.limit
+    if q.sub == "AROUND":
+        return partial(messages.history_around, limit=limit), (q.conversation, q.first)
+    if q.sub == "BETWEEN":
+        call = partial(messages.history_between, limit=limit)
+        return call, (q.conversation, q.first, q.second)
+    before = q.first if q.sub == "BEFORE" else None
+    after = q.first if q.sub in ("AFTER", "LATEST") else None
+    latest = q.sub == "LATEST"
+    call = partial(messages.history, before=before, after=after, limit=limit, newest=latest)
+    return call, (q.conversation,)
