@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chatsecure.protocol import (
@@ -217,8 +219,9 @@ def test_direct_history_only_between_the_two(login):
 
 def test_rate_limited_sender_gets_retry_after(login, core):
     alice = login("alice")
-    bucket = core.messages._bucket(alice.session.account_id)
-    bucket.burst, bucket.rate, bucket._level = 1, 0.5, 1.0
+    # As a reload does: the new limit applies to the next message.
+    limits = dataclasses.replace(core.settings.limits, messages_per_second=0.5, message_burst=1)
+    core.reconfigure(dataclasses.replace(core.settings, limits=limits))
     alice.send(Send(room="general", text="one", req=1))
     alice.outbox.next(Ok)
     alice.send(Send(room="general", text="two", req=2))

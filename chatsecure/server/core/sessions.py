@@ -13,10 +13,10 @@ import threading
 import time
 from collections.abc import Callable
 
-from chatsecure.config import Settings
 from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator, LoginAccepted, PasswordChangeError
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, PresenceChange
 from chatsecure.server.core.outbox import Outbox
 from chatsecure.server.core.results import (
@@ -40,7 +40,7 @@ class Sessions:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: LiveSettings,
         store: Store,
         hub: Hub,
         rooms: Rooms,
@@ -90,7 +90,7 @@ class Sessions:
             log.info("failed login from %s", session.address)
             raise Refusal(Why.AUTH_FAILED, "invalid username or password")
         account = result.account
-        history = self._settings.history
+        history = self._settings.now.history
         with self._sequencer:
             if session.ended:  # timed out or kicked while bcrypt ran
                 return
