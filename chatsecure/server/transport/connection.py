@@ -133,6 +133,7 @@ class Connection(Link):
         self._reader_done = False
         self._raw_closed = False  # set by whichever of the reader and the writer closes it
         self.attached = False  # handed to the writer (after the handshake)
+        self.dropped_as_slow = False  # its queue overflowed: it got the farewell
 
         # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
         # value only moves the slow-consumer cut-off by one frame.
@@ -149,6 +150,11 @@ class Connection(Link):
     def label(self) -> str:
         """``address:port`` for logs."""
         return format_address(self.address, self.port)
+
+    @property
+    def unsent_bytes(self) -> int:
+        """Queued and not yet sent; read without the lock, so at most a frame out of date."""
+        return self._pending_bytes + self._backlog_bytes
 
     # --- Link: called by the wire adapter, from any thread ---------------------------
 
@@ -170,7 +176,7 @@ class Connection(Link):
                 self._pending_bytes = len(self._farewell)
                 self._accepting = False
                 self._close_grace = SLOW_CONSUMER_GRACE
-                overflow = True
+                self.dropped_as_slow = overflow = True
         if overflow:
             log.warning("%s: too slow to read its frames; disconnecting", self.label)
         self._writer.schedule(self)

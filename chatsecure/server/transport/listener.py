@@ -108,13 +108,8 @@ class Listener:
     def __init__(self, settings: Settings, context: ssl.SSLContext, acceptor: Acceptor) -> None:
         self._host = settings.server.host
         self._port = settings.server.port
-        self._stack_bytes = settings.server.thread_stack_kib * 1024
-        self._handshake_timeout = settings.tls.handshake_timeout
-        self._max_connections = settings.limits.max_connections
-        self._max_per_address = settings.limits.max_connections_per_address
-        self._max_unauthenticated = settings.limits.max_unauthenticated
-        self._max_unauthenticated_per_block = settings.limits.max_unauthenticated_per_address
-        self._max_unsent = settings.limits.max_queued_bytes
+        # Read under _lock at each use, so that reconfigure() applies to the next client.
+        self._settings = settings
         self._context = context
         self._acceptor = acceptor
         self._writer = Writer()
@@ -132,6 +127,7 @@ class Listener:
         self._unauthenticated_per_block: Counter[str] = Counter()
         self._last_refusal_log = -REFUSAL_LOG_INTERVAL
         self._refused_unlogged = 0
+        self._slow_consumers = 0  # connections dropped for not reading, since start
         # Held while a session opens, so none opens once the listener stops accepting.
         self._session_gate = threading.Lock()
         self._stopping = False
@@ -151,6 +147,25 @@ class Listener:
     def unauthenticated_count(self) -> int:
         with self._lock:
             return len(self._unauthenticated)
+
+    def queued_bytes(self) -> int:
+        """Bytes queued to clients and not yet sent, over every connection."""
+        with self._lock:
+            connections = list(self._connections)
+        return sum(conn.unsent_bytes for conn in connections)
+
+    def slow_consumer_drops(self) -> int:
+        with self._lock:
+            return self._slow_consumers
+
+    def reconfigure(self, settings: Settings, context: ssl.SSLContext) -> None:
+        """New limits and TLS context for the connections accepted from now on.
+
+        Connections already open keep the context they shook hands with. The address
+        is not changed: that takes a new listener.
+        """
+        with self._lock:
+            self._settings, self._context = settings, context
 
     def start(self) -> None:
         """Bind, listen and start the writer and accept threads; raises ``OSError``."""
@@ -246,16 +261,19 @@ class Listener:
         address = peer[0]
         block = address_block(address)
         with self._lock:
+            limits = self._settings.limits
             unauthenticated = len(self._unauthenticated)
-            if len(self._connections) >= self._max_connections:
-                reason = f"max_connections ({self._max_connections}) reached"
-            elif self._per_address[address] >= self._max_per_address:
-                reason = f"max_connections_per_address ({self._max_per_address}) reached"
-            elif unauthenticated >= self._max_unauthenticated:
-                reason = f"max_unauthenticated ({self._max_unauthenticated}) reached"
-            elif self._unauthenticated_per_block[block] >= self._max_unauthenticated_per_block:
+            if len(self._connections) >= limits.max_connections:
+                reason = f"max_connections ({limits.max_connections}) reached"
+            elif self._per_address[address] >= limits.max_connections_per_address:
                 reason = (
-                    f"max_unauthenticated_per_address ({self._max_unauthenticated_per_block}) "
+                    f"max_connections_per_address ({limits.max_connections_per_address}) reached"
+                )
+            elif unauthenticated >= limits.max_unauthenticated:
+                reason = f"max_unauthenticated ({limits.max_unauthenticated}) reached"
+            elif self._unauthenticated_per_block[block] >= limits.max_unauthenticated_per_address:
+                reason = (
+                    f"max_unauthenticated_per_address ({limits.max_unauthenticated_per_address}) "
                     f"reached for {block}"
                 )
             else:
@@ -265,9 +283,11 @@ class Listener:
                     self._context,
                     self._writer,
                     handshake_timeout=handshake_timeout(
-                        self._handshake_timeout, unauthenticated, self._max_unauthenticated
+                        self._settings.tls.handshake_timeout,
+                        unauthenticated,
+                        limits.max_unauthenticated,
                     ),
-                    max_unsent_bytes=self._max_unsent,
+                    max_unsent_bytes=limits.max_queued_bytes,
                     slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
                     on_exit=self._forget,
@@ -295,7 +315,8 @@ class Listener:
         """
         with self._lock:
             thread = self._connections[conn]
-        previous = threading.stack_size(self._stack_bytes)
+            stack_bytes = self._settings.server.thread_stack_kib * 1024
+        previous = threading.stack_size(stack_bytes)
         try:
             thread.start()
         finally:
@@ -305,6 +326,7 @@ class Listener:
         with self._lock:
             if self._connections.pop(conn, None) is None:
                 return
+            self._slow_consumers += conn.dropped_as_slow
             self._per_address[conn.address] -= 1
             if not self._per_address[conn.address]:
                 del self._per_address[conn.address]
