@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from chatsecure.package import version
 from chatsecure.protocol import (
     Bye,
     ByeReason,
@@ -66,7 +67,9 @@ class JsonSession:
         self._service = service
         self.wire = wire
         self.link = link
-        self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
+        self._connection = ServerConnection(
+            limits.max_frame_bytes, limits.max_text_chars, server_version=version()
+        )
         self._broken: ByeReason | None = None  # the rule this client broke, if it did
         link.send(self._connection.hello())
         self.session = service.sessions.open(self, address)
