@@ -8,6 +8,7 @@ message older than that history, nor misses one in between.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import threading
 import time
@@ -34,6 +35,19 @@ from chatsecure.server.core.session import Session
 from chatsecure.storage.store import Store
 
 log = logging.getLogger(__name__)
+
+# A name tried at login is logged up to this long: any string is accepted there.
+LOGGED_NAME_CHARS = 64
+
+
+def login_refused_line(outcome: str, address: str, username: str) -> str:
+    """The one line a refused login logs, for fail2ban (docs/deploy.md has the filter).
+
+    The address comes before the name, and the name is a JSON string (quotes, backslashes
+    and control characters escaped), so no name can fake another address or line.
+    """
+    name = json.dumps(username[:LOGGED_NAME_CHARS])
+    return f"login {outcome} from {address} user {name}"
 
 
 class Sessions:
@@ -80,14 +94,14 @@ class Sessions:
         if not isinstance(result, LoginAccepted):
             throttled = result.retry_after is not None
             self._observers.emit(events.LoginRefused(session.address, username, throttled))
+            outcome = "throttled" if throttled else "failed"
+            log.warning("%s", login_refused_line(outcome, session.address, username))
             if throttled:
-                log.info("login throttled from %s", session.address)
                 raise Refusal(
                     Why.RATE_LIMITED,
                     "too many failed logins; try again later",
                     retry_after=result.retry_after,
                 )
-            log.info("failed login from %s", session.address)
             raise Refusal(Why.AUTH_FAILED, "invalid username or password")
         account = result.account
         history = self._settings.now.history
