@@ -103,11 +103,9 @@ class ServerConnection:
         self,
         max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES,
         max_text_chars: int = DEFAULT_MAX_TEXT_CHARS,
-        server_version: str | None = None,
     ) -> None:
         self.max_frame_bytes = max_frame_bytes
         self.max_text_chars = max_text_chars
-        self.server_version = server_version
         self._framer = LineFramer(max_frame_bytes)
         self._bad_in_a_row = 0
         self._enter(ConnectionState.AWAITING_LOGIN)
@@ -166,11 +164,9 @@ class ServerConnection:
             )
         self._enter(ConnectionState.AUTHENTICATED)
 
-    def hello(self) -> bytes:
-        """The greeting to send right after the TLS handshake."""
-        return self.send(
-            Hello(max_frame_bytes=self.max_frame_bytes, server_version=self.server_version)
-        )
+    def hello(self, server_version: str | None = None) -> bytes:
+        """The greeting to send right after the TLS handshake, naming the server's release."""
+        return self.send(Hello(max_frame_bytes=self.max_frame_bytes, server_version=server_version))
 
     def send(self, frame: ServerFrame, *, encoded: bytes | None = None) -> bytes:
         """The bytes to write for ``frame``; sending ``Bye`` closes the connection.

@@ -67,11 +67,9 @@ class JsonSession:
         self._service = service
         self.wire = wire
         self.link = link
-        self._connection = ServerConnection(
-            limits.max_frame_bytes, limits.max_text_chars, server_version=version()
-        )
+        self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
         self._broken: ByeReason | None = None  # the rule this client broke, if it did
-        link.send(self._connection.hello())
+        link.send(self._connection.hello(server_version=version()))
         self.session = service.sessions.open(self, address)
 
     # -- SessionPort: the transport's reader thread -----------------------------------
