@@ -312,12 +312,13 @@ def _check_metrics(metrics: MetricsSettings, where: str) -> None:
 def split_address(text: str) -> tuple[str, int]:
     """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6) as a host and a port; ValueError if not."""
     host, colon, port = text.rpartition(":")
-    if host.startswith("[") and host.endswith("]"):
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
         host = host[1:-1]
     if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
         raise ValueError(f"{text!r} is not HOST:PORT (port 1-65535, [IPv6]:PORT)")
-    if any(c.isspace() or c in "[]" for c in host):
-        raise ValueError(f"{text!r}: {host!r} is not a host name or address")
+    if any(c.isspace() or c in "[]" for c in host) or (":" in host and not bracketed):
+        raise ValueError(f"{text!r}: {host!r} is not a host (an IPv6 address goes in [])")
     return host, int(port)
 
 
