@@ -6,12 +6,15 @@ import json
 import logging
 import stat
 import sys
+from types import TracebackType
 
 from chatsecure.config import LoggingSettings
 from chatsecure.server.ops.logs import JsonFormatter, LogOutput
 
+ExcInfo = tuple[type[BaseException], BaseException, TracebackType | None]
 
-def _record(message: str, exc_info: object = None) -> logging.LogRecord:
+
+def _record(message: str, exc_info: ExcInfo | None = None) -> logging.LogRecord:
     return logging.LogRecord("chatsecure.test", logging.ERROR, __file__, 1, message, (), exc_info)
 
 
@@ -19,7 +22,10 @@ def test_a_json_record_is_one_line_even_with_a_traceback():
     try:
         raise ValueError("boom\nsecond line")
     except ValueError:
-        line = JsonFormatter().format(_record("it broke:\n%s", sys.exc_info()))
+        exc_type, exc, trace = sys.exc_info()
+        assert exc_type is not None
+        assert exc is not None
+        line = JsonFormatter().format(_record("it broke:\n%s", (exc_type, exc, trace)))
     assert "\n" not in line
     entry = json.loads(line)
     assert entry["level"] == "ERROR"
