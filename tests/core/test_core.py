@@ -85,6 +85,21 @@ def test_throttled_after_five_failures_even_with_the_right_password(connect):
     assert error.retry_after > 0
 
 
+def test_a_reload_changes_the_login_throttles_from_the_next_check(connect, core):
+    client = connect("10.0.0.8")
+    client.send(Login(username="ghost", password="wrong password", req=1))
+    assert client.outbox.next(Error).code == "auth_failed"
+    auth = dataclasses.replace(core.settings.auth, max_failures=1)
+    core.reconfigure(dataclasses.replace(core.settings, auth=auth))
+    client.send(Login(username="ghost", password="wrong password", req=2))
+    assert client.outbox.next(Error).code == "rate_limited"
+    other = connect("10.0.0.7")
+    other.send(Login(username="alice", password="wrong password", req=3))
+    assert other.outbox.next(Error).code == "auth_failed"
+    other.send(Login(username="alice", password=PASSWORD, req=4))
+    assert other.outbox.next(Error).code == "rate_limited"  # its stored failure is the limit
+
+
 def test_unknown_names_are_throttled_like_real_ones(connect):
     client = connect("10.0.0.9")
     for _ in range(5):

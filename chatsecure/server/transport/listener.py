@@ -326,7 +326,7 @@ class Listener:
         with self._lock:
             if self._connections.pop(conn, None) is None:
                 return
-            self._slow_consumers += conn.dropped_as_slow
+            self._slow_consumers += int(conn.dropped_as_slow)
             self._per_address[conn.address] -= 1
             if not self._per_address[conn.address]:
                 del self._per_address[conn.address]
