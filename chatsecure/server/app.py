@@ -169,7 +169,10 @@ def serve(
     while (signum := _next_request(requests)) is signal.SIGHUP:
         log.info("received SIGHUP: reloading")
         notify.reloading()
-        reload(host, logs, settings.path)  # the file we started from, wherever we are now
+        try:
+            reload(host, logs, settings.path)  # the file we started from, wherever we are now
+        except Exception:  # a reload must never take the running server down
+            log.exception("reload failed; the server goes on as it was")
         notify.ready()
     log.info("received %s: shutting down", signum.name)
     notify.stopping()

@@ -76,11 +76,6 @@ class ServerHost:
     def running(self) -> bool:
         return self._service is not None
 
-    @property
-    def certificate_not_after(self) -> datetime:
-        """When the certificate new connections get expires."""
-        return self._not_after
-
     def start(self) -> list[str]:
         """Serve; where we listen (IRC last, marked). Raises ``OSError`` when an address
         cannot be bound."""
@@ -138,13 +133,13 @@ class ServerHost:
         self._service, self._listeners = None, []
         self.store.close()
 
-    def reconfigure(self, settings: Settings, context: ssl.SSLContext) -> None:
+    def reconfigure(self, settings: Settings, context: ssl.SSLContext, not_after: datetime) -> None:
         """Serve new connections with ``context``, and apply ``settings`` from now on.
 
-        Sessions already open stay up on the TLS session they have. ``settings`` must keep
-        what only a start reads (the addresses, the database): see ``ops.reload``.
+        ``not_after`` is when the context's certificate expires. Sessions already open
+        stay up on the TLS session they have. ``settings`` must keep what only a start
+        reads (the addresses, the database): see ``ops.reload``.
         """
-        not_after = certificate_not_after(settings.tls.cert_file)
         self.settings, self._context, self._not_after = settings, context, not_after
         service = self._service
         if service is None:

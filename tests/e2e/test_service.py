@@ -144,6 +144,9 @@ def test_a_broken_config_or_certificate_is_refused_and_the_server_keeps_serving(
     assert "not valid TOML" in line
     rewrite_config(server, limits={"max_connections": 0})
     assert "[limits] max_connections: 0 is out of range" in reload_server(server, "reload refused")
+    limits = {"max_connections": 5_000}  # as before
+    rewrite_config(server, limits=limits, logging={"file": "no/such/folder/server.log"})
+    assert "cannot open the log file" in reload_server(server, "reload refused")
 
     server.config.write_text(good, encoding="utf-8")
     own_tls["key_file"].write_text("not a key\n", encoding="utf-8")

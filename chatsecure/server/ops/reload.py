@@ -26,6 +26,7 @@ from chatsecure.server.ops.logs import LogOutput
 from chatsecure.server.transport import (
     TlsSetupError,
     certificate_fingerprint,
+    certificate_not_after,
     server_context,
 )
 
@@ -79,21 +80,20 @@ def reload(host: ServerHost, logs: LogOutput, config: Path | None) -> bool:
         tls = plan.settings.tls
         context = server_context(tls)
         fingerprint = certificate_fingerprint(tls.cert_file)
-        logs.apply(plan.settings.logging)
-        host.reconfigure(plan.settings, context)
+        not_after = certificate_not_after(tls.cert_file)
     except (ConfigError, TlsSetupError) as exc:
-        log.error("reload refused, the server goes on as it was: %s", exc)
-        return False
+        return _refused(str(exc))
+    try:
+        logs.apply(plan.settings.logging)  # the last step that can fail
     except OSError as exc:
-        log.error("reload refused, the server goes on as it was: log file: %s", exc)
-        return False
+        return _refused(f"cannot open the log file {plan.settings.logging.file}: {exc.strerror}")
+    host.reconfigure(plan.settings, context, not_after)
     where = plan.settings.path
     log.info(
         "reloaded %s: %s", where, ", ".join(plan.changed) if plan.changed else "no setting changed"
     )
     for name in plan.needs_restart:
         log.warning("%s changed in %s: needs a restart to take effect", name, where)
-    not_after = host.certificate_not_after
     days = (not_after - datetime.now(UTC)).total_seconds() / 86400
     log.info(
         "TLS certificate for new connections: SHA-256 fingerprint %s, valid until %s (%.0f days)",
@@ -102,3 +102,8 @@ def reload(host: ServerHost, logs: LogOutput, config: Path | None) -> bool:
         days,
     )
     return True
+
+
+def _refused(why: str) -> bool:
+    log.error("reload refused, the server goes on as it was: %s", why)
+    return False
