@@ -244,9 +244,13 @@ def test_json_log_file_is_private_and_reopened_on_sighup(servers: ServerFactory)
     assert "reloaded" not in rotated.read_text(encoding="utf-8")
 
 
-def _scrape(listen: str) -> dict[str, float]:
+def _metrics_text(listen: str) -> str:
     with urllib.request.urlopen(f"http://{listen}/metrics", timeout=WAIT) as response:
-        text = response.read().decode("utf-8")
+        return str(response.read().decode("utf-8"))
+
+
+def _scrape(listen: str) -> dict[str, float]:
+    text = _metrics_text(listen)
     return {
         sample.name + "".join(f"/{v}" for v in sample.labels.values()): sample.value
         for family in text_string_to_metric_families(text)
@@ -287,6 +291,10 @@ def test_metrics_endpoint_counts_what_happened(servers: ServerFactory) -> None:
     assert metrics["chatsecure_slow_consumer_drops_total"] == 0
     assert 86400 < metrics["chatsecure_certificate_expiry_seconds"] < 800 * 86400
     assert metrics["chatsecure_start_time_seconds"] <= time.time()
+    exposition = _metrics_text(listen)
+    assert alice not in exposition
+    assert bob not in exposition
+    assert HOST not in exposition  # counts, no names and no addresses
 
     # A client that stops reading: its queue passes the bound, and it is dropped.
     sleeper = server.new_user()
