@@ -103,7 +103,10 @@ class _LoginWatch:
 
 
 class Listener:
-    """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``."""
+    """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``.
+
+    ``reconfigure`` changes its limits and TLS context for the clients accepted after it.
+    """
 
     def __init__(self, settings: Settings, context: ssl.SSLContext, acceptor: Acceptor) -> None:
         self._host = settings.server.host
