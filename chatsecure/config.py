@@ -14,7 +14,7 @@ import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, get_type_hints
+from typing import Any, TypeVar, get_args, get_type_hints
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -143,6 +143,17 @@ class LimitsSettings:
 @dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = _choice("INFO", "DEBUG", "WARNING", "ERROR")
+    # "json": one JSON object per line, for log shippers.
+    format: str = _choice("text", "json")
+    # None: stderr (the journal under systemd). A file is created 0600; SIGHUP reopens it.
+    file: Path | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsSettings:
+    """Prometheus metrics over plain HTTP; None (the default) serves none."""
+
+    listen: str | None = None  # "HOST:PORT", an IPv6 host in brackets
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +170,7 @@ class Settings:
     rooms: RoomsSettings = RoomsSettings()
     limits: LimitsSettings = LimitsSettings()
     logging: LoggingSettings = LoggingSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -225,6 +237,9 @@ def _parse_section(cls: type[T], section: str, table: dict[str, Any], path: Path
 
 
 def _convert(hint: Any, value: Any, where: str) -> Any:
+    optional = [a for a in get_args(hint) if a is not type(None)]
+    if len(optional) == 1 and len(get_args(hint)) == 2:  # X | None: TOML never says None
+        hint = optional[0]
     if hint is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where}: must be true or false, not {value!r}")
@@ -293,11 +308,33 @@ def _check_host(section: ServerSettings | IrcSettings, where: str) -> None:
         raise ConfigError(f"{where} host: {section.host!r} is not a host name or address")
 
 
+def _check_metrics(metrics: MetricsSettings, where: str) -> None:
+    if metrics.listen is not None:
+        try:
+            split_address(metrics.listen)
+        except ValueError as exc:
+            raise ConfigError(f"{where} listen: {exc}") from None
+
+
+def split_address(text: str) -> tuple[str, int]:
+    """``"HOST:PORT"`` (``"[::1]:PORT"`` for IPv6) as a host and a port; ValueError if not."""
+    host, colon, port = text.rpartition(":")
+    bracketed = host.startswith("[") and host.endswith("]")
+    if bracketed:
+        host = host[1:-1]
+    if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (port 1-65535, [IPv6]:PORT)")
+    if any(c.isspace() or c in "[]" for c in host) or (":" in host and not bracketed):
+        raise ValueError(f"{text!r}: {host!r} is not a host (an IPv6 address goes in [])")
+    return host, int(port)
+
+
 _SECTION_CHECKS: dict[str, tuple[Callable[[Any, str], None], ...]] = {
     "rooms": (_check_rooms,),
     "database": (_check_database,),
     "server": (_check_host,),
     "irc": (_check_host,),
+    "metrics": (_check_metrics,),
 }
 
 
@@ -313,7 +350,9 @@ def _resolve_paths(settings: Settings) -> Settings:
     database = dataclasses.replace(
         settings.database, url=resolve_database_url(settings.database.url, base)
     )
-    return dataclasses.replace(settings, tls=tls, database=database)
+    log_file = settings.logging.file
+    logs = dataclasses.replace(settings.logging, file=log_file and base / log_file)
+    return dataclasses.replace(settings, tls=tls, database=database, logging=logs)
 
 
 def resolve_database_url(url: str, base: Path) -> str:

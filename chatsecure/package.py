@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from importlib import metadata
 from pathlib import Path
 
@@ -9,6 +10,7 @@ DISTRIBUTION = "chatsecure"
 _PACKAGE_ROOT = Path(__file__).resolve().parent
 
 
+@functools.cache  # read once: the server puts it in every hello
 def version() -> str:
     """The installed chatsecure's version, from the package metadata (pyproject.toml)."""
     return metadata.version(DISTRIBUTION)

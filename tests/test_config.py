@@ -80,6 +80,12 @@ def test_absolute_memory_and_server_urls_pass_unchanged(tmp_path, url):
         ('[server]\nhost = ""\n', "[server] host", "non-empty"),
         ("[history]\non_login = 501\n", "[history] on_login", "out of range"),
         ("[limits]\nlogin_timeout = 0\n", "[limits] login_timeout", "out of range"),
+        ('[logging]\nformat = "xml"\n', "[logging] format", "not one of"),
+        ("[logging]\nfile = 1\n", "[logging] file", "file path"),
+        ('[metrics]\nlisten = "9464"\n', "[metrics] listen", "not HOST:PORT"),
+        ('[metrics]\nlisten = "127.0.0.1:0"\n', "[metrics] listen", "not HOST:PORT"),
+        ('[metrics]\nlisten = "::1:9464"\n', "[metrics] listen", "not a host"),
+        ('[metrics]\nlisten = ""\n', "[metrics] listen", "non-empty"),
     ],
 )
 def test_a_bad_value_names_file_key_and_problem(tmp_path, text, where, problem):
@@ -123,3 +129,14 @@ def test_the_write_config_fixture_makes_a_valid_scratch_config(write_config, tmp
     assert settings.auth.bcrypt_rounds == 10
     assert settings.rooms.default == ("general", "dev")
     assert settings.tls.key_file == tmp_path / "x/certs/server.key"
+
+
+def test_log_file_and_metrics_address(tmp_path):
+    settings = _load(
+        tmp_path, '[logging]\nfile = "logs/server.log"\n[metrics]\nlisten = "[::1]:9464"\n'
+    )
+    assert settings.logging.file == tmp_path / "logs/server.log"
+    assert settings.metrics.listen == "[::1]:9464"
+    defaults = _load(tmp_path, "")
+    assert defaults.logging.file is None
+    assert defaults.metrics.listen is None

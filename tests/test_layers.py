@@ -76,10 +76,18 @@ def test_storage_knows_nothing_of_the_protocol_or_the_server():
 def test_core_does_not_reach_up_to_transport_or_gui():
     pulled = _imported_by("chatsecure.server.core.service")
     assert not any(
-        m.startswith(("chatsecure.server.transport", "chatsecure.gui", "chatsecure.client"))
+        m.startswith(
+            (
+                "chatsecure.server.transport",
+                "chatsecure.server.ops",
+                "chatsecure.gui",
+                "chatsecure.client",
+            )
+        )
         for m in pulled
     )
     assert "tkinter" not in pulled
+    assert "prometheus_client" not in _top_levels(pulled)  # metrics observe it from outside
 
 
 def _within(modules: set[str], packages: tuple[str, ...]) -> set[str]:

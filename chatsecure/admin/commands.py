@@ -12,7 +12,7 @@ import json
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import alembic.util
@@ -21,6 +21,14 @@ from cryptography import x509
 from chatsecure.admin import accounts
 from chatsecure.admin.base import CommandError, Context, Progress
 from chatsecure.admin.checks import EXPIRY_WARNING_DAYS, Finding, Level, run_checks
+from chatsecure.admin.status import (
+    SHOWN,
+    StatusError,
+    certificate_note,
+    greet,
+    reachable_host,
+    scrape,
+)
 from chatsecure.atomicfile import atomic_write
 from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
 from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
@@ -618,6 +626,33 @@ def check(ctx: Context, args: argparse.Namespace) -> None:
         raise CommandError(f"{failed} of {len(findings)} checks failed")
 
 
+def status(ctx: Context, args: argparse.Namespace) -> None:
+    settings = ctx.settings
+    host = reachable_host(settings.server.host)
+    try:
+        greeting = greet(host, settings.server.port)
+    except StatusError as exc:
+        raise CommandError(str(exc)) from None
+    ctx.say(f"server: chatsecure {greeting.server_version or '(version not said)'}")
+    ctx.say(f"certificate: {certificate_note(settings, greeting.fingerprint)}")
+    ctx.say(f"messages stored: {ctx.store().message_count()}")
+    listen = settings.metrics.listen
+    if listen is None:
+        ctx.say("uptime, sessions: not known; set [metrics] listen to see them")
+        return
+    try:
+        samples = scrape(listen)
+    except StatusError as exc:
+        raise CommandError(str(exc)) from None
+    started = samples.get("chatsecure_start_time_seconds")
+    if started is not None:
+        uptime = timedelta(seconds=round(utcnow().timestamp() - started))
+        ctx.say(f"uptime: {uptime}")
+    for name, label in SHOWN.items():
+        if name in samples:
+            ctx.say(f"{label}: {samples[name]:.0f}")
+
+
 COMMANDS = (
     Command(
         "init",
@@ -642,6 +677,17 @@ COMMANDS = (
         "guard a start (systemd's ExecStartPre=).",
         ("chatsecure-admin check", "chatsecure-admin --config /etc/chatsecure/config.toml check"),
         check,
+    ),
+    Command(
+        "status",
+        "ask the running server: version, uptime, sessions, messages",
+        "Connect to the running server over TLS as a client does and read its hello: "
+        "its version, and whether the certificate it presents is [tls] cert_file (if "
+        "not, a renewed one waits for a reload). Then the messages in the database and, "
+        "from the server's metrics endpoint ([metrics] listen), its uptime, connections "
+        "and sessions. Exits 1 if the server does not answer.",
+        ("chatsecure-admin status",),
+        status,
     ),
     Command(
         "migrate",

@@ -449,6 +449,7 @@ def _parse_hello(fields: _Fields) -> Hello:
         server=fields.string("server"),
         version=fields.integer("version"),
         max_frame_bytes=fields.integer("max_frame_bytes"),
+        server_version=fields.optional_string("server_version"),
     )
 
 

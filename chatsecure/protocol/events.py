@@ -242,14 +242,18 @@ class Hello:
     max_frame_bytes: int
     server: str = "chatsecure"
     version: int = 1
+    server_version: str | None = None  # an addition: the software's release, e.g. "0.1.0"
 
     def to_wire(self) -> dict[str, object]:
-        return {
+        wire: dict[str, object] = {
             "type": self.TYPE,
             "server": self.server,
             "version": self.version,
             "max_frame_bytes": self.max_frame_bytes,
         }
+        if self.server_version is not None:
+            wire["server_version"] = self.server_version
+        return wire
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

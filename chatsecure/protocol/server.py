@@ -182,9 +182,9 @@ class ServerConnection:
             )
         self._enter(ConnectionState.AUTHENTICATED)
 
-    def hello(self) -> bytes:
-        """The greeting to send right after the TLS handshake."""
-        return self.send(Hello(max_frame_bytes=self.max_frame_bytes))
+    def hello(self, server_version: str | None = None) -> bytes:
+        """The greeting to send right after the TLS handshake, naming the server's release."""
+        return self.send(Hello(max_frame_bytes=self.max_frame_bytes, server_version=server_version))
 
     def send(self, frame: ServerFrame, *, encoded: bytes | None = None) -> bytes:
         """The bytes to write for ``frame``; sending ``Bye`` closes the connection.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from chatsecure.protocol import (
@@ -81,6 +83,21 @@ def test_throttled_after_five_failures_even_with_the_right_password(connect):
     error = client.outbox.next(Error)
     assert error.code == "rate_limited"
     assert error.retry_after > 0
+
+
+def test_a_reload_changes_the_login_throttles_from_the_next_check(connect, core):
+    client = connect("10.0.0.8")
+    client.send(Login(username="ghost", password="wrong password", req=1))
+    assert client.outbox.next(Error).code == "auth_failed"
+    auth = dataclasses.replace(core.settings.auth, max_failures=1)
+    core.reconfigure(dataclasses.replace(core.settings, auth=auth))
+    client.send(Login(username="ghost", password="wrong password", req=2))
+    assert client.outbox.next(Error).code == "rate_limited"
+    other = connect("10.0.0.7")
+    other.send(Login(username="alice", password="wrong password", req=3))
+    assert other.outbox.next(Error).code == "auth_failed"
+    other.send(Login(username="alice", password=PASSWORD, req=4))
+    assert other.outbox.next(Error).code == "rate_limited"  # its stored failure is the limit
 
 
 def test_unknown_names_are_throttled_like_real_ones(connect):
@@ -217,8 +234,9 @@ def test_direct_history_only_between_the_two(login):
 
 def test_rate_limited_sender_gets_retry_after(login, core):
     alice = login("alice")
-    bucket = core.messages._bucket(alice.session.account_id)
-    bucket.burst, bucket.rate, bucket._level = 1, 0.5, 1.0
+    # As a reload does: the new limit applies to the next message.
+    limits = dataclasses.replace(core.settings.limits, messages_per_second=0.5, message_burst=1)
+    core.reconfigure(dataclasses.replace(core.settings, limits=limits))
     alice.send(Send(room="general", text="one", req=1))
     alice.outbox.next(Ok)
     alice.send(Send(room="general", text="two", req=2))

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from chatsecure.package import version
 from tests.e2e.client import ChatClient
 from tests.e2e.conftest import ServerProcess
 from tests.e2e.helpers import assert_error, send_room
@@ -39,6 +40,7 @@ def test_hello_announces_the_configured_frame_limit(server: ServerProcess) -> No
         "server": "chatsecure",
         "version": 1,
         "max_frame_bytes": MAX_FRAME,
+        "server_version": version(),
     }
 
 

@@ -45,6 +45,16 @@ CONTRACT_SAMPLES: list[tuple[ServerFrame, dict[str, object]]] = [
         Hello(max_frame_bytes=65536),
         {"type": "hello", "server": "chatsecure", "version": 1, "max_frame_bytes": 65536},
     ),
+    (  # an addition to the contract: the release, when the server says it
+        Hello(max_frame_bytes=65536, server_version="0.1.0"),
+        {
+            "type": "hello",
+            "server": "chatsecure",
+            "version": 1,
+            "max_frame_bytes": 65536,
+            "server_version": "0.1.0",
+        },
+    ),
     (
         Welcome(req=1, user="alice", rooms=("dev", "general")),
         {"type": "welcome", "req": 1, "user": "alice", "rooms": ["dev", "general"]},

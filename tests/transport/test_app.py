@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from chatsecure.package import version
 from chatsecure.server import app
 from chatsecure.server.transport import certificate_fingerprint
 from chatsecure.storage.db import make_engine, upgrade
@@ -88,7 +89,7 @@ def test_serves_and_stops_on_sigterm(tmp_path: Path, tls_files: TlsFiles) -> Non
     try:
         assert server.stdout is not None
         banner = [server.stdout.readline() for _ in range(5)]
-        assert banner[0].strip() == f"chatsecure-server listening on 127.0.0.1:{port}"
+        assert banner[0].strip() == f"chatsecure-server {version()} listening on 127.0.0.1:{port}"
         assert certificate_fingerprint(tls_files.cert) in "".join(banner)
         client = connect(("127.0.0.1", port), client_context(tls_files), read_hello=False)
         assert b'"type":"hello"' in client.read_line()

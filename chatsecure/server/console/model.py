@@ -163,6 +163,8 @@ class ConsoleModel:
                 return self._log(LogEntry(at, LogKind.MESSAGE, summary, message.text))
             case events.Fault(description):
                 return self.fault(at, description)
+            case events.BatchStored():
+                return Change()  # each of its messages came as MessageStored
         raise TypeError(f"not a server event: {event!r}")
 
     def _change_rooms(self, user: str, change: _RoomsChange) -> tuple[SessionRow, ...]:

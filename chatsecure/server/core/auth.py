@@ -41,6 +41,7 @@ from chatsecure.passwords import (
     verify_password,
 )
 from chatsecure.server.core.limits import Attempt, FailureCounter
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.results import Refusal, Why
 from chatsecure.storage.store import AccountRecord, Store, utcnow
 
@@ -210,20 +211,23 @@ class Authenticator:
     def __init__(
         self,
         store: Store,
-        settings: AuthSettings,
+        settings: LiveSettings,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._settings = settings
+        self._live = settings
         self._clock = clock
-        workers = settings.max_concurrent_checks or os.cpu_count() or 1
+        auth = settings.now.auth
+        workers = auth.max_concurrent_checks or os.cpu_count() or 1
         self._pool = FairPool(workers, initializer=_yield_to_chat)
-        self._by_address = FailureCounter(
-            settings.max_failures_per_address, settings.failure_window
-        )
+        self._by_address = FailureCounter(auth.max_failures_per_address, auth.failure_window)
         # Every name's attempts in flight; the failures of unknown names, and of real ones
         # while the store cannot count them (real accounts' failures are stored).
-        self._by_name = FailureCounter(settings.max_failures, settings.failure_window)
+        self._by_name = FailureCounter(auth.max_failures, auth.failure_window)
+
+    @property
+    def _settings(self) -> AuthSettings:
+        return self._live.now.auth
 
     def close(self) -> None:
         self._pool.close()
@@ -297,6 +301,10 @@ class Authenticator:
         attempt is withdrawn and counts for nothing.
         """
         now = self._clock()
+        auth = self._settings  # the throttles follow a reload from the next check on
+        self._by_name.limit, self._by_name.window = auth.max_failures, auth.failure_window
+        self._by_address.limit = auth.max_failures_per_address
+        self._by_address.window = auth.failure_window
         check = _Check(self._by_name.begin(username_key(name)), self._by_address.begin(address))
         try:
             check.retry_after = self._by_address.wait(check.address, now)

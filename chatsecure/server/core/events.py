@@ -67,6 +67,13 @@ class MessageStored:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchStored:
+    """The message writer stored ``size`` messages in one statement (or transaction)."""
+
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
 class Fault:
     """Something failed inside the server (it keeps serving); already logged."""
 
@@ -81,6 +88,7 @@ ServerEvent = (
     | RoomLeft
     | Disconnected
     | MessageStored
+    | BatchStored
     | Fault
 )
 Observer = Callable[[ServerEvent], None]

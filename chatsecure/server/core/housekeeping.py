@@ -6,9 +6,9 @@ import logging
 import threading
 from collections.abc import Callable
 
-from chatsecure.config import LimitsSettings
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, StillThere
 from chatsecure.server.core.sessions import Sessions
 
@@ -21,13 +21,13 @@ BLOCKED_POLL_INTERVAL = 2.0  # disabled accounts are kicked within this (plus a 
 class Housekeeper:
     def __init__(
         self,
-        limits: LimitsSettings,
+        settings: LiveSettings,
         hub: Hub,
         sessions: Sessions,
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
-        self._limits = limits
+        self._settings = settings
         self._hub = hub
         self._sessions = sessions
         self._observers = observers
@@ -57,7 +57,7 @@ class Housekeeper:
                 self._observers.emit(events.Fault("housekeeping failed; see the log"))
 
     def _check_timeouts(self, now: float) -> None:
-        limits = self._limits
+        limits = self._settings.now.limits
         for session in self._hub.sessions():
             if session.account is None:
                 if now - session.opened_at > limits.login_timeout:

@@ -69,6 +69,7 @@ class FailureCounter:
     in flight.
 
     Memory is bounded: past ``max_keys`` the longest-unused keys are dropped.
+    ``limit`` and ``window`` may be changed between calls (a reload): each call reads them.
     """
 
     def __init__(self, limit: int, window: float, max_keys: int = 100_000) -> None:

@@ -12,10 +12,10 @@ from collections.abc import Callable, Sequence
 from functools import partial
 from typing import Protocol
 
-from chatsecure.config import Settings
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import TokenBucket
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.results import (
     Accepted,
     Activities,
@@ -55,7 +55,7 @@ class Messages:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: LiveSettings,
         store: Store,
         hub: Hub,
         rooms: Rooms,
@@ -63,7 +63,7 @@ class Messages:
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
-        self._limits = settings.limits
+        self._settings = settings
         self._store = store
         self._hub = hub
         self._rooms = rooms
@@ -78,6 +78,10 @@ class Messages:
     def stop(self) -> None:
         """Store and deliver everything already sent, then stop the writer."""
         self._writer.stop()
+
+    def backlog(self) -> int:
+        """Messages sent and waiting for the writer to take them into a batch."""
+        return self._writer.backlog()
 
     # -- sending ----------------------------------------------------------------------
 
@@ -106,19 +110,22 @@ class Messages:
         return peer
 
     def _bucket(self, account_id: int) -> TokenBucket:
+        limits = self._settings.now.limits
         bucket = self._buckets.get(account_id)
         if bucket is None:
             bucket = self._buckets.setdefault(
                 account_id,
-                TokenBucket(
-                    self._limits.messages_per_second, self._limits.message_burst, self._clock()
-                ),
+                TokenBucket(limits.messages_per_second, limits.message_burst, self._clock()),
             )
+        # A reload may have changed the limit since the bucket was made.
+        bucket.rate, bucket.burst = limits.messages_per_second, limits.message_burst
         return bucket
 
     def _deliver(self, stored: Sequence[tuple[Submission, StoredMessage]]) -> None:
         """Runs in the writer thread, under the sequencer, in id order."""
         observed = bool(self._observers)
+        if observed and stored:
+            self._observers.emit(events.BatchStored(len(stored)))
         for submission, message in stored:
             sender = submission.sender
             sender.outbox.reply(submission.label, Accepted(message.id, message.ts_ms))

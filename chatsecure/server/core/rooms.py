@@ -10,9 +10,9 @@ import logging
 import threading
 from collections.abc import Iterable
 
-from chatsecure.config import Settings
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import MemberChange
 from chatsecure.server.core.results import (
     Done,
@@ -36,7 +36,7 @@ class Rooms:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: LiveSettings,
         store: Store,
         hub: Hub,
         sequencer: threading.Lock,
@@ -76,12 +76,12 @@ class Rooms:
     def join(self, session: Session, label: Label, room: str) -> None:
         try:
             room_id, newly = self._store.join_room(
-                session.account_id, room, create=self._settings.rooms.users_can_create
+                session.account_id, room, create=self._settings.now.rooms.users_can_create
             )
         except NoSuchRoomError:
             raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}") from None
         self._ids[room] = room_id
-        limit = self._settings.history.on_login
+        limit = self._settings.now.history.on_login
         with self._sequencer:
             self._hub.join(session.account_id, room)
             page = self._store.room_history(room_id, limit=limit) if limit else Page([], False)

@@ -26,6 +26,7 @@ from chatsecure.server.core.auth import Authenticator
 from chatsecure.server.core.events import Observers
 from chatsecure.server.core.housekeeping import Housekeeper
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.messages import Messages
 from chatsecure.server.core.notices import EndReason
 from chatsecure.server.core.rooms import Rooms
@@ -41,15 +42,15 @@ class ChatService:
         hub: Hub,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.settings = settings
+        live = self._live = LiveSettings(settings)
         self.observers = Observers()
-        self._auth = Authenticator(store, settings.auth, clock)
+        self._auth = Authenticator(store, live, clock)
         sequencer = threading.Lock()
         self.rooms = Rooms(
-            settings=settings, store=store, hub=hub, sequencer=sequencer, observers=self.observers
+            settings=live, store=store, hub=hub, sequencer=sequencer, observers=self.observers
         )
         self.messages = Messages(
-            settings=settings,
+            settings=live,
             store=store,
             hub=hub,
             rooms=self.rooms,
@@ -58,7 +59,7 @@ class ChatService:
             clock=clock,
         )
         self.sessions = Sessions(
-            settings=settings,
+            settings=live,
             store=store,
             hub=hub,
             rooms=self.rooms,
@@ -67,7 +68,16 @@ class ChatService:
             observers=self.observers,
             clock=clock,
         )
-        self._housekeeper = Housekeeper(settings.limits, hub, self.sessions, self.observers, clock)
+        self._housekeeper = Housekeeper(live, hub, self.sessions, self.observers, clock)
+
+    @property
+    def settings(self) -> Settings:
+        """The settings in force; an adapter reads them as it opens each session."""
+        return self._live.now
+
+    def reconfigure(self, settings: Settings) -> None:
+        """Apply reloaded settings: each part reads them at its next use of a value."""
+        self._live.replace(settings)
 
     def start(self) -> None:
         self.messages.start()

@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 
-from chatsecure.config import Settings
 from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator, LoginAccepted, PasswordChangeError
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, PresenceChange
 from chatsecure.server.core.outbox import Outbox
 from chatsecure.server.core.results import (
@@ -36,12 +37,25 @@ from chatsecure.storage.store import Store
 
 log = logging.getLogger(__name__)
 
+# A name tried at login is logged up to this long: any string is accepted there.
+LOGGED_NAME_CHARS = 64
+
+
+def login_refused_line(outcome: str, address: str, username: str) -> str:
+    """The one line a refused login logs, for fail2ban (docs/deploy.md has the filter).
+
+    The address comes before the name, and the name is a JSON string (quotes, backslashes
+    and control characters escaped), so no name can fake another address or line.
+    """
+    name = json.dumps(username[:LOGGED_NAME_CHARS])
+    return f"login {outcome} from {address} user {name}"
+
 
 class Sessions:
     def __init__(
         self,
         *,
-        settings: Settings,
+        settings: LiveSettings,
         store: Store,
         hub: Hub,
         rooms: Rooms,
@@ -81,21 +95,21 @@ class Sessions:
         if not isinstance(result, LoginAccepted):
             throttled = result.retry_after is not None
             self._observers.emit(events.LoginRefused(session.address, username, throttled))
+            outcome = "throttled" if throttled else "failed"
+            log.warning("%s", login_refused_line(outcome, session.address, username))
             if throttled:
-                log.info("login throttled from %s", session.address)
                 raise Refusal(
                     Why.RATE_LIMITED,
                     "too many failed logins; try again later",
                     retry_after=result.retry_after,
                 )
-            log.info("failed login from %s", session.address)
             raise Refusal(Why.AUTH_FAILED, "invalid username or password")
         account = result.account
-        history = self._settings.history
+        history = self._settings.now.history
         with self._sequencer:
             if session.ended:  # timed out or kicked while bcrypt ran
                 return
-            cap = self._settings.limits.max_sessions_per_user
+            cap = self._settings.now.limits.max_sessions_per_user
             if len(self._hub.sessions_of(account.id)) >= cap:
                 log.info(
                     "%s refused a session from %s: %d open", account.name, session.address, cap

@@ -58,6 +58,10 @@ class MessageWriter:
     def submit(self, submission: Submission) -> None:
         self._queue.put(submission)
 
+    def backlog(self) -> int:
+        """Submitted and not yet taken into a batch (approximate, as queue sizes are)."""
+        return self._queue.qsize()
+
     def stop(self, timeout: float = 10.0) -> None:
         """Store and deliver everything already submitted, then end the thread."""
         self._queue.put(None)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from chatsecure.package import version
 from chatsecure.protocol import (
     Bye,
     ByeReason,
@@ -64,7 +65,7 @@ class JsonSession:
         self.link = link
         self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
         self._broken: ByeReason | None = None  # the rule this client broke, if it did
-        link.send(self._connection.hello())
+        link.send(self._connection.hello(server_version=version()))
         self.session = service.sessions.open(self, address)
 
     # -- SessionPort: the transport's reader thread -----------------------------------

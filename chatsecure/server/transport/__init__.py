@@ -9,6 +9,7 @@ from chatsecure.server.transport.listener import Listener
 from chatsecure.server.transport.tls import (
     TlsSetupError,
     certificate_fingerprint,
+    certificate_not_after,
     server_context,
     tls_versions,
 )
@@ -17,6 +18,7 @@ __all__ = [
     "Listener",
     "TlsSetupError",
     "certificate_fingerprint",
+    "certificate_not_after",
     "format_address",
     "server_context",
     "tls_versions",

@@ -141,6 +141,7 @@ class Connection(Link):
         self._raw_closed = False  # set by whichever of the reader and the writer closes it
         self._charged = 0  # bytes this connection has charged to the budget
         self.attached = False  # handed to the writer (after the handshake)
+        self.dropped_as_slow = False  # its queue overflowed: it got the farewell
 
         # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
         # value only moves the slow-consumer cut-off by one frame.
@@ -194,6 +195,7 @@ class Connection(Link):
         self._pending_bytes = len(self._farewell)
         self._accepting = False
         self._close_grace = SLOW_CONSUMER_GRACE
+        self.dropped_as_slow = True
 
     def close(self) -> None:
         """Deliver what is queued (within ``CLOSE_GRACE``), then close. Idempotent."""

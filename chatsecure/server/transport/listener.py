@@ -104,7 +104,10 @@ class _LoginWatch:
 
 
 class Listener:
-    """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``."""
+    """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``.
+
+    ``reconfigure`` changes its limits and TLS context for the clients accepted after it.
+    """
 
     def __init__(
         self,
@@ -116,14 +119,8 @@ class Listener:
         """``budget``: bytes queued for clients, shared with the server's other listeners."""
         self._host = settings.server.host
         self._port = settings.server.port
-        self._stack_bytes = settings.server.thread_stack_kib * 1024
-        self._handshake_timeout = settings.tls.handshake_timeout
-        self._max_connections = settings.limits.max_connections
-        self._max_per_address = settings.limits.max_connections_per_address
-        self._max_unauthenticated = settings.limits.max_unauthenticated
-        self._max_unauthenticated_per_block = settings.limits.max_unauthenticated_per_address
-        self._max_unsent = settings.limits.max_queued_bytes
-        self._drain_timeout = settings.limits.drain_timeout
+        # Read under _lock at each use, so that reconfigure() applies to the next client.
+        self._settings = settings
         self.budget = budget or QueueBudget(settings.limits.max_queued_bytes_total)
         self._context = context
         self._acceptor = acceptor
@@ -142,6 +139,7 @@ class Listener:
         self._unauthenticated_per_block: Counter[str] = Counter()
         self._last_refusal_log = -REFUSAL_LOG_INTERVAL
         self._refused_unlogged = 0
+        self._slow_consumers = 0  # connections dropped for not reading, since start
         # Held while a session opens, so none opens once the listener stops accepting.
         self._session_gate = threading.Lock()
         self._stopping = False
@@ -161,6 +159,20 @@ class Listener:
     def unauthenticated_count(self) -> int:
         with self._lock:
             return len(self._unauthenticated)
+
+    def slow_consumer_drops(self) -> int:
+        with self._lock:
+            return self._slow_consumers
+
+    def reconfigure(self, settings: Settings, context: ssl.SSLContext) -> None:
+        """New limits and TLS context for the connections accepted from now on.
+
+        Connections already open keep the context they shook hands with. The address
+        is not changed: that takes a new listener.
+        """
+        with self._lock:
+            self._settings, self._context = settings, context
+        self.budget.limit = settings.limits.max_queued_bytes_total
 
     def start(self) -> None:
         """Bind, listen and start the writer and accept threads; raises ``OSError``."""
@@ -256,16 +268,19 @@ class Listener:
         address = peer[0]
         block = address_block(address)
         with self._lock:
+            limits = self._settings.limits
             unauthenticated = len(self._unauthenticated)
-            if len(self._connections) >= self._max_connections:
-                reason = f"max_connections ({self._max_connections}) reached"
-            elif self._per_address[address] >= self._max_per_address:
-                reason = f"max_connections_per_address ({self._max_per_address}) reached"
-            elif unauthenticated >= self._max_unauthenticated:
-                reason = f"max_unauthenticated ({self._max_unauthenticated}) reached"
-            elif self._unauthenticated_per_block[block] >= self._max_unauthenticated_per_block:
+            if len(self._connections) >= limits.max_connections:
+                reason = f"max_connections ({limits.max_connections}) reached"
+            elif self._per_address[address] >= limits.max_connections_per_address:
                 reason = (
-                    f"max_unauthenticated_per_address ({self._max_unauthenticated_per_block}) "
+                    f"max_connections_per_address ({limits.max_connections_per_address}) reached"
+                )
+            elif unauthenticated >= limits.max_unauthenticated:
+                reason = f"max_unauthenticated ({limits.max_unauthenticated}) reached"
+            elif self._unauthenticated_per_block[block] >= limits.max_unauthenticated_per_address:
+                reason = (
+                    f"max_unauthenticated_per_address ({limits.max_unauthenticated_per_address}) "
                     f"reached for {block}"
                 )
             else:
@@ -275,11 +290,13 @@ class Listener:
                     self._context,
                     self._writer,
                     handshake_timeout=handshake_timeout(
-                        self._handshake_timeout, unauthenticated, self._max_unauthenticated
+                        self._settings.tls.handshake_timeout,
+                        unauthenticated,
+                        limits.max_unauthenticated,
                     ),
-                    max_unsent_bytes=self._max_unsent,
+                    max_unsent_bytes=limits.max_queued_bytes,
                     budget=self.budget,
-                    drain_timeout=self._drain_timeout,
+                    drain_timeout=limits.drain_timeout,
                     slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
                     on_exit=self._forget,
@@ -307,7 +324,8 @@ class Listener:
         """
         with self._lock:
             thread = self._connections[conn]
-        previous = threading.stack_size(self._stack_bytes)
+            stack_bytes = self._settings.server.thread_stack_kib * 1024
+        previous = threading.stack_size(stack_bytes)
         try:
             thread.start()
         finally:
@@ -317,6 +335,7 @@ class Listener:
         with self._lock:
             if self._connections.pop(conn, None) is None:
                 return
+            self._slow_consumers += int(conn.dropped_as_slow)
             self._per_address[conn.address] -= 1
             if not self._per_address[conn.address]:
                 del self._per_address[conn.address]

@@ -13,6 +13,7 @@ import logging
 import ssl
 import sys
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from cryptography import x509
@@ -155,8 +156,16 @@ def certificate_fingerprint(cert_file: Path) -> str:
 
     Users compare this with what their client shows to check they reached our server.
     """
+    return fingerprint(_leaf(cert_file))
+
+
+def certificate_not_after(cert_file: Path) -> datetime:
+    """When the leaf certificate in ``cert_file`` expires (UTC)."""
+    return _leaf(cert_file).not_valid_after_utc
+
+
+def _leaf(cert_file: Path) -> x509.Certificate:
     try:
-        certificate = x509.load_pem_x509_certificate(cert_file.read_bytes())
+        return x509.load_pem_x509_certificate(cert_file.read_bytes())
     except (OSError, ValueError) as exc:
         raise TlsSetupError(f"cannot read TLS certificate {cert_file}: {exc}") from None
-    return fingerprint(certificate)
