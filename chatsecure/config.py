@@ -110,6 +110,10 @@ class HistorySettings:
 class RoomsSettings:
     default: tuple[str, ...] = ("general",)
     users_can_create: bool = True
+    # Rooms in all, and rooms one account may create (a join that would create one more
+    # is refused): rooms cost every `rooms` request and the admin's attention.
+    max_rooms: int = _ranged(1000, 1, 1_000_000)
+    max_per_creator: int = _ranged(20, 1, 1_000_000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +140,10 @@ class LimitsSettings:
     max_queued_bytes_total: int = _ranged(16 * 1024 * 1024, 1024 * 1024, 1 << 40)
     # A connection whose queue has not emptied for this long is dropped as too slow.
     drain_timeout: float = _ranged(30.0, 1, 3600)
+    # Joins and leaves (a join that creates a room included) per account: each tells
+    # every member, so they are rate-limited like messages.
+    room_changes_per_second: float = _ranged(1.0, 0.01, 1_000_000)
+    room_change_burst: int = _ranged(10, 1, 1_000_000)
     # Sessions one account may have open at once (on one server node).
     max_sessions_per_user: int = _ranged(10, 1, 10000)
 

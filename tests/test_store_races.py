@@ -21,6 +21,7 @@ from chatsecure.storage.db import make_engine
 from chatsecure.storage.store import (
     NewMessage,
     NoSuchAccountError,
+    RoomCaps,
     Store,
     StoreError,
 )
@@ -110,6 +111,22 @@ def test_concurrent_joins_create_a_new_room_once(store, stores):
     rooms = store.list_rooms()
     assert sorted(r.name for r in rooms) == sorted(f"new{n}" for n in range(ROUNDS))
     assert {r.members for r in rooms} == {THREADS}
+
+
+def test_concurrent_creations_never_pass_the_room_caps(store, stores):
+    """Review round two, finding 8: the caps are counted under a lock, so no race passes them."""
+    store.create_accounts([(f"c{n}", "h") for n in range(THREADS)], [])
+    ids = [a.id for a in store.list_accounts()]
+    caps = RoomCaps(total=20, per_creator=3)  # 8 creators could make 24
+
+    def create(s: Store, thread: int, round_number: int) -> str | None:
+        name = f"r{thread}x{round_number}"
+        return refused(lambda: s.join_room(ids[thread], name, create=True, caps=caps))
+
+    outcomes = race(stores, create)
+    assert set(outcomes) == {None, "RoomLimitError"}
+    assert outcomes.count(None) == 20
+    assert len(store.list_rooms()) == 20
 
 
 def test_concurrent_room_creation_has_one_winner(store, stores):

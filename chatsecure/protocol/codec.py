@@ -18,6 +18,7 @@ from chatsecure.protocol.errors import ErrorCode, LocalProtocolError, RemoteProt
 from chatsecure.protocol.events import (
     DEFAULT_HISTORY_LIMIT,
     MAX_HISTORY_LIMIT,
+    MAX_ROOMS_LIMIT,
     MEMBER_EVENTS,
     PRESENCE_STATUSES,
     Bye,
@@ -215,6 +216,9 @@ class _Fields:
             raise self.error(f"field {name!r} is required")
         return value
 
+    def optional_boolean(self, name: str) -> bool | None:
+        return None if self._data.get(name) is None else self.boolean(name)
+
     def boolean(self, name: str) -> bool:
         value = self._data.get(name)
         if not isinstance(value, bool):
@@ -240,13 +244,13 @@ class _Fields:
             raise self.error(f"field {name!r} must be a list of objects")
         return [type(self)(item, self._code, self.req) for item in items]
 
-    def optional_room(self) -> str | None:
-        value = self.optional_string("room")
+    def optional_room(self, name: str = "room") -> str | None:
+        value = self.optional_string(name)
         if value is None:
             return None
         room = names.normalize_room(value)
         if room is None:
-            raise self.error("field 'room' is not a valid room name")
+            raise self.error(f"field {name!r} is not a valid room name")
         return room
 
     def room(self) -> str:
@@ -360,7 +364,11 @@ def _parse_leave(fields: _Fields, _max_text_chars: int) -> Leave:
 
 
 def _parse_rooms(fields: _Fields, _max_text_chars: int) -> ListRooms:
-    return ListRooms(req=fields.req)
+    after = fields.optional_room("after")
+    limit = fields.optional_integer("limit", minimum=1)
+    if limit is not None and limit > MAX_ROOMS_LIMIT:
+        raise fields.error(f"field 'limit' must be at most {MAX_ROOMS_LIMIT}")
+    return ListRooms(after=after, limit=limit, req=fields.req)
 
 
 def _parse_who(fields: _Fields, _max_text_chars: int) -> Who:
@@ -483,7 +491,8 @@ def _parse_rooms_reply(fields: _Fields) -> RoomsReply:
         )
         for room in fields.objects("rooms")
     )
-    return RoomsReply(rooms=rooms, req=fields.req)
+    more = fields.optional_boolean("more")
+    return RoomsReply(rooms=rooms, more=more, req=fields.req)
 
 
 def _parse_who_reply(fields: _Fields) -> WhoReply:

@@ -25,6 +25,7 @@ PRESENCE_STATUSES: tuple[PresenceStatus, ...] = ("online", "offline")
 
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
+MAX_ROOMS_LIMIT = 1000  # an addition: the most rooms one page of `rooms` may ask for
 
 
 def _compact(wire: dict[str, object]) -> dict[str, object]:
@@ -110,11 +111,17 @@ class Leave:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ListRooms:
+    """An addition: ``after`` (a room name) and ``limit`` page through the rooms by name."""
+
     TYPE: ClassVar[str] = "rooms"
+    after: str | None = None
+    limit: int | None = None
     req: Req | None = None
 
     def to_wire(self) -> dict[str, object]:
-        return _compact({"type": self.TYPE, "req": self.req})
+        return _compact(
+            {"type": self.TYPE, "after": self.after, "limit": self.limit, "req": self.req}
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -330,11 +337,17 @@ class RoomInfo:
 class RoomsReply:
     TYPE: ClassVar[str] = "rooms"
     rooms: tuple[RoomInfo, ...]
+    more: bool | None = None  # an addition: rooms follow past this page
     req: Req | None = None
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
-            {"type": self.TYPE, "req": self.req, "rooms": [room.to_wire() for room in self.rooms]}
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "rooms": [room.to_wire() for room in self.rooms],
+                "more": self.more,
+            }
         )
 
 

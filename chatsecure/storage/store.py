@@ -55,6 +55,23 @@ class NameTakenError(StoreError):
     pass
 
 
+class RoomLimitError(StoreError):
+    """A room was not created: the server, or its creator, has all the rooms allowed."""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomCaps:
+    """How many rooms there may be, and how many one account may create."""
+
+    total: int
+    per_creator: int
+
+
+# PostgreSQL: one advisory lock serializes room creation, so the caps' counts cannot race
+# (rooms are made rarely). SQLite's BEGIN IMMEDIATE serializes every write already.
+_ROOM_CREATION_LOCK = 0x63687372_6F6F6D73  # "chsrooms"
+
+
 class NoSuchAccountError(StoreError):
     pass
 
@@ -532,20 +549,44 @@ class Store:
 
     # -- rooms ----------------------------------------------------------------------
 
-    def _new_room(self, s: Session, name: str, now: datetime) -> int | None:
+    def _new_room(
+        self, s: Session, name: str, now: datetime, creator: int | None = None
+    ) -> int | None:
         """Insert the room unless the name is taken (even by an uncommitted insert: that
         one is waited for); the new id, or None."""
         return s.scalar(
             self._insert(Room)
-            .values(name=name, created_at=now)
+            .values(name=name, created_at=now, created_by=creator)
             .on_conflict_do_nothing(index_elements=[Room.name])
             .returning(Room.id)
         )
 
-    def _room_id(self, s: Session, name: str, *, create: bool, now: datetime) -> int:
+    def _check_caps(self, s: Session, creator: int, caps: RoomCaps) -> None:
+        """Refuse a new room past the caps; counted under a lock, so no two creations race."""
+        if not self._is_sqlite:
+            s.execute(select(func.pg_advisory_xact_lock(_ROOM_CREATION_LOCK)))
+        if (s.scalar(select(func.count()).select_from(Room)) or 0) >= caps.total:
+            raise RoomLimitError(f"the server has the most rooms it allows ({caps.total})")
+        mine = select(func.count()).select_from(Room).where(Room.created_by == creator)
+        if (s.scalar(mine) or 0) >= caps.per_creator:
+            raise RoomLimitError(
+                f"you have created the most rooms one account may ({caps.per_creator})"
+            )
+
+    def _room_id(
+        self,
+        s: Session,
+        name: str,
+        *,
+        create: bool,
+        now: datetime,
+        creator: int | None = None,
+        caps: RoomCaps | None = None,
+    ) -> int:
         """The room's id; with ``create`` it is made if missing, whoever else makes it too.
 
         Looked up first: on PostgreSQL an INSERT that conflicts still uses up an id.
+        A room made for ``creator`` counts against ``caps``.
         """
         by_name = select(Room.id).where(Room.name == name)
         room_id = s.scalar(by_name)
@@ -553,7 +594,9 @@ class Store:
             return room_id
         if not create:
             raise NoSuchRoomError(f"no room named {name!r}")
-        room_id = self._new_room(s, name, now)
+        if creator is not None and caps is not None:
+            self._check_caps(s, creator, caps)
+        room_id = self._new_room(s, name, now, creator)
         if room_id is None:  # made by another transaction since the lookup
             room_id = s.execute(by_name).scalar_one()
         return room_id
@@ -567,8 +610,11 @@ class Store:
         with self.reading() as s:
             return s.scalar(select(Room.id).where(Room.name == name))
 
-    def list_rooms(self, account_id: int | None = None) -> list[RoomSummary]:
-        """Every room with its member count, and whether ``account_id`` is in it."""
+    def list_rooms(
+        self, account_id: int | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[RoomSummary]:
+        """Rooms by name (after ``after``, at most ``limit``), each with its member count
+        and whether ``account_id`` is in it."""
         with self.reading() as s:
             counts = (
                 select(Membership.room_id, func.count().label("n"))
@@ -580,18 +626,28 @@ class Store:
                 mine = set(
                     s.scalars(select(Membership.room_id).where(Membership.account_id == account_id))
                 )
-            rows = s.execute(
+            query = (
                 select(Room.id, Room.name, func.coalesce(counts.c.n, 0))
                 .outerjoin(counts, counts.c.room_id == Room.id)
                 .order_by(Room.name)
+                .limit(limit)
             )
+            if after is not None:
+                query = query.where(Room.name > after)
+            rows = s.execute(query)
             return [RoomSummary(name, int(n), rid in mine) for rid, name, n in rows]
 
-    def join_room(self, account_id: int, name: str, *, create: bool) -> tuple[int, bool]:
-        """Make the account a member; returns (room id, whether it was newly joined)."""
+    def join_room(
+        self, account_id: int, name: str, *, create: bool, caps: RoomCaps | None = None
+    ) -> tuple[int, bool]:
+        """Make the account a member; returns (room id, whether it was newly joined).
+
+        A room it makes (``create``) is its own, counted against ``caps``:
+        ``RoomLimitError`` past them.
+        """
         now = utcnow()
         with self.writing() as s, s.begin():
-            room_id = self._room_id(s, name, create=create, now=now)
+            room_id = self._room_id(s, name, create=create, now=now, creator=account_id, caps=caps)
             joined = s.scalar(
                 self._insert(Membership)
                 .values(account_id=account_id, room_id=room_id, joined_at=now)

@@ -1,4 +1,4 @@
-"""Rate limits: a token bucket for messages and a windowed failure count for logins.
+"""Rate limits: token buckets (messages, room changes) and a windowed failure count for logins.
 
 Both take the clock as an argument so tests can move time by hand.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 
 
 class TokenBucket:
@@ -31,6 +32,28 @@ class TokenBucket:
                 self._level -= 1.0
                 return 0.0
             return (1.0 - self._level) / self.rate
+
+
+class AccountBuckets:
+    """A token bucket per account, made on first use; ``rate_and_burst()`` is read at each
+    use, so a reload's new limits apply to buckets made before it."""
+
+    def __init__(
+        self, rate_and_burst: Callable[[], tuple[float, int]], clock: Callable[[], float]
+    ) -> None:
+        self._rate_and_burst = rate_and_burst
+        self._clock = clock
+        self._buckets: dict[int, TokenBucket] = {}
+
+    def take(self, account_id: int) -> float:
+        """Take a token of the account's: 0.0 if granted, else the seconds to wait."""
+        rate, burst = self._rate_and_burst()
+        now = self._clock()
+        bucket = self._buckets.get(account_id)
+        if bucket is None:
+            bucket = self._buckets.setdefault(account_id, TokenBucket(rate, burst, now))
+        bucket.rate, bucket.burst = rate, burst
+        return bucket.take(now)
 
 
 class Attempt:

@@ -14,7 +14,7 @@ from typing import Protocol
 
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
-from chatsecure.server.core.limits import TokenBucket
+from chatsecure.server.core.limits import AccountBuckets
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.results import (
     Accepted,
@@ -69,7 +69,7 @@ class Messages:
         self._rooms = rooms
         self._observers = observers
         self._clock = clock
-        self._buckets: dict[int, TokenBucket] = {}
+        self._buckets = AccountBuckets(self._message_rate, clock)
         self._writer = MessageWriter(store, sequencer, self._deliver, self._refuse_unstored)
 
     def start(self) -> None:
@@ -87,7 +87,7 @@ class Messages:
 
     def send(self, session: Session, label: Label, to: Conversation, text: str) -> None:
         """Queue ``text`` for storing; the sender hears ``Accepted`` once it is stored."""
-        wait = self._bucket(session.account_id).take(self._clock())
+        wait = self._buckets.take(session.account_id)
         if wait:
             raise Refusal(Why.RATE_LIMITED, "sending too fast", retry_after=math.ceil(wait))
         account = session.account
@@ -109,17 +109,9 @@ class Messages:
             raise Refusal(Why.NO_SUCH_USER, f"no user named {conversation.user!r}")
         return peer
 
-    def _bucket(self, account_id: int) -> TokenBucket:
+    def _message_rate(self) -> tuple[float, int]:
         limits = self._settings.now.limits
-        bucket = self._buckets.get(account_id)
-        if bucket is None:
-            bucket = self._buckets.setdefault(
-                account_id,
-                TokenBucket(limits.messages_per_second, limits.message_burst, self._clock()),
-            )
-        # A reload may have changed the limit since the bucket was made.
-        bucket.rate, bucket.burst = limits.messages_per_second, limits.message_burst
-        return bucket
+        return limits.messages_per_second, limits.message_burst
 
     def _deliver(self, stored: Sequence[tuple[Submission, StoredMessage]]) -> None:
         """Runs in the writer thread, under the sequencer, in id order."""

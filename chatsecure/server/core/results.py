@@ -107,6 +107,7 @@ class Joined:
 @dataclass(frozen=True, slots=True)
 class RoomList:
     rooms: Sequence[RoomSummary]
+    more: bool = False  # rooms past this page (ask again from the last name)
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,11 +7,13 @@ history a joiner is sent and the live messages after it meet with no gap or over
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.limits import AccountBuckets
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import MemberChange
 from chatsecure.server.core.results import (
@@ -27,9 +29,12 @@ from chatsecure.server.core.results import (
     Why,
 )
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import NoSuchRoomError, Page, Store
+from chatsecure.storage.store import NoSuchRoomError, Page, RoomCaps, RoomLimitError, Store
 
 log = logging.getLogger(__name__)
+
+# The most rooms one `rooms` reply lists: as many as the server allows by default.
+ROOM_PAGE = 1000
 
 
 class Rooms:
@@ -41,6 +46,7 @@ class Rooms:
         hub: Hub,
         sequencer: threading.Lock,
         observers: events.Observers,
+        clock: Callable[[], float],
     ) -> None:
         self._settings = settings
         self._store = store
@@ -48,6 +54,19 @@ class Rooms:
         self._sequencer = sequencer
         self._observers = observers
         self._ids: dict[str, int] = {}  # room name -> id; rooms are never renamed
+        self._changes = AccountBuckets(self._change_rate, clock)
+
+    def _change_rate(self) -> tuple[float, int]:
+        limits = self._settings.now.limits
+        return limits.room_changes_per_second, limits.room_change_burst
+
+    def _count_change(self, session: Session) -> None:
+        """A join or leave tells every member: refuse one past the account's rate."""
+        wait = self._changes.take(session.account_id)
+        if wait:
+            raise Refusal(
+                Why.RATE_LIMITED, "joining and leaving too fast", retry_after=math.ceil(wait)
+            )
 
     def learn(self, rooms: Iterable[tuple[int, str]]) -> None:
         """Remember the ids of ``rooms`` (id, name), e.g. read at a login."""
@@ -74,12 +93,19 @@ class Rooms:
         )
 
     def join(self, session: Session, label: Label, room: str) -> None:
+        self._count_change(session)
+        rooms = self._settings.now.rooms
         try:
             room_id, newly = self._store.join_room(
-                session.account_id, room, create=self._settings.now.rooms.users_can_create
+                session.account_id,
+                room,
+                create=rooms.users_can_create,
+                caps=RoomCaps(rooms.max_rooms, rooms.max_per_creator),
             )
         except NoSuchRoomError:
             raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}") from None
+        except RoomLimitError as capped:
+            raise Refusal(Why.NOT_ALLOWED, str(capped)) from None
         self._ids[room] = room_id
         limit = self._settings.now.history.on_login
         with self._sequencer:
@@ -94,6 +120,7 @@ class Rooms:
 
     def leave(self, session: Session, label: Label, room: str) -> None:
         room_id = self.member_room_id(session, room)
+        self._count_change(session)
         self._store.leave_room(session.account_id, room_id)
         with self._sequencer:
             self._hub.to_room(room, MemberChange(room, session.user, False), skip=session)
@@ -107,5 +134,9 @@ class Rooms:
         members = self._store.room_members(room_id)
         session.outbox.reply(label, self.member_list(room, members))
 
-    def list(self, session: Session, label: Label) -> None:
-        session.outbox.reply(label, RoomList(self._store.list_rooms(session.account_id)))
+    def list(
+        self, session: Session, label: Label, *, after: str | None = None, limit: int = ROOM_PAGE
+    ) -> None:
+        """One page of the rooms by name, from after ``after``; ``more`` if others follow."""
+        rooms = self._store.list_rooms(session.account_id, after=after, limit=limit + 1)
+        session.outbox.reply(label, RoomList(rooms[:limit], more=len(rooms) > limit))

@@ -47,7 +47,12 @@ class ChatService:
         self._auth = Authenticator(store, live, clock)
         sequencer = threading.Lock()
         self.rooms = Rooms(
-            settings=live, store=store, hub=hub, sequencer=sequencer, observers=self.observers
+            settings=live,
+            store=store,
+            hub=hub,
+            sequencer=sequencer,
+            observers=self.observers,
+            clock=clock,
         )
         self.messages = Messages(
             settings=live,

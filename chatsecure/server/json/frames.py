@@ -109,7 +109,7 @@ def _joined(req: Req | None, j: results.Joined) -> Sequence[ServerFrame]:
 
 def _rooms(req: Req | None, r: results.RoomList) -> Sequence[ServerFrame]:
     infos = tuple(RoomInfo(name=s.name, members=s.members, joined=s.joined) for s in r.rooms)
-    return (RoomsReply(req=req, rooms=infos),)
+    return (RoomsReply(req=req, rooms=infos, more=r.more),)
 
 
 def _accepted(req: Req | None, a: results.Accepted) -> Sequence[ServerFrame]:

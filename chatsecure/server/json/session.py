@@ -43,6 +43,7 @@ from chatsecure.server.core.results import (
     Welcome,
     WithUser,
 )
+from chatsecure.server.core.rooms import ROOM_PAGE
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.faults import request_failures
 from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
@@ -175,7 +176,8 @@ class JsonSession:
         self._service.rooms.who(self.session, r.req, r.room)
 
     def _rooms(self, r: ListRooms) -> None:
-        self._service.rooms.list(self.session, r.req)
+        limit = r.limit or ROOM_PAGE
+        self._service.rooms.list(self.session, r.req, after=r.after, limit=limit)
 
     def _ping(self, r: ClientPing) -> None:
         self._send(ServerPong(req=r.req))
