@@ -17,7 +17,6 @@ sent, or misses one in between.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -44,7 +43,7 @@ class ChatService:
         self.settings = settings
         self.observers = Observers()
         self._auth = Authenticator(store, settings.auth, clock)
-        sequencer = threading.Lock()
+        sequencer = hub.sequencer
         self.rooms = Rooms(
             settings=settings, store=store, hub=hub, sequencer=sequencer, observers=self.observers
         )
