@@ -17,6 +17,7 @@ import ssl
 from sqlalchemy import Engine
 
 from chatsecure.config import Settings
+from chatsecure.server.cluster import ClusterHub
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.service import ChatService
@@ -41,6 +42,7 @@ class ServerHost:
         self._context = context
         self._observer = observer
         self._service: ChatService | None = None
+        self._cluster: ClusterHub | None = None  # with [cluster] enabled: this node's hub
         self._listeners: list[Listener] = []
 
     @property
@@ -52,7 +54,10 @@ class ServerHost:
         cannot be bound."""
         if self._service is not None:
             raise RuntimeError("the server is already running")
-        service = ChatService(self.settings, self.store, Hub())
+        cluster = ClusterHub(self.settings, self.store) if self.settings.cluster.enabled else None
+        if cluster is not None:
+            cluster.start()
+        service = ChatService(self.settings, self.store, cluster or Hub())
         if self._observer is not None:
             service.observers.subscribe(self._observer)  # before start: see the first event
         service.start()
@@ -73,13 +78,15 @@ class ServerHost:
             for listener in started:
                 listener.stop_accepting()
             service.shutdown()
+            if cluster is not None:
+                cluster.stop()
             for listener in started:
                 listener.close()
             if started:  # the main port is fine, so the IRC port failed: say so
                 where = format_address(irc.host, irc.port)
                 raise OSError(exc.errno, f"IRC port {where}: {exc.strerror}") from exc
             raise
-        self._service, self._listeners = service, started
+        self._service, self._listeners, self._cluster = service, started, cluster
         return [
             f"{format_address(host, port)}{mark}"
             for listener, mark in listeners
@@ -97,11 +104,13 @@ class ServerHost:
         for listener in listeners:
             listener.stop_accepting()
         service.shutdown()
+        if self._cluster is not None:
+            self._cluster.stop()  # after the sessions' ends, so the other nodes hear of them
         for listener in listeners:
             listener.close()
         if self._observer is not None:
             service.observers.unsubscribe(self._observer)
-        self._service, self._listeners = None, []
+        self._service, self._listeners, self._cluster = None, [], None
         self.store.close()
 
     def disconnect(self, session_id: int) -> bool:
