@@ -336,7 +336,7 @@ def _check_cluster_database(settings: Settings, path: Path) -> None:
     ):
         raise ConfigError(
             f"{path}: [cluster] enabled: several nodes need one PostgreSQL database "
-            "([database] url = \"postgresql+psycopg://...\"); SQLite is the database of "
+            '([database] url = "postgresql+psycopg://..."); SQLite is the database of '
             "a single node (see docs/cluster.md)"
         )
 

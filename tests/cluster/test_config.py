@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import platform
+from pathlib import Path
 
 import pytest
 
-from chatsecure.config import ConfigError, load_settings
+from chatsecure.config import ConfigError, Settings, load_settings
 
 PG = '[database]\nurl = "postgresql+psycopg://chat@db.example.org/chat"\n'
 
 
-def _load(tmp_path, text):
+def _load(tmp_path: Path, text: str) -> Settings:
     path = tmp_path / "config.toml"
     path.write_text(text, encoding="utf-8")
     return load_settings(path)
