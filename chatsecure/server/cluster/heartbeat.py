@@ -58,13 +58,14 @@ class Heartbeat:
                 if not failing:
                     log.warning("cluster heartbeat failed (%s); retrying", exc.__class__.__name__)
                 failing = True
+                live = None  # read presence again once the database answers
                 continue
             if failing:
                 log.info("cluster heartbeat is back")
             failing = False
             beats += 1
             if now_live != live or beats % RECONCILE_EVERY == 0:
-                if live is not None and now_live != live:
+                if now_live != live:
                     log.info("live nodes: %s", ", ".join(sorted(now_live)))
                 self._reconcile()
             else:

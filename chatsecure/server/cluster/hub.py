@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -253,8 +254,10 @@ class ClusterHub(Hub):
             try:
                 self._round([item for item in items if item is not None])
             except Exception:
+                # The database or the bus is away. The heartbeat asks for a catch-up and a
+                # reconcile when it can beat again, which covers whatever this round lost.
                 log.exception("cluster hub round failed; the heartbeat will catch up")
-                self._work.put(RECONCILE)
+                time.sleep(self._settings.heartbeat_interval)
 
     def _round(self, items: list[_Work]) -> None:
         out = News(self._node)
