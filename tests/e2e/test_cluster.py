@@ -14,9 +14,10 @@ from collections.abc import Iterator
 
 import psycopg
 import pytest
+from sqlalchemy.engine import make_url
 
 from chatsecure.server.cluster.pgbus import application_name
-from tests.e2e.client import ChatClient
+from tests.e2e.client import ChatClient, FrameTimeout
 from tests.e2e.cluster import (
     DEAD_NODE_NOTICED,
     Cluster,
@@ -66,7 +67,9 @@ def _members(cluster: Cluster, users: list[str], room: str = ROOM) -> list[ChatC
     return clients
 
 
-def test_chat_presence_and_disable_across_three_nodes(cluster: Cluster) -> None:
+def test_chat_presence_and_disable_across_three_nodes(
+    cluster: Cluster, postgres: PostgresServer
+) -> None:
     nodes = [cluster.add_node() for _ in range(3)]
     users = cluster.users(7)
     clients = _members(cluster, users[:4])  # the fourth is a second member on node 1
@@ -122,6 +125,26 @@ def test_chat_presence_and_disable_across_three_nodes(cluster: Cluster) -> None:
     nodes[0].admin("disable", disabled)
     for client in sessions:
         client.expect_bye("account_disabled", timeout=10)
+
+    # A membership whose news never came (stored behind the nodes' backs) is followed
+    # once the nodes read memberships again.
+    lonely, talker = users[6], clients[1]
+    reader = nodes[0].login(lonely)
+    join(talker, "quiet")
+    with psycopg.connect(postgres.dsn(str(make_url(cluster.url).database))) as conn:
+        conn.execute(
+            "INSERT INTO memberships (account_id, room_id, joined_at) SELECT a.id, r.id, now() "
+            "FROM accounts a, rooms r WHERE a.name = %s AND r.name = 'quiet'",
+            (lonely,),
+        )
+    deadline = time.monotonic() + 10
+    while True:
+        said = send_room(talker, "quiet", "anyone?")
+        try:
+            assert reader.expect("message", timeout=0.5, id=said)["room"] == "quiet"
+            break
+        except FrameTimeout:
+            assert time.monotonic() < deadline, "the membership was never followed"
 
 
 def _stored_since(client: ChatClient, first: int) -> set[int]:

@@ -324,12 +324,28 @@ class ClusterHub(Hub):
     def _apply_membership(self, event: Membership) -> None:
         self._elsewhere.joined(event.account, event.room, event.joined)
         notice = MemberChange(event.room, event.user, event.joined)
+        if not event.joined:
+            super().to_room(event.room, notice)
+        if self.sessions_of(event.account):
+            self._follow_memberships([event.account])
         if event.joined:
-            self.join(event.account, event.room)
             super().to_room(event.room, notice)
-        else:
-            super().to_room(event.room, notice)
-            self.leave(event.account, event.room)
+
+    def _follow_memberships(self, accounts: Iterable[int]) -> None:
+        """Under the sequencer: this node's sessions of ``accounts`` follow the rooms the
+        database says the accounts are in.
+
+        The news of a join or leave is only a hint: it may be late (after a leave here
+        that came later) or lost. The core stores a membership before it changes the
+        hub under the sequencer, so a read under the sequencer is never behind the hub.
+        """
+        for account, (_name, rooms) in self._db.accounts(accounts).items():
+            with self._lock:
+                followed = set(self._rooms_of.get(account, ()))
+            for room in rooms - followed:
+                self.join(account, room)
+            for room in followed - rooms:
+                self.leave(account, room)
 
     def _arrive(self, account: int, node: str, name: str, rooms: Iterable[str]) -> None:
         here = super().is_online(account)
@@ -353,7 +369,8 @@ class ClusterHub(Hub):
         super().to_accounts(mates, PresenceChange(who.name, online))
 
     def _reconcile(self) -> None:
-        """Read who is online where; correct this node's rows and its view of the others."""
+        """Read who is online where, and the rooms of this node's accounts; correct this
+        node's rows, its view of the others, and what its sessions follow."""
         timeout = self._settings.node_timeout
         truth = self._db.presence(timeout)
         mine = {a for a, nodes in truth.items() if self._node in nodes}
@@ -365,6 +382,7 @@ class ClusterHub(Hub):
         elsewhere = {a: nodes - {self._node} for a, nodes in truth.items() if nodes - {self._node}}
         found = self._db.accounts(a for a in elsewhere if a not in self._elsewhere)
         with self.sequencer:
+            self._follow_memberships(here)
             known = self._elsewhere.accounts()
             for account, nodes in known.items():
                 for node in nodes - elsewhere.get(account, set()):
