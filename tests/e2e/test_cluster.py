@@ -241,3 +241,13 @@ def test_a_bus_restart_and_a_killed_node_lose_nothing(
     assert set(acked) <= _stored_since(clients[3], min(acked))
     after = send_room(clients[1], ROOM, "still serving")
     assert clients[0].expect("message", id=after)["text"] == "still serving"
+
+    # A graceful stop delivers what its node acknowledged before it says goodbye.
+    last = clients[1]
+    for n in range(50):
+        last.send({"type": "send", "room": ROOM, "text": f"last {n}", "req": f"last{n}"})
+    nodes[1].stop()
+    frames = last.wait_closed()
+    acknowledged = {f["id"] for f in frames if f["type"] == "ok"}
+    assert acknowledged
+    assert acknowledged <= {f["id"] for f in frames if f["type"] == "message"}

@@ -59,6 +59,13 @@ class _Stored:
     account: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class _Flush:
+    """Set ``done`` once everything queued before this is delivered."""
+
+    done: threading.Event
+
+
 class _Signal:
     """A request to the hub thread: catch up on everything, or read presence too."""
 
@@ -68,7 +75,8 @@ class _Signal:
 
 CATCH_UP = _Signal("catch up")
 RECONCILE = _Signal("reconcile")
-_Work = _Stored | Presence | Membership | News | _Signal | None
+_Work = _Stored | Presence | Membership | News | _Signal | _Flush | None
+FLUSH_TIMEOUT = 5.0
 
 
 class ClusterHub(Hub):
@@ -117,6 +125,12 @@ class ClusterHub(Hub):
         for payload in encode(News(self._node, leaving=True)):
             self._bus.publish(payload)
         self._bus.stop()
+
+    def flush(self) -> None:
+        done = threading.Event()
+        self._work.put(_Flush(done))
+        if not done.wait(FLUSH_TIMEOUT):
+            log.warning("the cluster hub did not deliver everything within %ss", FLUSH_TIMEOUT)
 
     # -- the bus's listener -----------------------------------------------------------
 
@@ -264,6 +278,7 @@ class ClusterHub(Hub):
         wanted = News(self._node)  # what to read: this node's news and the others'
         heard: list[News] = []
         present: dict[int, bool] = {}
+        flushed: list[threading.Event] = []
         everything = reconcile = False
         for item in items:
             if isinstance(item, _Stored):
@@ -289,6 +304,8 @@ class ClusterHub(Hub):
                 everything = True
             elif item is RECONCILE:
                 everything = reconcile = True
+            elif isinstance(item, _Flush):
+                flushed.append(item.done)
         for account, online in present.items():
             self._db.set_present(self._node, account, online)  # before the news of it
         for payload in encode(out):
@@ -298,6 +315,8 @@ class ClusterHub(Hub):
         if reconcile:
             self._reconcile()
         self._catch_up(None if everything else wanted)
+        for done in flushed:
+            done.set()
 
     # -- news from other nodes --------------------------------------------------------
 

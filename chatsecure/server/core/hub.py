@@ -128,6 +128,10 @@ class Hub:
         cluster hub delivers what other nodes stored later, and must not repeat the page.
         """
 
+    def flush(self) -> None:
+        """Deliver what is stored; here it already is. A cluster hub delivers from its
+        own thread, and waits for it before the service ends the sessions."""
+
     def _room(self, name: str) -> Room:
         room = self._rooms.get(name)
         if room is None:

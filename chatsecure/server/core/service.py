@@ -43,6 +43,7 @@ class ChatService:
         self.settings = settings
         self.observers = Observers()
         self._auth = Authenticator(store, settings.auth, clock)
+        self._hub = hub
         sequencer = hub.sequencer
         self.rooms = Rooms(
             settings=settings, store=store, hub=hub, sequencer=sequencer, observers=self.observers
@@ -76,5 +77,6 @@ class ChatService:
         """Store and deliver what is queued, then end every session with ``SHUTDOWN``."""
         self._housekeeper.stop()
         self.messages.stop()
+        self._hub.flush()
         self.sessions.end_all(EndReason.SHUTDOWN)
         self._auth.close()
