@@ -2,13 +2,15 @@
 
 Redis pub/sub keeps nothing: a node that is disconnected misses what was published, and
 the hub's catch-up covers that. The subscriber thread reconnects (and says so) when
-Redis restarts; a publish that fails is logged and dropped.
+Redis restarts; a publish that fails is logged and dropped, and so are those of the next
+second.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 
 import redis
 
@@ -17,7 +19,10 @@ from chatsecure.server.cluster.bus import RECONNECT_DELAYS, Listener
 log = logging.getLogger(__name__)
 
 POLL_SECONDS = 0.5  # how soon the bus thread notices a stop
-SOCKET_TIMEOUT = 5.0
+SOCKET_TIMEOUT = 2.0
+# After a failed publish, later ones are dropped for this long: the hub's thread must not
+# wait on an unreachable Redis for every round, and its catch-up covers what is dropped.
+PUBLISH_PAUSE = 1.0
 
 
 class RedisBus:
@@ -29,6 +34,7 @@ class RedisBus:
             client_name=f"chatsecure-bus-{node}",
         )
         self._channel = channel
+        self._paused_until = 0.0
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -39,9 +45,12 @@ class RedisBus:
         self._thread.start()
 
     def publish(self, payload: str) -> None:
+        if time.monotonic() < self._paused_until:
+            return
         try:
             self._client.publish(self._channel, payload)
         except redis.RedisError as exc:
+            self._paused_until = time.monotonic() + PUBLISH_PAUSE
             log.warning("could not publish on the Redis bus: %s", exc.__class__.__name__)
 
     def stop(self) -> None:
