@@ -101,10 +101,6 @@ class ClusterHub(Hub):
             reconcile=lambda: self._work.put(RECONCILE),
         )
 
-    @property
-    def node(self) -> str:
-        return self._node
-
     def start(self) -> None:
         """Join the cluster: register the node, start delivering, listen to the bus."""
         self._db.start_node(self._node)
