@@ -23,6 +23,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     func,
+    literal,
     or_,
     select,
 )
@@ -90,19 +91,27 @@ class ClusterStore:
         with self.engine.connect() as conn:
             return set(conn.scalars(select(ClusterNode.name).where(_alive(timeout))))
 
-    def set_present(self, node: str, account_id: int, present: bool) -> None:
+    def set_presence(self, node: str, changes: Mapping[int, bool]) -> None:
+        """Account -> whether it has a session on ``node`` now; one transaction.
+
+        Accounts deleted meanwhile are skipped, not an error (their rows would go with
+        them anyway).
+        """
+        online = [a for a, present in changes.items() if present]
+        offline = [a for a, present in changes.items() if not present]
         with self.engine.begin() as conn:
-            if present:
-                conn.execute(
-                    insert(ClusterPresence)
-                    .values(node=node, account_id=account_id)
-                    .on_conflict_do_nothing()
-                )
-            else:
+            if offline:
                 conn.execute(
                     delete(ClusterPresence).where(
-                        ClusterPresence.node == node, ClusterPresence.account_id == account_id
+                        ClusterPresence.node == node, ClusterPresence.account_id.in_(offline)
                     )
+                )
+            if online:
+                existing = select(literal(node), Account.id).where(Account.id.in_(online))
+                conn.execute(
+                    insert(ClusterPresence)
+                    .from_select(["node", "account_id"], existing)
+                    .on_conflict_do_nothing()
                 )
 
     def presence(

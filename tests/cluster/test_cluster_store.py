@@ -69,10 +69,9 @@ def test_presence_counts_only_live_nodes(stores):
     who = _ids(store)
     cluster.start_node("n1")
     cluster.start_node("n2")
-    cluster.set_present("n1", who["ann"], True)
-    cluster.set_present("n1", who["ann"], True)  # repeated: no error
-    cluster.set_present("n2", who["ann"], True)
-    cluster.set_present("n2", who["bob"], True)
+    cluster.set_presence("n1", {who["ann"]: True})
+    cluster.set_presence("n1", {who["ann"]: True, 999_999: True})  # repeated, or deleted: fine
+    cluster.set_presence("n2", {who["ann"]: True, who["bob"]: True})
     assert cluster.presence(10) == {who["ann"]: {"n1", "n2"}, who["bob"]: {"n2"}}
     assert cluster.presence(10, [who["bob"]]) == {who["bob"]: {"n2"}}
     with store.engine.begin() as conn:  # n2 stopped beating a minute ago
@@ -87,9 +86,9 @@ def test_presence_counts_only_live_nodes(stores):
     cluster.beat("n2")
     assert cluster.live_nodes(10) == {"n1", "n2"}
     cluster.start_node("n2")  # a restart forgets the presence its last run left
-    cluster.set_present("n1", who["ann"], False)
+    cluster.set_presence("n1", {who["ann"]: False})
     assert cluster.presence(10) == {}
-    cluster.set_present("n1", who["cy"], True)
+    cluster.set_presence("n1", {who["cy"]: True})
     cluster.stop_node("n1")  # its presence goes with it
     assert cluster.presence(10) == {}
     assert cluster.accounts([who["ann"]]) == {who["ann"]: ("ann", {"dev", "ops"})}

@@ -302,8 +302,8 @@ class ClusterHub(Hub):
                 everything = reconcile = True
             elif isinstance(item, _Flush):
                 flushed.append(item.done)
-        for account, online in present.items():
-            self._db.set_present(self._node, account, online)  # before the news of it
+        if present:
+            self._db.set_presence(self._node, present)  # before the news of it
         for payload in encode(out):
             self._bus.publish(payload)
         if heard:
@@ -390,10 +390,9 @@ class ClusterHub(Hub):
         truth = self._db.presence(timeout)
         mine = {a for a, nodes in truth.items() if self._node in nodes}
         here = set(self.online_accounts())
-        for account in mine - here:
-            self._db.set_present(self._node, account, False)
-        for account in here - mine:
-            self._db.set_present(self._node, account, True)
+        wrong = dict.fromkeys(mine - here, False) | dict.fromkeys(here - mine, True)
+        if wrong:
+            self._db.set_presence(self._node, wrong)
         elsewhere = {a: nodes - {self._node} for a, nodes in truth.items() if nodes - {self._node}}
         found = self._db.accounts(a for a in elsewhere if a not in self._elsewhere)
         with self.sequencer:
