@@ -63,11 +63,18 @@ class ClusterStore:
 
     # -- nodes and presence ---------------------------------------------------------
 
-    def start_node(self, node: str) -> None:
-        """Register ``node`` as alive, forgetting the presence a previous run of it left."""
+    def start_node(self, node: str) -> float | None:
+        """Register ``node`` as alive, forgetting the presence a previous run of it left;
+        how many seconds ago a node of that name last beat (None: never, or stopped)."""
         with self.engine.begin() as conn:
+            age = conn.scalar(
+                select(func.extract("epoch", func.now() - ClusterNode.heartbeat_at)).where(
+                    ClusterNode.name == node
+                )
+            )
             self._beat(conn, node)
             conn.execute(delete(ClusterPresence).where(ClusterPresence.node == node))
+        return None if age is None else float(age)
 
     def beat(self, node: str) -> None:
         with self.engine.begin() as conn:

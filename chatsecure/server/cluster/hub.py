@@ -103,7 +103,14 @@ class ClusterHub(Hub):
 
     def start(self) -> None:
         """Join the cluster: register the node, start delivering, listen to the bus."""
-        self._db.start_node(self._node)
+        age = self._db.start_node(self._node)
+        if age is not None and age < self._settings.node_timeout:
+            log.warning(
+                "a node named %s beat %.1fs ago: if it is not this node restarting after a "
+                "crash, two nodes share one node_name, and presence will be wrong",
+                self._node,
+                age,
+            )
         self._thread.start()
         self._heartbeat.start()
         self._bus.start(self)
