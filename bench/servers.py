@@ -129,7 +129,10 @@ class ChatServer(_Served):
         bcrypt_rounds: int = 10,
         irc: bool = False,
         extra: Mapping[str, Mapping[str, Any]] | None = None,
+        database_url: str | None = None,
     ) -> None:
+        """``database_url``: a database to share (PostgreSQL, already migrated), instead
+        of an SQLite file of its own; the certificate is still the server's own."""
         self.directory = directory
         directory.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -139,7 +142,7 @@ class ChatServer(_Served):
         config: dict[str, dict[str, Any]] = {
             "server": {"host": HOST, "port": self.port, "thread_stack_kib": 64},
             "tls": {"cert_file": "server.pem", "key_file": "server.key", "ca_file": "ca.pem"},
-            "database": {"url": "sqlite:///chat.db"},
+            "database": {"url": database_url or "sqlite:///chat.db"},
             "auth": {"bcrypt_rounds": bcrypt_rounds, "max_failures_per_address": 100_000},
             "rooms": {"default": [], "users_can_create": True},
             "limits": {
@@ -167,8 +170,9 @@ class ChatServer(_Served):
         )
         self.log = directory / "server.log"
         self._admin("gencert", "--hostname", "localhost")
-        engine = make_engine(f"sqlite:///{self.db_path}")
-        upgrade(engine)
+        engine = make_engine(database_url or f"sqlite:///{self.db_path}")
+        if database_url is None:
+            upgrade(engine)
         self.store = Store(engine)
         self._hash: str | None = None
 

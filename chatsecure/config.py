@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import platform
+import re
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -149,6 +151,27 @@ class LimitsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ClusterSettings:
+    """Several nodes on one PostgreSQL database, told of each other's news by a bus."""
+
+    enabled: bool = False
+    # This node's name among the nodes; empty means the machine's host name.
+    node_name: str = ""
+    # "postgres": LISTEN/NOTIFY on the database itself; "redis": pub/sub at redis_url.
+    bus: str = _choice("postgres", "redis")
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    # How often a node says it is alive and catches up on what the bus did not tell it.
+    heartbeat_interval: float = _ranged(1.0, 0.05, 60)
+    # A node not heard from for this long is dead: its users go offline elsewhere.
+    node_timeout: float = _ranged(10.0, 0.5, 3600)
+
+    @property
+    def node(self) -> str:
+        """This node's name: ``node_name``, else the host name."""
+        return self.node_name or platform.node()
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingSettings:
     level: str = _choice("INFO", "DEBUG", "WARNING", "ERROR")
     # "json": one JSON object per line, for log shippers.
@@ -177,6 +200,7 @@ class Settings:
     history: HistorySettings = HistorySettings()
     rooms: RoomsSettings = RoomsSettings()
     limits: LimitsSettings = LimitsSettings()
+    cluster: ClusterSettings = ClusterSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
 
@@ -223,6 +247,7 @@ def parse_settings(raw: Mapping[str, Any], path: Path) -> Settings:
             raise ConfigError(f"{path}: [{name}] must be a table")
         sections[name] = _parse_section(_SECTIONS[name], name, table, path)
     settings = Settings(path=path, **sections)
+    _check_cluster_database(settings, path)
     return _resolve_paths(settings)
 
 
@@ -311,6 +336,41 @@ def _check_database(database: DatabaseSettings, where: str) -> None:
         )
 
 
+NODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+def _check_cluster(cluster: ClusterSettings, where: str) -> None:
+    if cluster.node_name and not NODE_NAME.fullmatch(cluster.node_name):
+        raise ConfigError(
+            f"{where} node_name: {cluster.node_name!r} is not a node name "
+            "(1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
+        )
+    if not cluster.redis_url.startswith(REDIS_SCHEMES):
+        raise ConfigError(
+            f"{where} redis_url: {cluster.redis_url!r} is not a Redis URL "
+            "(redis://HOST:PORT/DB, rediss:// for TLS, or unix:///PATH)"
+        )
+    if cluster.node_timeout < 3 * cluster.heartbeat_interval:
+        raise ConfigError(
+            f"{where} node_timeout: {cluster.node_timeout} must be at least three "
+            f"heartbeat_interval ({cluster.heartbeat_interval}), or one late heartbeat "
+            "would make a live node look dead"
+        )
+
+
+def _check_cluster_database(settings: Settings, path: Path) -> None:
+    """Nodes share one store, so clustering needs a database server, not an SQLite file."""
+    if settings.cluster.enabled and make_url(settings.database.url).get_backend_name() != (
+        "postgresql"
+    ):
+        raise ConfigError(
+            f"{path}: [cluster] enabled: several nodes need one PostgreSQL database "
+            '([database] url = "postgresql+psycopg://..."); SQLite is the database of '
+            "a single node (see docs/cluster.md)"
+        )
+
+
 def _check_host(section: ServerSettings | IrcSettings, where: str) -> None:
     if any(c.isspace() for c in section.host):
         raise ConfigError(f"{where} host: {section.host!r} is not a host name or address")
@@ -343,6 +403,7 @@ _SECTION_CHECKS: dict[str, tuple[Callable[[Any, str], None], ...]] = {
     "server": (_check_host,),
     "irc": (_check_host,),
     "metrics": (_check_metrics,),
+    "cluster": (_check_cluster,),
 }
 
 

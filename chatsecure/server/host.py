@@ -22,6 +22,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from chatsecure.config import Settings
+from chatsecure.server.cluster import ClusterHub
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.service import ChatService
@@ -70,6 +71,7 @@ class ServerHost:
         self._observer = observer
         self._service: ChatService | None = None
         self._hub: Hub | None = None
+        self._cluster: ClusterHub | None = None  # with [cluster] enabled: this node's hub
         self._listeners: list[Listener] = []
         self._budget = QueueBudget(self.settings.limits.max_queued_bytes_total)
         self._started_at = 0.0
@@ -83,7 +85,10 @@ class ServerHost:
         cannot be bound."""
         if self._service is not None:
             raise RuntimeError("the server is already running")
-        hub = Hub()
+        cluster = ClusterHub(self.settings, self.store) if self.settings.cluster.enabled else None
+        if cluster is not None:
+            cluster.start()
+        hub = cluster or Hub()
         service = ChatService(self.settings, self.store, hub)
         if self._observer is not None:
             service.observers.subscribe(self._observer)  # before start: see the first event
@@ -107,6 +112,8 @@ class ServerHost:
             for listener in started:
                 listener.stop_accepting()
             service.shutdown()
+            if cluster is not None:
+                cluster.stop()
             for listener in started:
                 listener.close()
             if started:  # the main port is fine, so the IRC port failed: say so
@@ -114,6 +121,7 @@ class ServerHost:
                 raise OSError(exc.errno, f"IRC port {where}: {exc.strerror}") from exc
             raise
         self._service, self._listeners, self._hub = service, started, hub
+        self._cluster = cluster
         self._started_at = time.time()
         return [
             f"{format_address(host, port)}{mark}"
@@ -132,11 +140,13 @@ class ServerHost:
         for listener in listeners:
             listener.stop_accepting()
         service.shutdown()
+        if self._cluster is not None:
+            self._cluster.stop()  # after the sessions' ends, so the other nodes hear of them
         for listener in listeners:
             listener.close()
         if self._observer is not None:
             service.observers.unsubscribe(self._observer)
-        self._service, self._listeners = None, []
+        self._service, self._listeners, self._hub, self._cluster = None, [], None, None
         self.store.close()
 
     def reconfigure(self, settings: Settings, context: ssl.SSLContext, not_after: datetime) -> None:

@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -87,6 +88,9 @@ class Membership(Base):
     joined_at: Mapped[datetime] = mapped_column(DateTime())
 
 
+DIRECT = text("pair_low IS NOT NULL")  # a direct message, not a room's
+
+
 class Message(Base):
     """One stored message: in a room, or between the pair (``pair_low``, ``pair_high``).
 
@@ -100,6 +104,9 @@ class Message(Base):
         Index(None, "room_id", "id"),
         Index(None, "pair_low", "pair_high", "id"),
         Index(None, "sender_id"),
+        # A cluster node reads an account's new direct messages, either side of the pair.
+        Index(None, "pair_low", "id", postgresql_where=DIRECT, sqlite_where=DIRECT),
+        Index(None, "pair_high", "id", postgresql_where=DIRECT, sqlite_where=DIRECT),
         CheckConstraint(
             "(room_id IS NULL) <> (pair_low IS NULL AND pair_high IS NULL)",
             name="room_or_pair",
@@ -135,3 +142,30 @@ class DirectPeer(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     last_message_id: Mapped[int] = mapped_column(BigInteger())
+
+
+class ClusterNode(Base):
+    """A server node of a cluster and when it last said it is alive (the database's clock).
+
+    A node whose heartbeat is older than ``[cluster] node_timeout`` is dead to the others,
+    and so is its presence.
+    """
+
+    __tablename__ = "cluster_nodes"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class ClusterPresence(Base):
+    """An account with at least one session open on a node: online while any node is."""
+
+    __tablename__ = "cluster_presence"
+    __table_args__ = (Index(None, "account_id"),)
+
+    node: Mapped[str] = mapped_column(
+        ForeignKey("cluster_nodes.name", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )

@@ -1,8 +1,10 @@
 """Who is connected, who is online in which room, and how to reach them: the fan-out seam.
 
 Every notice meant for more than the requesting session goes out through the ``Hub``.
-This one delivers to this process's sessions; a cluster hub would also publish to, and
-receive from, a message bus. The service is handed its hub, so one can replace the other.
+This one delivers to this process's sessions; the cluster hub (``server/cluster``) also
+publishes to, and receives from, a message bus. The service is handed its hub, so one can
+replace the other. The hub owns the ``sequencer`` lock the service orders deliveries by,
+because a cluster hub delivers from a thread of its own and must take it too.
 
 A room's recipients are cached as audiences, one per wire format, rebuilt only when
 someone in the room comes, goes, joins or leaves: a notice to a thousand members is
@@ -17,6 +19,7 @@ from collections.abc import Iterable
 from chatsecure.server.core.notices import Notice
 from chatsecure.server.core.outbox import Audience, Outbox, Wire
 from chatsecure.server.core.session import Session
+from chatsecure.storage.store import LoginSnapshot, Page
 
 
 def audiences_of(outboxes: Iterable[Outbox]) -> tuple[Audience, ...]:
@@ -42,6 +45,7 @@ class Hub:
     """Thread-safe registry of open sessions, online accounts and the rooms they are in."""
 
     def __init__(self) -> None:
+        self.sequencer = threading.Lock()  # see ChatService
         self._lock = threading.Lock()
         self._sessions: dict[int, Session] = {}  # every open session, logged in or not
         self._by_account: dict[int, list[Session]] = {}  # logged-in sessions
@@ -54,8 +58,13 @@ class Hub:
         with self._lock:
             self._sessions[session.id] = session
 
-    def log_in(self, session: Session, rooms: Iterable[str]) -> bool:
-        """The session's account is set: route to it. True if it is the account's first."""
+    def log_in(
+        self, session: Session, rooms: Iterable[str], seen: LoginSnapshot | None = None
+    ) -> bool:
+        """The session's account is set: route to it. True if it is the account's first.
+
+        ``seen`` is the history the login sends; this hub needs none of it (see ``showed``).
+        """
         account = session.account_id
         with self._lock:
             sessions = self._by_account.setdefault(account, [])
@@ -111,6 +120,17 @@ class Hub:
             if rooms is not None and room in rooms:
                 rooms.discard(room)
                 self._drop(room, account)
+
+    def showed(self, session: Session, room: str, page: Page) -> None:
+        """``session`` was just sent ``page``, the latest history of ``room`` it joined.
+
+        Nothing to do here: under the sequencer, all that is stored is delivered. A
+        cluster hub delivers what other nodes stored later, and must not repeat the page.
+        """
+
+    def flush(self) -> None:
+        """Deliver what is stored; here it already is. A cluster hub delivers from its
+        own thread, and waits for it before the service ends the sessions."""
 
     def _room(self, name: str) -> Room:
         room = self._rooms.get(name)

@@ -111,6 +111,7 @@ class Rooms:
         with self._sequencer:
             self._hub.join(session.account_id, room)
             page = self._store.room_history(room_id, limit=limit) if limit else Page([], False)
+            self._hub.showed(session, room, page)
             members = self.member_list(room, self._store.room_members(room_id))
             session.outbox.reply(label, Joined(room, HistoryPage.of(InRoom(room), page), members))
             if newly:

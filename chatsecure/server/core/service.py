@@ -17,7 +17,6 @@ sent, or misses one in between.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -45,7 +44,8 @@ class ChatService:
         live = self._live = LiveSettings(settings)
         self.observers = Observers()
         self._auth = Authenticator(store, live, clock)
-        sequencer = threading.Lock()
+        self._hub = hub
+        sequencer = hub.sequencer
         self.rooms = Rooms(
             settings=live,
             store=store,
@@ -92,5 +92,6 @@ class ChatService:
         """Store and deliver what is queued, then end every session with ``SHUTDOWN``."""
         self._housekeeper.stop()
         self.messages.stop()
+        self._hub.flush()
         self.sessions.end_all(EndReason.SHUTDOWN)
         self._auth.close()

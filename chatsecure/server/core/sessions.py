@@ -124,7 +124,7 @@ class Sessions:
             )
             self._rooms.learn(seen.rooms)
             names = [name for _, name in seen.rooms]
-            first = self._hub.log_in(session, names)
+            first = self._hub.log_in(session, names, seen)
             welcome = Welcome(
                 user=account.name,
                 rooms=names,
