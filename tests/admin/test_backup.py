@@ -178,14 +178,19 @@ def test_restore_checks_the_file_first(with_alice, tmp_path, kind):
     assert live.read_bytes() == before
 
 
+HEAD = db.head_revision()
+NEWER = "9999"  # a revision after today's head: what a later chatsecure ships
+
+
 @pytest.fixture
 def newer_migrations(tmp_path):
-    """The real migrations plus a 0002 that adds a table: what a later chatsecure ships."""
+    """The real migrations plus one that adds a table."""
     folder = tmp_path / "migrations"
     shutil.copytree(db.migrations_dir(), folder, ignore=shutil.ignore_patterns("__pycache__"))
-    (folder / "versions" / "0002_probe.py").write_text(
+    (folder / "versions" / f"{NEWER}_probe.py").write_text(
         "import sqlalchemy as sa\nfrom alembic import op\n\n"
-        'revision = "0002"\ndown_revision = "0001"\nbranch_labels = None\ndepends_on = None\n\n\n'
+        f'revision = "{NEWER}"\ndown_revision = "{HEAD}"\n'
+        "branch_labels = None\ndepends_on = None\n\n\n"
         "def upgrade():\n"
         '    op.create_table("probe", sa.Column("id", sa.Integer, primary_key=True))\n\n\n'
         "def downgrade():\n"
@@ -203,12 +208,12 @@ def test_migrate_backs_up_before_it_changes_the_schema(with_alice, newer_migrati
     _use_migrations(monkeypatch, newer_migrations)
     result = with_alice("migrate")
     assert result.code == 0, result.err
-    assert "upgraded from 0001 to 0002" in result.out
-    (backup,) = _database(with_alice).parent.glob("chatsecure.0001.*.db.bak")
-    assert f"backed up the schema 0001 database to {backup}" in result.err
+    assert f"upgraded from {HEAD} to {NEWER}" in result.out
+    (backup,) = _database(with_alice).parent.glob(f"chatsecure.{HEAD}.*.db.bak")
+    assert f"backed up the schema {HEAD} database to {backup}" in result.err
     assert stat.S_IMODE(backup.stat().st_mode) == 0o600
-    assert (_revision(backup), _names(backup)) == ("0001", ["alice"])
-    assert _revision(_database(with_alice)) == "0002"
+    assert (_revision(backup), _names(backup)) == (HEAD, ["alice"])
+    assert _revision(_database(with_alice)) == NEWER
     # Already current: nothing to change, so no backup.
     assert "already at the current schema" in with_alice("migrate").out
     assert len(list(_database(with_alice).parent.glob("*.bak"))) == 1
