@@ -37,20 +37,11 @@ from chatsecure.storage.models import (
     Message,
     Room,
 )
-from chatsecure.storage.store import StoredMessage
+from chatsecure.storage.store import MESSAGE_COLUMNS, StoredMessage
 
 # How many conversations one catch-up query covers, and how many rows it returns at most.
 CONVERSATIONS_PER_QUERY = 100
 ROWS_PER_QUERY = 2000
-
-_COLUMNS = (
-    Message.id,
-    Message.ts_ms,
-    Message.sender_name,
-    Message.text,
-    Room.name,
-    Message.recipient_name,
-)
 
 
 class ClusterStore:
@@ -227,7 +218,7 @@ class ClusterStore:
             for start in range(0, len(items), CONVERSATIONS_PER_QUERY):
                 chunk = items[start : start + CONVERSATIONS_PER_QUERY]
                 query = (
-                    select(*keys, *_COLUMNS)
+                    select(*keys, *MESSAGE_COLUMNS)
                     .outerjoin(Room, Room.id == Message.room_id)
                     .where(or_(*(after(key, cursor) for key, cursor in chunk)))
                     .order_by(Message.id)

@@ -206,7 +206,8 @@ _DIALECT_INSERTS: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = 
 }
 
 
-_MESSAGE_COLUMNS = (
+# The columns of a StoredMessage, in its field order (the room by name: joined to rooms).
+MESSAGE_COLUMNS = (
     Message.id,
     Message.ts_ms,
     Message.sender_name,
@@ -231,14 +232,14 @@ _INSERT_COLUMNS = (
 _INSERT_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 MAX_BATCH = _INSERT_CHUNKS[0]  # the largest batch one statement stores
 _LATEST_IN_ROOM = (
-    select(*_MESSAGE_COLUMNS)
+    select(*MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)
     .where(Message.room_id == bindparam("room_id"))
     .order_by(Message.id.desc())
     .limit(bindparam("limit"))
 )
 _LATEST_DIRECT = (
-    select(*_MESSAGE_COLUMNS)
+    select(*MESSAGE_COLUMNS)
     .outerjoin(Room, Room.id == Message.room_id)
     .where(Message.pair_low == bindparam("low"), Message.pair_high == bindparam("high"))
     .order_by(Message.id.desc())
@@ -876,7 +877,7 @@ class Store:
         limit: int,
         newest: bool,
     ) -> Page:
-        query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        query = select(*MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
         query = query.where(*where)  # type: ignore[arg-type]
         if isinstance(before, At):
             query = query.where(Message.ts_ms < before.ts_ms)
@@ -952,7 +953,7 @@ class Store:
         are plain tuples in ``StoredMessage`` field order: exports read millions, and
         building an object per row would cost more than reading it.
         """
-        query = select(*_MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        query = select(*MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
         if room_id is not None:
             query = query.where(Message.room_id == room_id)
         if visible_to is not None:
