@@ -1,8 +1,11 @@
+from datetime import timedelta
+
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, update
 
 from chatsecure.storage import store as store_module
 from chatsecure.storage.db import make_engine
+from chatsecure.storage.models import AddressFailure
 from chatsecure.storage.store import (
     Activity,
     At,
@@ -317,3 +320,27 @@ def test_iter_message_rows_time_window(store, people):
     assert list(store.iter_message_rows(since_ms=ts + 1)) == []
     assert len(list(store.iter_message_rows(since_ms=ts, until_ms=ts + 1))) == 3
     assert list(store.iter_message_rows(until_ms=ts)) == []
+
+
+def _age_address_failures(store: Store, seconds: int) -> None:
+    """Move every stored address failure's window start ``seconds`` into the past."""
+    with store.writing() as s, s.begin():
+        s.execute(
+            update(AddressFailure).values(since=AddressFailure.since - timedelta(seconds=seconds))
+        )
+
+
+def test_address_failures_count_in_a_window_and_ended_ones_are_pruned(store):
+    assert store.address_failures("192.0.2.1") == (0, None)
+    assert [store.record_address_failure("192.0.2.1", 60) for _ in range(3)] == [1, 2, 3]
+    store.record_address_failure("192.0.2.2", 60)
+    count, since = store.address_failures("192.0.2.1")
+    assert count == 3
+    assert since is not None
+    assert store.prune_address_failures(60) == 0  # both windows are still open
+    _age_address_failures(store, 61)
+    assert store.record_address_failure("192.0.2.1", 60) == 1  # an ended window starts anew
+    assert store.address_failures("192.0.2.1")[1] > since
+    assert store.prune_address_failures(60, batch=5) == 1  # only 192.0.2.2's had ended
+    assert store.address_failures("192.0.2.2") == (0, None)
+    assert store.address_failures("192.0.2.1")[0] == 1

@@ -87,6 +87,13 @@ def test_concurrent_login_failures_each_count_once(store, stores):
     assert after.failed_logins == THREADS * ROUNDS
 
 
+def test_concurrent_failures_from_one_address_each_count_once(store, stores):
+    # The first round races to insert the address's row, the others to update it.
+    counts = race(stores, lambda s, _t, _r: s.record_address_failure("192.0.2.7", 3600))
+    assert sorted(counts) == list(range(1, THREADS * ROUNDS + 1))
+    assert store.address_failures("192.0.2.7")[0] == THREADS * ROUNDS
+
+
 def test_concurrent_joins_of_one_account_join_it_once(store, stores):
     store.create_account("joiner", "h", [])
     account = store.get_account("joiner")

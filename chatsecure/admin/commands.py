@@ -805,8 +805,8 @@ COMMANDS = (
         "unlock",
         "let a throttled account log in again now",
         "Forget an account's failed logins, so the per-account throttle no longer refuses "
-        "it; the password stays as it is. A running server's per-address throttle is not "
-        "affected.",
+        "it; the password stays as it is. The per-address throttle is not affected: it "
+        "ends with its window.",
         ("chatsecure-admin unlock alice",),
         unlock,
         _username_argument,

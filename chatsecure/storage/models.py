@@ -169,3 +169,19 @@ class ClusterPresence(Base):
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
+
+
+class AddressFailure(Base):
+    """Failed password checks from one client address in the current window.
+
+    Stored like an account's (``failed_logins``, ``failures_since``), so the per-address
+    login throttle holds across a restart and across the nodes of a cluster. A row whose
+    window has ended counts for nothing and is pruned by the housekeeping.
+    """
+
+    __tablename__ = "address_failures"
+    __table_args__ = (Index(None, "since"),)
+
+    address: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(Integer())
+    since: Mapped[datetime] = mapped_column(DateTime())

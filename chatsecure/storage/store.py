@@ -44,7 +44,14 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from chatsecure.names import username_key
 from chatsecure.storage.db import single_statement_engine, write_engine
-from chatsecure.storage.models import Account, DirectPeer, Membership, Message, Room
+from chatsecure.storage.models import (
+    Account,
+    AddressFailure,
+    DirectPeer,
+    Membership,
+    Message,
+    Room,
+)
 
 
 class StoreError(Exception):
@@ -530,6 +537,50 @@ class Store:
                 .returning(Account.failed_logins)
             )
         return count or 0
+
+    # -- failed password checks per client address -----------------------------------
+
+    def address_failures(self, address: str) -> tuple[int, datetime | None]:
+        """The address's stored failures and when their window began (0, None if none)."""
+        with self.reading() as s:
+            row = s.execute(
+                select(AddressFailure.failures, AddressFailure.since).where(
+                    AddressFailure.address == address
+                )
+            ).first()
+        return (row.failures, row.since) if row else (0, None)
+
+    def record_address_failure(self, address: str, window_seconds: int) -> int:
+        """Count a failure from ``address`` in its window (a new one if it ran out).
+
+        One upsert decides and counts, like ``record_login_failure``: its SET reads the
+        row as it was, so concurrent failures each count once on either database.
+        """
+        now = utcnow()
+        expired = AddressFailure.since <= now - timedelta(seconds=window_seconds)
+        upsert = self._insert(AddressFailure).values(address=address, failures=1, since=now)
+        with self._writer.begin() as conn:
+            count = conn.scalar(
+                upsert.on_conflict_do_update(
+                    index_elements=[AddressFailure.address],
+                    set_={
+                        "since": case((expired, now), else_=AddressFailure.since),
+                        "failures": case((expired, 1), else_=AddressFailure.failures + 1),
+                    },
+                ).returning(AddressFailure.failures)
+            )
+        return count or 0
+
+    def prune_address_failures(self, window_seconds: int, batch: int = 1000) -> int:
+        """Delete up to ``batch`` rows whose window has ended; how many were deleted."""
+        ended = select(AddressFailure.address).where(
+            AddressFailure.since <= utcnow() - timedelta(seconds=window_seconds)
+        )
+        with self._writer.begin() as conn:
+            result = conn.execute(
+                delete(AddressFailure).where(AddressFailure.address.in_(ended.limit(batch)))
+            )
+        return int(result.rowcount)
 
     def credential_generations(self, account_ids: Iterable[int]) -> dict[int, int]:
         """Of these ids, the enabled accounts and their credential generations.

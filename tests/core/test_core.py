@@ -32,8 +32,13 @@ from chatsecure.protocol import (
     Who,
     WhoReply,
 )
+from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.service import ChatService
+from chatsecure.server.json import JsonWire
+from chatsecure.storage.db import make_engine
+from chatsecure.storage.store import Store
 
-from .conftest import PASSWORD
+from .conftest import PASSWORD, Client
 
 
 def test_hello_then_login_sends_welcome_history_and_who(connect, login):
@@ -107,6 +112,47 @@ def test_unknown_names_are_throttled_like_real_ones(connect):
         assert client.outbox.next(Error).code == "auth_failed"
     client.send(Login(username="ghost", password="wrong password", req=2))
     assert client.outbox.next(Error).code == "rate_limited"
+
+
+def test_the_per_address_throttle_holds_across_nodes_and_restarts(settings, store, clock):
+    """Two services on one database are two nodes: an address's failures on either count."""
+    auth = dataclasses.replace(settings.auth, max_failures_per_address=4)
+    settings = dataclasses.replace(settings, auth=auth)
+    url = settings.database.url
+    nodes = [ChatService(settings, Store(make_engine(url)), Hub(), clock) for _ in range(3)]
+    codes = []
+    try:
+        for node in nodes:
+            node.start()
+        # Each guess names another (unknown) account, so only the address's limit applies.
+        for n, node in enumerate(nodes[:2] * 3):
+            client = Client(JsonWire(node), "10.0.0.5")
+            client.send(Login(username=f"ghost{n}", password="wrong password", req=n))
+            codes.append(client.outbox.next(Error).code)
+        # A node that has seen none of them (one started afresh, say) refuses it too.
+        late = Client(JsonWire(nodes[2]), "10.0.0.5")
+        late.send(Login(username="alice", password=PASSWORD, req="late"))
+        codes.append(late.outbox.next(Error).code)
+    finally:
+        for node in nodes:
+            node.shutdown()
+    assert codes == ["auth_failed"] * 4 + ["rate_limited"] * 3
+
+
+def test_an_address_is_throttled_in_memory_while_the_store_cannot_count(
+    connect, core, store, monkeypatch
+):
+    auth = dataclasses.replace(core.settings.auth, max_failures_per_address=2)
+    core.reconfigure(dataclasses.replace(core.settings, auth=auth))
+
+    def disk_full(*_args: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(store, "record_address_failure", disk_full)
+    client = connect("10.0.0.6")
+    for n, expected in enumerate(["auth_failed", "auth_failed", "rate_limited"]):
+        client.send(Login(username=f"ghost{n}", password="wrong password", req=n))
+        assert client.outbox.next(Error).code == expected
 
 
 def test_requests_before_login_are_refused(connect):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from tests.e2e.client import ChatClient, Frame
@@ -32,11 +32,13 @@ class Cluster:
         self.redis_url = redis_url
         self.nodes: list[ServerProcess] = []
 
-    def add_node(self) -> ServerProcess:
+    def add_node(self, **sections: Mapping[str, Any]) -> ServerProcess:
+        """Start another node; ``sections`` add to its config (e.g. ``auth={...}``)."""
         name = f"node{len(self.nodes) + 1}"
         cluster: dict[str, Any] = {"redis_url": self.redis_url} if self.redis_url else {}
         node = self.factory(
             {
+                **sections,
                 "database": {"url": self.url, "pool_size": 4, "max_overflow": 8},
                 "cluster": {
                     "enabled": True,

@@ -32,6 +32,7 @@ from tests.e2e.conftest import ServerFactory
 from tests.e2e.helpers import history, join, send_direct, send_room
 from tests.pg import PostgresServer
 from tests.redisserver import RedisServer, RedisUnavailableError
+from tests.serverproc import password_of
 
 ROOM = "crowd"
 PER_SENDER = 40
@@ -145,6 +146,19 @@ def test_chat_presence_and_disable_across_three_nodes(
             break
         except FrameTimeout:
             assert time.monotonic() < deadline, "the membership was never followed"
+
+
+@pytest.mark.parametrize("cluster", ["postgres"], indirect=True)  # the bus plays no part
+def test_guesses_from_one_address_split_over_two_nodes_meet_one_limit(cluster: Cluster) -> None:
+    nodes = [cluster.add_node(auth={"max_failures_per_address": 4}) for _ in range(2)]
+    users = cluster.users(7)
+    replies = []
+    # One guess per account (so only the address's limit applies), the nodes in turn.
+    for n, user in enumerate(users):
+        password = password_of(user) if n == len(users) - 1 else "wrong password"
+        client = nodes[n % 2].connect()
+        replies.append(client.request({"type": "login", "username": user, "password": password}))
+    assert [reply["code"] for reply in replies] == ["auth_failed"] * 4 + ["rate_limited"] * 3
 
 
 def _stored_since(client: ChatClient, first: int) -> set[int]:

@@ -5,12 +5,13 @@ checks run in a small pool (one worker per core by default): a login storm queue
 instead of starving the rest of the server. The queue is fair per account and address,
 so one of them with many checks waiting cannot make everyone else's wait behind them.
 
-Every check, a login's or a password change's, is throttled per account (stored, so it
-survives a restart) and per client address (in memory, with a higher limit), and is
-charged to both before it runs: attempts in flight count, so a burst of simultaneous
-guesses gets no more checks than the limit. Unknown names are throttled like real ones,
-in memory, so a "rate_limited" reply does not tell that an account exists; and an
-unknown name spends the same bcrypt time as a real one.
+Every check, a login's or a password change's, is throttled per account and per client
+address (with a higher limit), both counted in the database, so they survive a restart
+and hold across the nodes of a cluster; and it is charged to both before it runs:
+attempts in flight count (in this node's memory), so a burst of simultaneous guesses
+gets no more checks than the limit. Unknown names are throttled like real ones, in
+memory, so a "rate_limited" reply does not tell that an account exists; and an unknown
+name spends the same bcrypt time as a real one.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from chatsecure.config import AuthSettings
@@ -220,6 +222,7 @@ class Authenticator:
         auth = settings.now.auth
         workers = auth.max_concurrent_checks or os.cpu_count() or 1
         self._pool = FairPool(workers, initializer=_yield_to_chat)
+        # Every address's attempts in flight; its failures while the store cannot count them.
         self._by_address = FailureCounter(auth.max_failures_per_address, auth.failure_window)
         # Every name's attempts in flight; the failures of unknown names, and of real ones
         # while the store cannot count them (real accounts' failures are stored).
@@ -307,10 +310,12 @@ class Authenticator:
         self._by_address.window = auth.failure_window
         check = _Check(self._by_name.begin(username_key(name)), self._by_address.begin(address))
         try:
-            check.retry_after = self._by_address.wait(check.address, now)
+            # Exclusive, so every attempt ahead has either stored its failure or is
+            # still in flight (counted as one that will fail), never half-way between.
+            with self._by_address.exclusive(check.address):
+                stored, stored_wait = self._stored(*self._store.address_failures(address))
+                check.retry_after = self._by_address.wait(check.address, now, stored, stored_wait)
             if not check.retry_after:
-                # Exclusive, so every attempt ahead has either stored its failure or is
-                # still in flight (counted as one that will fail), never half-way between.
                 with self._by_name.exclusive(check.name):
                     if is_valid_username(name):
                         check.account = self._store.get_account(name)
@@ -319,16 +324,24 @@ class Authenticator:
             yield check
         finally:
             if not check.settled:
-                self._end(check, failed_name=False, failed_address=False)
+                self._withdraw(check)
 
     def _failed(self, check: _Check) -> None:
-        account = check.account
+        """Store the failure for its name and its address, each under its key's lock.
+
+        Unknown names, and names and addresses while the store cannot count, count in
+        memory instead.
+        """
+        account, window = check.account, self._settings.failure_window
+        check.settled = True
         with self._by_name.exclusive(check.name):
             stored = account is not None and self._bookkeep(
-                self._store.record_login_failure, account.id, self._settings.failure_window
+                self._store.record_login_failure, account.id, window
             )
-            # Unknown names, and real ones while the store cannot count, count in memory.
-            self._end(check, failed_name=not stored, failed_address=True)
+            self._by_name.end(check.name, self._clock(), failed=not stored)
+        with self._by_address.exclusive(check.address):
+            stored = self._bookkeep(self._store.record_address_failure, check.address.key, window)
+            self._by_address.end(check.address, self._clock(), failed=not stored)
 
     def _passed(self, check: _Check, record: Callable[[bool], object]) -> None:
         """End a check whose password was right; ``record(clear_failures)`` stores that.
@@ -338,13 +351,14 @@ class Authenticator:
         """
         with self._by_name.exclusive(check.name):
             record(check.name.alone)
-            self._end(check, failed_name=False, failed_address=False)
+            self._withdraw(check)
 
-    def _end(self, check: _Check, *, failed_name: bool, failed_address: bool) -> None:
+    def _withdraw(self, check: _Check) -> None:
+        """End a check that failed no password (passed, throttled, or an error)."""
         now = self._clock()
         check.settled = True
-        self._by_name.end(check.name, now, failed=failed_name)
-        self._by_address.end(check.address, now, failed=failed_address)
+        self._by_name.end(check.name, now, failed=False)
+        self._by_address.end(check.address, now, failed=False)
 
     @staticmethod
     def _bookkeep(write: Callable[..., object], *args: object, **options: object) -> bool:
@@ -363,9 +377,20 @@ class Authenticator:
 
     def _stored_failures(self, account: AccountRecord | None) -> tuple[int, int]:
         """The account's stored failures in the current window, and the seconds it has left."""
-        if account is None or account.failures_since is None:
+        if account is None:
             return 0, 0
-        remaining = (window_end(account.failures_since, self._settings) - utcnow()).total_seconds()
+        return self._stored(account.failed_logins, account.failures_since)
+
+    def _stored(self, failures: int, since: datetime | None) -> tuple[int, int]:
+        """Stored ``failures`` counted from ``since``, if that window is still open, and
+        the seconds it has left; (0, 0) if it has ended."""
+        if since is None:
+            return 0, 0
+        remaining = (window_end(since, self._settings) - utcnow()).total_seconds()
         if remaining <= 0:
             return 0, 0
-        return account.failed_logins, max(1, math.ceil(remaining))
+        return failures, max(1, math.ceil(remaining))
+
+    def prune_failures(self) -> None:
+        """Forget stored address failures whose window has ended (a bounded batch)."""
+        self._store.prune_address_failures(self._settings.failure_window)

@@ -1,4 +1,5 @@
-"""Housekeeping: one thread for login and idle timeouts, pings, and disabled accounts."""
+"""Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, and
+stored login failures whose window has ended."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import threading
 from collections.abc import Callable
 
 from chatsecure.server.core import events
+from chatsecure.server.core.auth import Authenticator
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, StillThere
@@ -16,20 +18,26 @@ log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 1.0
 BLOCKED_POLL_INTERVAL = 2.0  # disabled accounts are kicked within this (plus a tick)
+# A batch of ended address failures is deleted this often: more than a node's bcrypt
+# pool can fail in the time, so the table stays as small as the open windows.
+PRUNE_INTERVAL = 10.0
 
 
 class Housekeeper:
     def __init__(
         self,
+        *,
         settings: LiveSettings,
         hub: Hub,
         sessions: Sessions,
+        auth: Authenticator,
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
         self._settings = settings
         self._hub = hub
         self._sessions = sessions
+        self._auth = auth
         self._observers = observers
         self._clock = clock
         self._stopping = threading.Event()
@@ -44,7 +52,7 @@ class Housekeeper:
             self._thread.join(timeout=5)
 
     def _run(self) -> None:
-        next_poll = self._clock()
+        next_poll = next_prune = self._clock()
         while not self._stopping.wait(HOUSEKEEPING_INTERVAL):
             try:
                 now = self._clock()
@@ -52,6 +60,9 @@ class Housekeeper:
                 if now >= next_poll:
                     next_poll = now + BLOCKED_POLL_INTERVAL
                     self._sessions.kick_blocked()
+                if now >= next_prune:
+                    next_prune = now + PRUNE_INTERVAL
+                    self._auth.prune_failures()
             except Exception:
                 log.exception("housekeeping failed; will retry")
                 self._observers.emit(events.Fault("housekeeping failed; see the log"))

@@ -73,7 +73,14 @@ class ChatService:
             observers=self.observers,
             clock=clock,
         )
-        self._housekeeper = Housekeeper(live, hub, self.sessions, self.observers, clock)
+        self._housekeeper = Housekeeper(
+            settings=live,
+            hub=hub,
+            sessions=self.sessions,
+            auth=self._auth,
+            observers=self.observers,
+            clock=clock,
+        )
 
     @property
     def settings(self) -> Settings:
