@@ -85,7 +85,7 @@ class DatabaseSettings:
     # thread waits for one when all are in use. Each server connection to PostgreSQL
     # counts against its max_connections; an SQLite connection is only an open file.
     pool_size: int = _ranged(8, 1, 1000)
-    max_overflow: int = _ranged(32, 0, 10000)
+    max_overflow: int = _ranged(8, 0, 10000)
     pool_timeout: float = _ranged(30.0, 0.1, 3600)
 
 

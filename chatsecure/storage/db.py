@@ -49,7 +49,7 @@ def make_engine(
     url: str,
     synchronous: str = "NORMAL",
     pool_size: int = 8,
-    max_overflow: int = 32,
+    max_overflow: int = 8,
     pool_timeout: float = 30.0,
 ) -> Engine:
     """An engine for ``url``; SQLite gets WAL, foreign keys, a busy timeout and ``synchronous``.

@@ -325,10 +325,10 @@ class LoginSnapshot:
     members: dict[int, list[tuple[int, str]]]
 
 
-# The text one history page may hold, in characters: 32 messages of the longest (4,000),
+# The text one history page may hold, in characters: 16 messages of the longest (4,000),
 # or all 500 of a page of ordinary chat. Reading and sending a page costs memory in
 # proportion, so a page that would hold more ends early and says ``more``.
-PAGE_TEXT_CHARS = 128 * 1024
+PAGE_TEXT_CHARS = 64 * 1024
 
 
 def _page_of(rows: Iterable[Any], limit: int, *, newest_first: bool) -> Page:
