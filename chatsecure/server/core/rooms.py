@@ -61,7 +61,11 @@ class Rooms:
         return limits.room_changes_per_second, limits.room_change_burst
 
     def _count_change(self, session: Session) -> None:
-        """A join or leave tells every member: refuse one past the account's rate."""
+        """A join or leave tells every member: refuse one past the account's rate.
+
+        Only changes count: an IRC client's autojoin of rooms it is in already costs no
+        token, however many rooms it lists.
+        """
         wait = self._changes.take(session.account_id)
         if wait:
             raise Refusal(
@@ -93,7 +97,8 @@ class Rooms:
         )
 
     def join(self, session: Session, label: Label, room: str) -> None:
-        self._count_change(session)
+        if not self._hub.in_room(session.account_id, room):  # a client re-joining is no churn
+            self._count_change(session)
         rooms = self._settings.now.rooms
         try:
             room_id, newly = self._store.join_room(
