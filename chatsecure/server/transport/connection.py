@@ -148,7 +148,6 @@ class Connection(Link):
         self._out = bytearray()  # ciphertext; the first _sent bytes are already sent
         self._sent = 0
         self._backlog_bytes = 0
-        self._stalled_since: float | None = None  # when the socket last stopped taking it all
         self.phase = Phase.OPEN
         self.deadline: float | None = None
 
@@ -467,12 +466,12 @@ class Connection(Link):
         """Start the drain deadline when bytes are left over; end it once none are.
 
         Only an empty queue counts as drained, so a client that reads a little now and
-        then, never catching up, is dropped as surely as one that never reads.
+        then, never catching up, is dropped as surely as one that never reads. (While
+        the connection is open, this is the only deadline it has.)
         """
         if not held:
-            self._stalled_since = self.deadline = None
-        elif self._stalled_since is None:
-            self._stalled_since = now
+            self.deadline = None
+        elif self.deadline is None:
             self.deadline = now + self._drain_timeout
 
     def _recount(self) -> int:
