@@ -10,15 +10,15 @@ catch-up covers.
 from __future__ import annotations
 
 import logging
-import threading
-import time
+from collections.abc import Callable
+from threading import Event
 
 import psycopg
 from psycopg import sql
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from chatsecure.server.cluster.bus import RECONNECT_DELAYS, Listener
+from chatsecure.server.cluster.bus import Listener, ListeningThread
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,10 @@ class PostgresBus:
         self._channel = channel
         self._node = node
         self._dsn = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = ListeningThread("PostgreSQL", self._listen, (psycopg.Error,))
 
     def start(self, listener: Listener) -> None:
-        self._thread = threading.Thread(
-            target=self._listen, args=(listener,), name="cluster-bus", daemon=True
-        )
-        self._thread.start()
+        self._thread.start(listener)
 
     def publish(self, payload: str) -> None:
         try:
@@ -53,34 +49,19 @@ class PostgresBus:
             log.warning("could not publish on the PostgreSQL bus: %s", exc.__class__.__name__)
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
 
-    def _listen(self, listener: Listener) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                with psycopg.connect(
-                    self._dsn,
-                    autocommit=True,
-                    application_name=application_name(self._node),
-                    connect_timeout=5,
-                ) as conn:
-                    conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
-                    if failures:
-                        log.info("the PostgreSQL bus is back")
-                    failures = 0
-                    listener.connected()
-                    while not self._stopping.is_set():
-                        for notice in conn.notifies(timeout=POLL_SECONDS):
-                            listener.heard(notice.payload)
-            except psycopg.Error as exc:
-                if not failures:
-                    log.warning("lost the PostgreSQL bus (%s); reconnecting", exc)
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
-                self._stopping.wait(delay)
-            except Exception:
-                log.exception("the PostgreSQL bus failed; reconnecting")
-                time.sleep(RECONNECT_DELAYS[-1])
+    def _listen(
+        self, heard: Callable[[str], None], connected: Callable[[], None], stopping: Event
+    ) -> None:
+        with psycopg.connect(
+            self._dsn,
+            autocommit=True,
+            application_name=application_name(self._node),
+            connect_timeout=5,
+        ) as conn:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._channel)))
+            connected()
+            while not stopping.is_set():
+                for notice in conn.notifies(timeout=POLL_SECONDS):
+                    heard(notice.payload)

@@ -9,12 +9,13 @@ second.
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from collections.abc import Callable
+from threading import Event
 
 import redis
 
-from chatsecure.server.cluster.bus import RECONNECT_DELAYS, Listener
+from chatsecure.server.cluster.bus import Listener, ListeningThread
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +36,10 @@ class RedisBus:
         )
         self._channel = channel
         self._paused_until = 0.0
-        self._stopping = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._thread = ListeningThread("Redis", self._listen, (redis.RedisError,))
 
     def start(self, listener: Listener) -> None:
-        self._thread = threading.Thread(
-            target=self._listen, args=(listener,), name="cluster-bus", daemon=True
-        )
-        self._thread.start()
+        self._thread.start(listener)
 
     def publish(self, payload: str) -> None:
         if time.monotonic() < self._paused_until:
@@ -54,30 +51,19 @@ class RedisBus:
             log.warning("could not publish on the Redis bus: %s", exc.__class__.__name__)
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._thread.stop()
         self._client.close()
 
-    def _listen(self, listener: Listener) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
-            try:
-                pubsub.subscribe(self._channel)
-                if failures:
-                    log.info("the Redis bus is back")
-                failures = 0
-                listener.connected()
-                while not self._stopping.is_set():
-                    message = pubsub.get_message(timeout=POLL_SECONDS)
-                    if message is not None and message["type"] == "message":
-                        listener.heard(message["data"].decode("utf-8", "replace"))
-            except redis.RedisError as exc:
-                if not failures:
-                    log.warning("lost the Redis bus (%s); reconnecting", exc)
-                delay = RECONNECT_DELAYS[min(failures, len(RECONNECT_DELAYS) - 1)]
-                failures += 1
-                self._stopping.wait(delay)
-            finally:
-                pubsub.close()
+    def _listen(
+        self, heard: Callable[[str], None], connected: Callable[[], None], stopping: Event
+    ) -> None:
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(self._channel)
+            connected()
+            while not stopping.is_set():
+                message = pubsub.get_message(timeout=POLL_SECONDS)
+                if message is not None and message["type"] == "message":
+                    heard(message["data"].decode("utf-8", "replace"))
+        finally:
+            pubsub.close()
