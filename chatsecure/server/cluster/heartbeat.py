@@ -9,12 +9,12 @@ stopped or died) or every ``RECONCILE_EVERY`` beats (what lost presence news lef
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from chatsecure.config import ClusterSettings
+from chatsecure.server.core.ticker import Ticker
 from chatsecure.storage.cluster import ClusterStore
 
 log = logging.getLogger(__name__)
@@ -34,40 +34,35 @@ class Heartbeat:
         self._db = db
         self._catch_up = catch_up
         self._reconcile = reconcile
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cluster-heartbeat", daemon=True)
+        self._live: set[str] | None = None  # the live nodes at the last beat
+        self._beats = 0
+        self._failing = False
+        self._ticker = Ticker("cluster-heartbeat", settings.heartbeat_interval, self._beat)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=5)
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        node, interval = self._settings.node, self._settings.heartbeat_interval
-        live: set[str] | None = None
-        beats = 0
-        failing = False
-        while not self._stopping.wait(interval):
-            try:
-                self._db.beat(node)
-                now_live = self._db.live_nodes(self._settings.node_timeout)
-            except SQLAlchemyError as exc:
-                if not failing:
-                    log.warning("cluster heartbeat failed (%s); retrying", exc.__class__.__name__)
-                failing = True
-                live = None  # read presence again once the database answers
-                continue
-            if failing:
-                log.info("cluster heartbeat is back")
-            failing = False
-            beats += 1
-            if now_live != live or beats % RECONCILE_EVERY == 0:
-                if now_live != live:
-                    log.info("live nodes: %s", ", ".join(sorted(now_live)))
-                self._reconcile()
-            else:
-                self._catch_up()
-            live = now_live
+    def _beat(self) -> None:
+        try:
+            self._db.beat(self._settings.node)
+            live = self._db.live_nodes(self._settings.node_timeout)
+        except SQLAlchemyError as exc:
+            if not self._failing:
+                log.warning("cluster heartbeat failed (%s); retrying", exc.__class__.__name__)
+            self._failing = True
+            self._live = None  # read presence again once the database answers
+            return
+        if self._failing:
+            log.info("cluster heartbeat is back")
+        self._failing = False
+        self._beats += 1
+        if live != self._live or self._beats % RECONCILE_EVERY == 0:
+            if live != self._live:
+                log.info("live nodes: %s", ", ".join(sorted(live)))
+            self._reconcile()
+        else:
+            self._catch_up()
+        self._live = live

@@ -4,7 +4,6 @@ stored login failures whose window has ended."""
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable
 
 from chatsecure.server.core import events
@@ -13,6 +12,7 @@ from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, StillThere
 from chatsecure.server.core.sessions import Sessions
+from chatsecure.server.core.ticker import Ticker
 
 log = logging.getLogger(__name__)
 
@@ -40,32 +40,28 @@ class Housekeeper:
         self._auth = auth
         self._observers = observers
         self._clock = clock
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="housekeeping", daemon=True)
+        self._next_poll = self._next_prune = clock()
+        self._ticker = Ticker("housekeeping", HOUSEKEEPING_INTERVAL, self._tick)
 
     def start(self) -> None:
-        self._thread.start()
+        self._ticker.start()
 
     def stop(self) -> None:
-        self._stopping.set()
-        if self._thread.ident is not None:
-            self._thread.join(timeout=5)
+        self._ticker.stop()
 
-    def _run(self) -> None:
-        next_poll = next_prune = self._clock()
-        while not self._stopping.wait(HOUSEKEEPING_INTERVAL):
-            try:
-                now = self._clock()
-                self._check_timeouts(now)
-                if now >= next_poll:
-                    next_poll = now + BLOCKED_POLL_INTERVAL
-                    self._sessions.kick_blocked()
-                if now >= next_prune:
-                    next_prune = now + PRUNE_INTERVAL
-                    self._auth.prune_failures()
-            except Exception:
-                log.exception("housekeeping failed; will retry")
-                self._observers.emit(events.Fault("housekeeping failed; see the log"))
+    def _tick(self) -> None:
+        try:
+            now = self._clock()
+            self._check_timeouts(now)
+            if now >= self._next_poll:
+                self._next_poll = now + BLOCKED_POLL_INTERVAL
+                self._sessions.kick_blocked()
+            if now >= self._next_prune:
+                self._next_prune = now + PRUNE_INTERVAL
+                self._auth.prune_failures()
+        except Exception:
+            log.exception("housekeeping failed; will retry")
+            self._observers.emit(events.Fault("housekeeping failed; see the log"))
 
     def _check_timeouts(self, now: float) -> None:
         limits = self._settings.now.limits
