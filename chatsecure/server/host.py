@@ -95,7 +95,6 @@ class ServerHost:
         service.start()
         # Each listener, and how the banner marks its addresses.
         budget = self._budget  # one for all ports
-        budget.limit = self.settings.limits.max_queued_bytes_total
         listeners = [(Listener(self.settings, self._context, JsonWire(service), budget), "")]
         irc = self.settings.irc
         if irc.enabled:
@@ -157,6 +156,7 @@ class ServerHost:
         reads (the addresses, the database): see ``ops.reload``.
         """
         self.settings, self._context, self._not_after = settings, context, not_after
+        self._budget.limit = settings.limits.max_queued_bytes_total
         service = self._service
         if service is None:
             return

@@ -172,7 +172,6 @@ class Listener:
         """
         with self._lock:
             self._settings, self._context = settings, context
-        self.budget.limit = settings.limits.max_queued_bytes_total
 
     def start(self) -> None:
         """Bind, listen and start the writer and accept threads; raises ``OSError``."""
