@@ -7,8 +7,10 @@ loops run in C (``writelines(map(...))``, ``csv.writerows``) with no per-row Pyt
 beyond formatting: an export runs within 1.3x of a bare sqlite3 loop writing the same bytes.
 
 - jsonl: one JSON object per line, keys ``id``, ``ts``, ``from``, ``room`` or ``to``, ``text``
-  (the wire's ``message`` frame without ``type``).
-- csv: the header ``id,ts,from,room,to,text``, RFC 4180 quoting, so commas, quotes and
+  (the wire's ``message`` frame without ``type``), and ``edited_ts`` for an edited message.
+  A deleted message has no ``text`` but ``"deleted":true``: its text is gone.
+- csv: the header ``id,ts,from,room,to,text,edited_ts,deleted`` (``deleted`` is ``true``
+  or empty), RFC 4180 quoting, so commas, quotes and
   newlines in a text survive. A text that a spreadsheet would run as a formula (it starts
   with ``= + - @``, a tab or a carriage return) is written with a ``'`` in front, as
   OWASP advises against CSV injection; the jsonl export keeps the exact text.
@@ -17,7 +19,8 @@ beyond formatting: an export runs within 1.3x of a bare sqlite3 loop writing the
   that starts with ``[`` starts a message. "Line" as Unicode means it (``str.splitlines``):
   besides ``\n`` also ``\r``, VT, FF, the separators 0x1C-0x1E, NEL (U+0085), and the line
   and paragraph separators U+2028 and U+2029, each written as a newline and the indent, so
-  no text can start a line of its own.
+  no text can start a line of its own. An edited text ends in `` (edited)``; a deleted
+  message reads ``(deleted)``.
 """
 
 from __future__ import annotations
@@ -32,7 +35,8 @@ from typing import NamedTuple, TextIO
 from chatsecure.atomicfile import atomic_write
 
 FORMATS = ("txt", "jsonl", "csv")
-CSV_HEADER = ("id", "ts", "from", "room", "to", "text")
+CSV_HEADER = ("id", "ts", "from", "room", "to", "text", "edited_ts", "deleted")
+_CSV_DELETED = ("", "true")  # indexed by ExportRecord.deleted
 TXT_INDENT = "    "
 PROGRESS_EVERY = 10_000
 # What str.splitlines() breaks at: every way a viewer may start a new line.
@@ -49,7 +53,9 @@ class ExportRecord(NamedTuple):
     sender: str
     room: str | None
     to: str | None
-    text: str
+    text: str  # '' when deleted
+    edited_ts: str | None = None  # as ``ts``; None if never edited
+    deleted: bool = False
 
 
 Progress = Callable[[int], None]
@@ -59,16 +65,27 @@ _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encod
 
 
 def _jsonl_line(record: ExportRecord) -> str:
-    message_id, ts, sender, room, to, text = record
+    message_id, ts, sender, room, to, text, edited_ts, deleted = record
+    obj: dict[str, object]
     if room is not None:
-        obj = {"id": message_id, "ts": ts, "from": sender, "room": room, "text": text}
+        obj = {"id": message_id, "ts": ts, "from": sender, "room": room}
     else:
-        obj = {"id": message_id, "ts": ts, "from": sender, "to": to, "text": text}
+        obj = {"id": message_id, "ts": ts, "from": sender, "to": to}
+    if deleted:
+        obj["deleted"] = True
+    else:
+        obj["text"] = text
+        if edited_ts is not None:
+            obj["edited_ts"] = edited_ts
     return _encode_json(obj) + "\n"
 
 
 def _txt_line(record: ExportRecord) -> str:
-    _, ts, sender, room, to, text = record
+    _, ts, sender, room, to, text, edited_ts, deleted = record
+    if deleted:
+        text = "(deleted)"
+    elif edited_ts is not None:
+        text += " (edited)"
     if text.splitlines() != [text]:  # a line break in it; splitlines is the cheap test
         text = _LINE_BREAK.sub("\n" + TXT_INDENT, text)
     where = f"#{room} {sender}" if room is not None else f"{sender} -> {to}"
@@ -82,14 +99,14 @@ def _lines_writer(line: Callable[[ExportRecord], str]) -> Callable[[TextIO], _Wr
     return start
 
 
-def _csv_row(record: ExportRecord) -> ExportRecord:
-    """The record with its text made inert for spreadsheets.
+def _csv_row(record: ExportRecord) -> tuple[object, ...]:
+    """The record as CSV cells, its text made inert for spreadsheets.
 
     Only the text is free-form: names cannot start with any of ``_FORMULA_START``.
     """
     if record.text.startswith(_FORMULA_START):
-        return record._replace(text="'" + record.text)
-    return record
+        record = record._replace(text="'" + record.text)
+    return (*record[:7], _CSV_DELETED[record.deleted])
 
 
 def _csv_writer(out: TextIO) -> _Writer:

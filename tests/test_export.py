@@ -63,9 +63,39 @@ def test_jsonl_round_trips_and_names_room_or_to():
 
 def test_csv_round_trips_with_the_contract_header():
     rows = list(csv.reader(io.StringIO(_export("csv"), newline="")))
-    assert tuple(rows[0]) == CSV_HEADER == ("id", "ts", "from", "room", "to", "text")
+    assert tuple(rows[0]) == CSV_HEADER
+    assert CSV_HEADER == ("id", "ts", "from", "room", "to", "text", "edited_ts", "deleted")
     assert rows[1:] == [
-        [str(r.id), r.ts, r.sender, r.room or "", r.to or "", r.text] for r in RECORDS
+        [str(r.id), r.ts, r.sender, r.room or "", r.to or "", r.text, "", ""] for r in RECORDS
+    ]
+
+
+EDITED = ExportRecord(
+    5, "2026-11-21T10:00:04.000Z", "alice", "general", None, "fixed", "2026-11-21T10:01:00.000Z"
+)
+DELETED = ExportRecord(6, "2026-11-21T10:00:05.000Z", "bob", None, "alice", "", deleted=True)
+
+
+def test_edited_messages_carry_edited_ts_and_deleted_ones_no_text():
+    edited, deleted = (
+        json.loads(line) for line in _export("jsonl", [EDITED, DELETED]).splitlines()
+    )
+    assert edited["edited_ts"] == "2026-11-21T10:01:00.000Z"
+    assert edited["text"] == "fixed"
+    assert deleted == {
+        "id": 6,
+        "ts": "2026-11-21T10:00:05.000Z",
+        "from": "bob",
+        "to": "alice",
+        "deleted": True,
+    }
+    rows = list(csv.reader(io.StringIO(_export("csv", [EDITED, DELETED]), newline="")))
+    assert rows[1][6:] == ["2026-11-21T10:01:00.000Z", ""]
+    assert rows[2][5:] == ["", "", "true"]
+    txt = _export("txt", [EDITED, DELETED]).splitlines()
+    assert txt == [
+        "[2026-11-21 10:00:04] #general alice: fixed (edited)",
+        "[2026-11-21 10:00:05] bob -> alice: (deleted)",
     ]
 
 

@@ -2,7 +2,7 @@ from typing import Any
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
 
 from chatsecure.storage.db import (
     current_revision,
@@ -57,3 +57,58 @@ def test_upgrade_downgrade_upgrade(database_url):
 
 def test_migrations_are_found_for_the_package():
     assert (migrations_dir() / "env.py").is_file()
+
+
+def test_0005_makes_room_creators_owners_and_downgrades(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0004")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, name_key, password_hash, created_at, disabled,"
+                " failed_logins, credential_generation) VALUES"
+                " (1, 'alice', 'alice', 'h', '2026-01-01', false, 0, 0),"
+                " (2, 'bob', 'bob', 'h', '2026-01-01', false, 0, 0)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO rooms (id, name, created_at, created_by)"
+                " VALUES (1, 'dev', '2026-01-01', 1)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO memberships (account_id, room_id, joined_at) VALUES"
+                " (1, 1, '2026-01-01'), (2, 1, '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (ts_ms, room_id, sender_id, sender_name, text)"
+                " VALUES (5, 1, 1, 'alice', 'hi')"
+            )
+        )
+    upgrade(engine, "0005")
+    with engine.connect() as conn:
+        roles = conn.execute(
+            text("SELECT account_id, role, read_up_to FROM memberships ORDER BY account_id")
+        ).all()
+        room = conn.execute(text("SELECT private, topic FROM rooms")).one()
+        message = conn.execute(text("SELECT edited_ms, deleted FROM messages")).one()
+        admin = conn.execute(text("SELECT is_admin FROM accounts WHERE id = 1")).scalar_one()
+    assert [tuple(r) for r in roles] == [(1, "owner", 0), (2, "member", 0)]
+    assert (bool(room.private), room.topic) == (False, "")
+    assert (message.edited_ms, bool(message.deleted)) == (None, False)
+    assert not admin
+    downgrade(engine, "0004")
+    tables = set(inspect(engine).get_table_names())
+    assert not {"room_events", "room_invites", "room_bans"} & tables
+    assert "role" not in {c["name"] for c in inspect(engine).get_columns("memberships")}
+    # Neither way lost a row (a copied-and-dropped table would cascade on SQLite).
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM memberships")).scalar_one() == 2
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar_one() == 1
+    upgrade(engine)
+    assert _compare(engine) == []
+    engine.dispose()

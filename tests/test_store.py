@@ -199,7 +199,7 @@ def test_login_snapshot_members_match_room_members_per_room(store, people):
     members = store.login_snapshot(people["Alice"], history=0, peers=0).members
     for room_id in rooms:
         assert members[room_id] == store.room_members(room_id)
-    assert [name for _, name in members[dev]] == ["Alice", "carol"]
+    assert [m.name for m in members[dev]] == ["Alice", "carol"]
     store.leave_room(people["bob"], rooms[0])
     lonely = store.login_snapshot(people["bob"], history=0, peers=0)
     assert (lonely.rooms, lonely.members) == ([], {})

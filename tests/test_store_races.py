@@ -101,7 +101,7 @@ def test_concurrent_joins_of_one_account_join_it_once(store, stores):
     results = race(stores, lambda s, _t, _r: s.join_room(account.id, "lobby", create=True))
     assert len({room_id for room_id, _ in results}) == 1
     assert [newly for _, newly in results].count(True) == 1
-    assert [name for _, name in store.room_members(results[0][0])] == ["joiner"]
+    assert [m.name for m in store.room_members(results[0][0])] == ["joiner"]
 
 
 def test_concurrent_joins_create_a_new_room_once(store, stores):
@@ -139,7 +139,7 @@ def test_concurrent_creations_never_pass_the_room_caps(store, stores):
 def test_concurrent_room_creation_has_one_winner(store, stores):
     outcomes = race(stores, lambda s, _t, _r: refused(lambda: s.create_room("dev")))
     assert outcomes.count(None) == 1
-    assert set(outcomes) == {None, "NameTakenError"}
+    assert set(outcomes) == {None, "RoomExistsError"}
     assert [r.name for r in store.list_rooms()] == ["dev"]
 
 

@@ -531,8 +531,17 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 def export_records(rows: Iterable[MessageRow]) -> Iterator[ExportRecord]:
     """Store rows as export records (the store keeps milliseconds; exports show RFC 3339)."""
     return (
-        ExportRecord(message_id, format_ts(ts_ms), sender, room, to, text)
-        for message_id, ts_ms, sender, text, room, to in rows
+        ExportRecord(
+            message_id,
+            format_ts(ts_ms),
+            sender,
+            room,
+            to,
+            text,
+            None if edited_ms is None else format_ts(edited_ms),
+            deleted,
+        )
+        for message_id, ts_ms, sender, text, room, to, edited_ms, deleted in rows
     )
 
 

@@ -142,6 +142,8 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         # A page cache per connection, and the pool opens dozens under load: a small one
         # bounds memory (the OS caches the file for all of them). In KiB when negative.
         cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        # A deleted message's text must leave the file too: freed space is zeroed.
+        cursor.execute("PRAGMA secure_delete=ON")
         cursor.close()
 
     @event.listens_for(engine, "begin")

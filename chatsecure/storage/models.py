@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    false,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -60,6 +61,8 @@ class Account(Base):
     failures_since: Mapped[datetime | None] = mapped_column(DateTime())
     # Goes up on each password change: sessions that logged in before it are ended.
     credential_generation: Mapped[int] = mapped_column(Integer(), default=0, server_default="0")
+    # A server admin may moderate every room (``adduser --admin``, ``admin NAME on``).
+    is_admin: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
 
 
 class Room(Base):
@@ -73,11 +76,20 @@ class Room(Base):
     created_by: Mapped[int | None] = mapped_column(
         Id, ForeignKey("accounts.id", ondelete="SET NULL")
     )
+    # A private room is invisible to whoever is not a member (nor invited).
+    private: Mapped[bool] = mapped_column(Boolean(), default=False, server_default=false())
+    topic: Mapped[str] = mapped_column(String(300), default="", server_default="")
+
+
+ROLES = ("owner", "moderator", "member")
 
 
 class Membership(Base):
     __tablename__ = "memberships"
-    __table_args__ = (Index(None, "room_id"),)
+    __table_args__ = (
+        Index(None, "room_id"),
+        CheckConstraint("role IN ('owner', 'moderator', 'member')", name="role"),
+    )
 
     account_id: Mapped[int] = mapped_column(
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
@@ -86,6 +98,40 @@ class Membership(Base):
         ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
     )
     joined_at: Mapped[datetime] = mapped_column(DateTime())
+    role: Mapped[str] = mapped_column(String(16), default="member", server_default="member")
+    # The newest message id the account has read here, on any device; only moves forward.
+    read_up_to: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+
+
+class RoomInvite(Base):
+    """An invitation into a room; it counts while the inviter may still invite."""
+
+    __tablename__ = "room_invites"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    inviter_id: Mapped[int] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    at: Mapped[datetime] = mapped_column(DateTime())
+
+
+class RoomBan(Base):
+    """An account banned from a room: its joins are refused until it is unbanned."""
+
+    __tablename__ = "room_bans"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    account_id: Mapped[int] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    by_name: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    at: Mapped[datetime] = mapped_column(DateTime())
 
 
 DIRECT = text("pair_low IS NOT NULL")  # a direct message, not a room's
@@ -122,6 +168,11 @@ class Message(Base):
     sender_name: Mapped[str] = mapped_column(String(32))
     recipient_name: Mapped[str | None] = mapped_column(String(32))
     text: Mapped[str] = mapped_column(Text())
+    # Set by an edit (the text is then the latest one); NULL if never edited.
+    edited_ms: Mapped[int | None] = mapped_column(BigInteger())
+    # A deleted message keeps its row (ids and history stay whole) but its text is ''.
+    # No Python-side default: insert_messages' prepared INSERTs name their columns only.
+    deleted: Mapped[bool] = mapped_column(Boolean(), server_default=false())
 
 
 class DirectPeer(Base):
@@ -142,6 +193,39 @@ class DirectPeer(Base):
         ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
     )
     last_message_id: Mapped[int] = mapped_column(BigInteger())
+    # As Membership.read_up_to, for this account's side of the conversation.
+    read_up_to: Mapped[int] = mapped_column(BigInteger(), default=0, server_default="0")
+
+
+class RoomEventRow(Base):
+    """The journal of changes that are not messages (topics, roles, kicks, invites, edits,
+    deletions, read markers), written in the transaction of the change.
+
+    A server polls it for rows another process wrote (``origin``: a node's name, or
+    "admin" for the CLI), so the change reaches its sessions too. Ids are never reused
+    (a poller keeps the last one it saw); old rows are pruned by ``at_ms``.
+    """
+
+    __tablename__ = "room_events"
+    __table_args__ = (
+        Index(None, "at_ms"),
+        # A deletion blanks the text that earlier edits of the message left here.
+        Index(None, "message_id"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    at_ms: Mapped[int] = mapped_column(BigInteger())
+    origin: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    room: Mapped[str | None] = mapped_column(String(32))
+    account_id: Mapped[int | None] = mapped_column(BigInteger())
+    user: Mapped[str | None] = mapped_column(String(32))
+    by: Mapped[str | None] = mapped_column(String(32))
+    message_id: Mapped[int | None] = mapped_column(BigInteger())
+    peer_id: Mapped[int | None] = mapped_column(BigInteger())
+    detail: Mapped[str | None] = mapped_column(Text())
+    flag: Mapped[bool | None] = mapped_column(Boolean())
 
 
 class ClusterNode(Base):

@@ -28,6 +28,7 @@ from sqlalchemy import (
     Engine,
     String,
     Text,
+    and_,
     bindparam,
     case,
     delete,
@@ -51,6 +52,9 @@ from chatsecure.storage.models import (
     Membership,
     Message,
     Room,
+    RoomBan,
+    RoomEventRow,
+    RoomInvite,
 )
 
 
@@ -60,6 +64,14 @@ class StoreError(Exception):
 
 class NameTakenError(StoreError):
     pass
+
+
+class RoomExistsError(NameTakenError):
+    """``create_room``: the name is taken (a NameTakenError, as it always was)."""
+
+
+class BannedError(StoreError):
+    """``join_room``: the account is banned from the room."""
 
 
 class RoomLimitError(StoreError):
@@ -77,6 +89,8 @@ class RoomCaps:
 # PostgreSQL: one advisory lock serializes room creation, so the caps' counts cannot race
 # (rooms are made rarely). SQLite's BEGIN IMMEDIATE serializes every write already.
 _ROOM_CREATION_LOCK = 0x63687372_6F6F6D73  # "chsrooms"
+# PostgreSQL: room journal appends take this lock until commit (see Store._journal).
+_JOURNAL_LOCK = 0x63686A6F_75726E6C  # "chjournl"
 
 
 class NoSuchAccountError(StoreError):
@@ -107,6 +121,7 @@ class AccountRecord:
     failed_logins: int
     failures_since: datetime | None
     credential_generation: int = 0  # goes up with each password change
+    is_admin: bool = False  # may moderate every room
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +129,51 @@ class RoomSummary:
     name: str
     members: int
     joined: bool
+    topic: str = ""
+    private: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRecord:
+    id: int
+    name: str
+    private: bool
+    topic: str
+    created_by: int | None
+
+
+class RoomMemberRecord(NamedTuple):
+    account_id: int
+    name: str
+    role: str  # owner, moderator or member
+
+
+class RoomEvent(NamedTuple):
+    """A row of the room journal (see ``RoomEventRow``); which fields a kind fills:
+
+    - "topic": room, by, detail (the topic)
+    - "role": room, account_id, user, by, detail (the role)
+    - "kicked": room, account_id, user, by, detail (the reason), flag (a ban)
+    - "invited": room, account_id, user, by, detail (the room's topic)
+    - "edited": message_id, by, detail (the new text, NULL once the message is deleted
+      or purged), and the conversation: room, or account_id (the sender) and peer_id
+      (the other party)
+    - "deleted": message_id, by, and the conversation as for "edited"
+    - "read": account_id (the reader), room or peer_id, message_id (the new marker)
+    """
+
+    id: int
+    at_ms: int
+    origin: str
+    kind: str
+    room: str | None
+    account_id: int | None
+    user: str | None
+    by: str | None
+    message_id: int | None
+    peer_id: int | None
+    detail: str | None
+    flag: bool | None
 
 
 # The two per-message records are NamedTuples: as immutable as frozen dataclasses, and
@@ -139,10 +199,22 @@ class StoredMessage(NamedTuple):
     text: str
     room: str | None = None
     to: str | None = None
+    edited_ms: int | None = None  # when last edited; None if never
+    deleted: bool = False  # then text is ''
 
 
-# (id, ts_ms, sender, text, room, to): a StoredMessage without the object.
-MessageRow = tuple[int, int, str, str, str | None, str | None]
+# (id, ts_ms, sender, text, room, to, edited_ms, deleted): a StoredMessage without the object.
+MessageRow = tuple[int, int, str, str, str | None, str | None, int | None, bool]
+
+
+class MessageRef(NamedTuple):
+    """A stored message and the ids of its conversation: ``room_id``, or the ``pair``
+    (low, high) of account ids. ``sender_id`` is None once the sender's account is gone."""
+
+    message: StoredMessage
+    sender_id: int | None
+    room_id: int | None
+    pair: tuple[int, int] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,6 +257,7 @@ def _account_record(a: Account) -> AccountRecord:
         a.failed_logins,
         a.failures_since,
         a.credential_generation,
+        a.is_admin,
     )
 
 
@@ -206,6 +279,16 @@ def _pair(a: int, b: int) -> tuple[int, int]:
     return (a, b) if a <= b else (b, a)
 
 
+def _forget_edits(message_ids: Any) -> Any:
+    """Blank the text that edits of these messages (ids, or a SELECT of them) left in the
+    journal: once a message is deleted, no copy of its text may stay behind."""
+    return (
+        update(RoomEventRow)
+        .where(RoomEventRow.kind == "edited", RoomEventRow.message_id.in_(message_ids))
+        .values(detail=None)
+    )
+
+
 # The INSERT constructs of the databases the store runs on: both have ON CONFLICT.
 _DIALECT_INSERTS: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
@@ -221,6 +304,8 @@ MESSAGE_COLUMNS = (
     Message.text,
     Room.name,
     Message.recipient_name,
+    Message.edited_ms,
+    Message.deleted,
 )
 
 # Column order of the rows insert_messages builds.
@@ -253,20 +338,20 @@ _LATEST_DIRECT = (
     .limit(bindparam("limit"))
 )
 _ROOMS_OF = (
-    select(Room.id, Room.name)
+    select(Room.id, Room.name, Membership.read_up_to)
     .join(Membership, Membership.room_id == Room.id)
     .where(Membership.account_id == bindparam("account_id"))
     .order_by(Room.name)
 )
 _RECENT_PEERS = (
-    select(Account.id, Account.name)
+    select(Account.id, Account.name, DirectPeer.read_up_to)
     .join(DirectPeer, DirectPeer.peer_id == Account.id)
     .where(DirectPeer.account_id == bindparam("account_id"))
     .order_by(DirectPeer.last_message_id.desc())
     .limit(bindparam("limit"))
 )
 _MEMBERS_OF_ROOMS = (
-    select(Membership.room_id, Account.id, Account.name)
+    select(Membership.room_id, Account.id, Account.name, Membership.role)
     .join(Account, Membership.account_id == Account.id)
     .where(Membership.room_id.in_(bindparam("room_ids", expanding=True)))
     .order_by(Account.name_key)
@@ -314,15 +399,19 @@ _INSERT_UNNESTED = _unnested_insert()
 class LoginSnapshot:
     """What a login shows the account, read at one moment.
 
-    ``rooms`` are (id, name) by name; ``room_pages`` and ``members`` are keyed by room id
-    (members as (account id, name), by name); ``peers`` are the most recently active
-    direct-message peers, newest first, each with the latest page of that conversation.
+    ``rooms`` are (id, name) by name; ``room_pages``, ``members`` (by name) and
+    ``room_reads`` (the account's read marker, 0 if never set) are keyed by room id;
+    ``peers`` are the most recently active direct-message peers, newest first, each with
+    the latest page of that conversation, and ``peer_reads`` their read markers by the
+    peer's name as in ``peers``.
     """
 
     rooms: list[tuple[int, str]]
     room_pages: dict[int, Page]
     peers: list[tuple[str, Page]]
-    members: dict[int, list[tuple[int, str]]]
+    members: dict[int, list[RoomMemberRecord]]
+    room_reads: dict[int, int]
+    peer_reads: dict[str, int]
 
 
 # The text one history page may hold, in characters: 16 messages of the longest (4,000),
@@ -387,9 +476,15 @@ class Store:
     # -- accounts -------------------------------------------------------------------
 
     def create_accounts(
-        self, accounts: Sequence[tuple[str, str]], default_rooms: Iterable[str]
+        self,
+        accounts: Sequence[tuple[str, str]],
+        default_rooms: Iterable[str],
+        *,
+        admin: bool = False,
     ) -> None:
         """Create (name, password_hash) accounts in the default rooms; all or none.
+
+        With ``admin`` they are server admins, who may moderate every room.
 
         A name is taken when the insert finds it taken (ON CONFLICT DO NOTHING returns no
         id for it), so a concurrent creator of the same name gets NameTakenError, never an
@@ -410,6 +505,7 @@ class Store:
                 "created_at": now,
                 "disabled": False,
                 "failed_logins": 0,
+                "is_admin": admin,
             }
             for key, (name, pw_hash) in sorted(by_key.items())
         ]
@@ -419,9 +515,7 @@ class Store:
             .returning(Account.id, Account.name_key)
         )
         with self.writing() as s, s.begin():
-            room_ids = [
-                self._room_id(s, name, create=True, now=now) for name in sorted(set(default_rooms))
-            ]
+            room_ids = [self._room_id(s, name, now=now) for name in sorted(set(default_rooms))]
             created = dict(s.execute(new_accounts, rows).all()) if rows else {}
             if len(created) < len(rows):
                 key = min(set(by_key) - set(created.values()))
@@ -433,8 +527,10 @@ class Store:
             if memberships:
                 s.execute(insert(Membership), memberships)
 
-    def create_account(self, name: str, password_hash: str, default_rooms: Iterable[str]) -> None:
-        self.create_accounts([(name, password_hash)], default_rooms)
+    def create_account(
+        self, name: str, password_hash: str, default_rooms: Iterable[str], *, admin: bool = False
+    ) -> None:
+        self.create_accounts([(name, password_hash)], default_rooms, admin=admin)
 
     def get_account(self, name: str) -> AccountRecord | None:
         with self.reading() as s:
@@ -492,12 +588,27 @@ class Store:
     def set_disabled(self, name: str, disabled: bool) -> None:
         self._update_account(name, disabled=disabled)
 
-    def delete_account(self, name: str) -> AccountRecord:
-        """Delete the account and its memberships; its messages stay, under its name.
+    def set_admin(self, name: str, admin: bool) -> None:
+        """Make the account a server admin (who may moderate every room), or not."""
+        self._update_account(name, is_admin=admin)
+
+    def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
+        """Delete the account, its memberships, invites and bans; its messages stay, under
+        its name, unless ``erase``: then every message it sent goes first, in the same
+        transaction (an erasure request: nothing of it may be left behind).
 
         One DELETE ... RETURNING, so of two concurrent deletions exactly one succeeds.
         """
         with self.writing() as s, s.begin():
+            if erase:
+                sent_by = (
+                    select(Account.id)
+                    .where(Account.name_key == username_key(name))
+                    .scalar_subquery()
+                )
+                sent = select(Message.id).where(Message.sender_id == sent_by)
+                s.execute(_forget_edits(sent))
+                s.execute(delete(Message).where(Message.sender_id == sent_by))
             a = s.scalars(
                 delete(Account).where(Account.name_key == username_key(name)).returning(Account)
             ).first()
@@ -602,16 +713,30 @@ class Store:
     # -- rooms ----------------------------------------------------------------------
 
     def _new_room(
-        self, s: Session, name: str, now: datetime, creator: int | None = None
+        self,
+        s: Session,
+        name: str,
+        now: datetime,
+        creator: int | None = None,
+        *,
+        private: bool = False,
+        topic: str = "",
     ) -> int | None:
         """Insert the room unless the name is taken (even by an uncommitted insert: that
-        one is waited for); the new id, or None."""
-        return s.scalar(
+        one is waited for); the new id, or None. Its creator becomes its owner."""
+        room_id = s.scalar(
             self._insert(Room)
-            .values(name=name, created_at=now, created_by=creator)
+            .values(name=name, created_at=now, created_by=creator, private=private, topic=topic)
             .on_conflict_do_nothing(index_elements=[Room.name])
             .returning(Room.id)
         )
+        if room_id is not None and creator is not None:
+            s.execute(
+                insert(Membership).values(
+                    account_id=creator, room_id=room_id, joined_at=now, role="owner"
+                )
+            )
+        return room_id
 
     def _check_caps(self, s: Session, creator: int, caps: RoomCaps) -> None:
         """Refuse a new room past the caps; counted under a lock, so no two creations race."""
@@ -625,48 +750,78 @@ class Store:
                 f"you have created the most rooms one account may ({caps.per_creator})"
             )
 
-    def _room_id(
-        self,
-        s: Session,
-        name: str,
-        *,
-        create: bool,
-        now: datetime,
-        creator: int | None = None,
-        caps: RoomCaps | None = None,
-    ) -> int:
-        """The room's id; with ``create`` it is made if missing, whoever else makes it too.
+    def _room_id(self, s: Session, name: str, *, now: datetime) -> int:
+        """The room's id, made (by nobody) if missing, whoever else makes it too.
 
         Looked up first: on PostgreSQL an INSERT that conflicts still uses up an id.
-        A room made for ``creator`` counts against ``caps``.
         """
         by_name = select(Room.id).where(Room.name == name)
         room_id = s.scalar(by_name)
-        if room_id is not None:
-            return room_id
-        if not create:
-            raise NoSuchRoomError(f"no room named {name!r}")
-        if creator is not None and caps is not None:
-            self._check_caps(s, creator, caps)
-        room_id = self._new_room(s, name, now, creator)
+        if room_id is None:
+            room_id = self._new_room(s, name, now)
         if room_id is None:  # made by another transaction since the lookup
             room_id = s.execute(by_name).scalar_one()
         return room_id
 
-    def create_room(self, name: str) -> None:
+    def _journal(self, s: Session, origin: str, kind: str, **fields: object) -> None:
+        """Append a room event in the caller's transaction (see ``RoomEvent``).
+
+        On PostgreSQL the appends are serialized until commit, so events commit in id
+        order and a poller that remembers the last id it saw never skips one.
+        """
+        if not self._is_sqlite:
+            s.execute(select(func.pg_advisory_xact_lock(_JOURNAL_LOCK)))
+        s.execute(insert(RoomEventRow).values(at_ms=now_ms(), origin=origin, kind=kind, **fields))
+
+    def create_room(
+        self,
+        name: str,
+        *,
+        creator_id: int | None = None,
+        private: bool = False,
+        topic: str = "",
+        caps: RoomCaps | None = None,
+        origin: str = "admin",
+    ) -> int:
+        """Make a room; its creator (if any) becomes its owner. The new room's id.
+
+        ``RoomExistsError`` if the name is taken; ``RoomLimitError`` past ``caps``. There
+        is no journal event (``origin`` is for symmetry with the other writers): a new room
+        changes nothing a running session shows until someone joins it.
+        """
         with self.writing() as s, s.begin():
-            if self._new_room(s, name, utcnow()) is None:
-                raise NameTakenError(f"a room named {name!r} already exists")
+            if s.scalar(select(Room.id).where(Room.name == name)) is None:
+                if creator_id is not None and caps is not None:
+                    self._check_caps(s, creator_id, caps)
+                room_id = self._new_room(
+                    s, name, utcnow(), creator_id, private=private, topic=topic
+                )
+                if room_id is not None:
+                    return room_id
+        raise RoomExistsError(f"a room named {name!r} already exists")
 
     def room_id(self, name: str) -> int | None:
         with self.reading() as s:
             return s.scalar(select(Room.id).where(Room.name == name))
 
+    def room(self, name: str) -> RoomRecord | None:
+        with self.reading() as s:
+            row = s.execute(
+                select(Room.id, Room.name, Room.private, Room.topic, Room.created_by).where(
+                    Room.name == name
+                )
+            ).first()
+            return RoomRecord(*row) if row else None
+
     def list_rooms(
         self, account_id: int | None = None, *, after: str | None = None, limit: int | None = None
     ) -> list[RoomSummary]:
         """Rooms by name (after ``after``, at most ``limit``), each with its member count
-        and whether ``account_id`` is in it."""
+        and whether ``account_id`` is in it.
+
+        A private room is listed only to its members; ``account_id`` None (the admin
+        tools) lists every room.
+        """
         with self.reading() as s:
             counts = (
                 select(Membership.room_id, func.count().label("n"))
@@ -674,32 +829,64 @@ class Store:
                 .subquery()
             )
             mine = set()
-            if account_id is not None:
-                mine = set(
-                    s.scalars(select(Membership.room_id).where(Membership.account_id == account_id))
-                )
             query = (
-                select(Room.id, Room.name, func.coalesce(counts.c.n, 0))
+                select(Room.id, Room.name, func.coalesce(counts.c.n, 0), Room.topic, Room.private)
                 .outerjoin(counts, counts.c.room_id == Room.id)
                 .order_by(Room.name)
                 .limit(limit)
             )
+            if account_id is not None:
+                mine = set(
+                    s.scalars(select(Membership.room_id).where(Membership.account_id == account_id))
+                )
+                query = query.where(or_(Room.private.is_(False), Room.id.in_(mine)))
             if after is not None:
                 query = query.where(Room.name > after)
             rows = s.execute(query)
-            return [RoomSummary(name, int(n), rid in mine) for rid, name, n in rows]
+            return [
+                RoomSummary(name, int(n), rid in mine, topic, private)
+                for rid, name, n, topic, private in rows
+            ]
 
     def join_room(
         self, account_id: int, name: str, *, create: bool, caps: RoomCaps | None = None
     ) -> tuple[int, bool]:
         """Make the account a member; returns (room id, whether it was newly joined).
 
-        A room it makes (``create``) is its own, counted against ``caps``:
-        ``RoomLimitError`` past them.
+        A room it makes (``create``) is its own (it is the owner), counted against
+        ``caps``: ``RoomLimitError`` past them. ``BannedError`` if it is banned. A private
+        room it is not in needs a valid invite (see ``_invited``), which joining uses up;
+        without one it gets ``NoSuchRoomError``, as for a room that does not exist.
         """
         now = utcnow()
+        missing = NoSuchRoomError(f"no room named {name!r}")
         with self.writing() as s, s.begin():
-            room_id = self._room_id(s, name, create=create, now=now, creator=account_id, caps=caps)
+            by_name = select(Room.id, Room.private).where(Room.name == name)
+            room = s.execute(by_name).first()
+            if room is None:
+                if not create:
+                    raise missing
+                if caps is not None:
+                    self._check_caps(s, account_id, caps)
+                room_id = self._new_room(s, name, now, account_id)
+                if room_id is not None:
+                    return room_id, True
+                room = s.execute(by_name).one()  # made by another transaction since
+            room_id, private = room
+            banned = select(RoomBan.room_id).where(
+                RoomBan.room_id == room_id, RoomBan.account_id == account_id
+            )
+            if s.scalar(banned) is not None:
+                raise BannedError(f"you are banned from {name!r}")
+            if self._role(s, account_id, room_id) is not None:
+                return room_id, False
+            if private and not self._invited(s, account_id, room_id):
+                raise missing
+            s.execute(
+                delete(RoomInvite).where(
+                    RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
+                )
+            )
             joined = s.scalar(
                 self._insert(Membership)
                 .values(account_id=account_id, room_id=room_id, joined_at=now)
@@ -707,6 +894,29 @@ class Store:
                 .returning(Membership.room_id)
             )
             return room_id, joined is not None
+
+    @staticmethod
+    def _invited(s: Session, account_id: int, room_id: int) -> bool:
+        """Whether the account holds a valid invite: one whose inviter is still an owner
+        or moderator of the room, or a server admin."""
+        inviter_role = aliased(Membership)
+        valid = (
+            select(RoomInvite.inviter_id)
+            .join(Account, Account.id == RoomInvite.inviter_id)
+            .outerjoin(
+                inviter_role,
+                and_(
+                    inviter_role.room_id == RoomInvite.room_id,
+                    inviter_role.account_id == RoomInvite.inviter_id,
+                ),
+            )
+            .where(
+                RoomInvite.room_id == room_id,
+                RoomInvite.account_id == account_id,
+                or_(Account.is_admin.is_(True), inviter_role.role.in_(("owner", "moderator"))),
+            )
+        )
+        return s.scalar(valid) is not None
 
     def leave_room(self, account_id: int, room_id: int) -> bool:
         with self.writing() as s, s.begin():
@@ -717,16 +927,190 @@ class Store:
             )
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    def room_members(self, room_id: int) -> list[tuple[int, str]]:
-        """(account id, name) of every member, by name."""
+    @staticmethod
+    def _role(s: Session, account_id: int, room_id: int) -> str | None:
+        return s.scalar(
+            select(Membership.role).where(
+                Membership.account_id == account_id, Membership.room_id == room_id
+            )
+        )
+
+    def role_of(self, account_id: int, room_id: int) -> str | None:
+        """The account's role in the room: owner, moderator or member; None if not in it."""
+        with self.reading() as s:
+            return self._role(s, account_id, room_id)
+
+    def room_members(self, room_id: int) -> list[RoomMemberRecord]:
+        """Every member with its role, by name."""
         with self.reading() as s:
             rows = s.execute(
-                select(Account.id, Account.name)
+                select(Account.id, Account.name, Membership.role)
                 .join(Membership, Membership.account_id == Account.id)
                 .where(Membership.room_id == room_id)
                 .order_by(Account.name_key)
             )
-            return [(aid, name) for aid, name in rows]
+            return [RoomMemberRecord(aid, name, role) for aid, name, role in rows]
+
+    def _names(self, s: Session, room_id: int, account_id: int | None = None) -> tuple[str, str]:
+        """The room's name and the account's (``""`` for no account); NoSuch*Error if gone."""
+        room = s.scalar(select(Room.name).where(Room.id == room_id))
+        if room is None:
+            raise NoSuchRoomError(f"no room with id {room_id}")
+        if account_id is None:
+            return room, ""
+        user = s.scalar(select(Account.name).where(Account.id == account_id))
+        if user is None:
+            raise NoSuchAccountError(f"no account with id {account_id}")
+        return room, user
+
+    def invite(self, room_id: int, account_id: int, inviter_id: int, *, origin: str) -> None:
+        """Invite the account into the room (a member already: nothing happens).
+
+        The invite counts while its inviter may invite (see ``_invited``); a newer one
+        replaces it. It lifts no ban.
+        """
+        now = utcnow()
+        with self.writing() as s, s.begin():
+            room, user = self._names(s, room_id, account_id)
+            if self._role(s, account_id, room_id) is not None:
+                return
+            _, by = self._names(s, room_id, inviter_id)
+            upsert = self._insert(RoomInvite).values(
+                room_id=room_id, account_id=account_id, inviter_id=inviter_id, at=now
+            )
+            s.execute(
+                upsert.on_conflict_do_update(
+                    index_elements=[RoomInvite.room_id, RoomInvite.account_id],
+                    set_={"inviter_id": inviter_id, "at": now},
+                )
+            )
+            topic = s.scalar(select(Room.topic).where(Room.id == room_id))
+            self._journal(
+                s,
+                origin,
+                "invited",
+                room=room,
+                account_id=account_id,
+                user=user,
+                by=by,
+                detail=topic,
+            )
+
+    def set_topic(self, room_id: int, topic: str, *, by: str, origin: str) -> None:
+        with self.writing() as s, s.begin():
+            room = s.scalar(
+                update(Room).where(Room.id == room_id).values(topic=topic).returning(Room.name)
+            )
+            if room is None:
+                raise NoSuchRoomError(f"no room with id {room_id}")
+            self._journal(s, origin, "topic", room=room, by=by, detail=topic)
+
+    def set_role(self, room_id: int, account_id: int, role: str, *, by: str, origin: str) -> bool:
+        """Give a member a role (owner, moderator or member); False if not a member."""
+        with self.writing() as s, s.begin():
+            changed = s.scalar(
+                update(Membership)
+                .where(Membership.room_id == room_id, Membership.account_id == account_id)
+                .values(role=role)
+                .returning(Membership.account_id)
+            )
+            if changed is None:
+                return False
+            room, user = self._names(s, room_id, account_id)
+            self._journal(
+                s, origin, "role", room=room, account_id=account_id, user=user, by=by, detail=role
+            )
+            return True
+
+    def remove_member(
+        self, room_id: int, account_id: int, *, by: str, reason: str, ban: bool, origin: str
+    ) -> bool:
+        """Kick the account out of the room (and drop its invite); with ``ban`` also keep
+        it out until ``unban``. False (and nothing done) for a kick of a non-member."""
+        now = utcnow()
+        with self.writing() as s, s.begin():
+            room, user = self._names(s, room_id, account_id)
+            was_member = s.scalar(
+                delete(Membership)
+                .where(Membership.room_id == room_id, Membership.account_id == account_id)
+                .returning(Membership.account_id)
+            )
+            if was_member is None and not ban:
+                return False
+            s.execute(
+                delete(RoomInvite).where(
+                    RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
+                )
+            )
+            if ban:
+                values = {"by_name": by, "reason": reason, "at": now}
+                upsert = self._insert(RoomBan).values(
+                    room_id=room_id, account_id=account_id, **values
+                )
+                s.execute(
+                    upsert.on_conflict_do_update(
+                        index_elements=[RoomBan.room_id, RoomBan.account_id], set_=values
+                    )
+                )
+            self._journal(
+                s,
+                origin,
+                "kicked",
+                room=room,
+                account_id=account_id,
+                user=user,
+                by=by,
+                detail=reason,
+                flag=ban,
+            )
+            return True
+
+    def unban(self, room_id: int, account_id: int, *, origin: str) -> bool:
+        """Lift a ban; False if there was none. No journal event: nobody is told."""
+        with self.writing() as s, s.begin():
+            result = s.execute(
+                delete(RoomBan).where(RoomBan.room_id == room_id, RoomBan.account_id == account_id)
+            )
+            return bool(result.rowcount)  # type: ignore[attr-defined]
+
+    def room_events_after(
+        self, after_id: int, *, not_from: str, limit: int = 500
+    ) -> list[RoomEvent]:
+        """Journal rows after ``after_id`` that another origin wrote, oldest first."""
+        e = RoomEventRow
+        query = (
+            select(
+                e.id,
+                e.at_ms,
+                e.origin,
+                e.kind,
+                e.room,
+                e.account_id,
+                e.user,
+                e.by,
+                e.message_id,
+                e.peer_id,
+                e.detail,
+                e.flag,
+            )
+            .where(e.id > after_id, e.origin != not_from)
+            .order_by(e.id)
+            .limit(limit)
+        )
+        with self.engine.connect() as conn:
+            return [RoomEvent._make(row) for row in conn.execute(query)]
+
+    def last_room_event_id(self) -> int:
+        """Where a new poller starts: the newest journal row's id (0 if none)."""
+        with self.engine.connect() as conn:
+            return int(conn.scalar(select(func.max(RoomEventRow.id))) or 0)
+
+    def prune_room_events(self, before_ms: int, batch: int = 1000) -> int:
+        """Delete up to ``batch`` journal rows older than ``before_ms``; how many went."""
+        old = select(RoomEventRow.id).where(RoomEventRow.at_ms < before_ms).limit(batch)
+        with self._writer.begin() as conn:
+            result = conn.execute(delete(RoomEventRow).where(RoomEventRow.id.in_(old)))
+        return int(result.rowcount)
 
     def login_snapshot(self, account_id: int, history: int, peers: int) -> LoginSnapshot:
         """The account's rooms, their latest ``history`` messages and members, and its
@@ -737,9 +1121,11 @@ class Store:
         Each page is an index range: ``(room_id, id)`` or ``(pair_low, pair_high, id)``.
         """
         with self.engine.connect() as conn:
-            rooms = [
-                (rid, name) for rid, name in conn.execute(_ROOMS_OF, {"account_id": account_id})
-            ]
+            rooms: list[tuple[int, str]] = []
+            room_reads: dict[int, int] = {}
+            for rid, name, read_up_to in conn.execute(_ROOMS_OF, {"account_id": account_id}):
+                rooms.append((rid, name))
+                room_reads[rid] = read_up_to
             room_ids = [rid for rid, _ in rooms]
             empty = Page([], False)
             room_pages = {
@@ -747,9 +1133,11 @@ class Store:
                 for rid in room_ids
             }
             recent: list[tuple[str, Page]] = []
+            peer_reads: dict[str, int] = {}
             if peers:
                 found = conn.execute(_RECENT_PEERS, {"account_id": account_id, "limit": peers})
-                for peer_id, name in found.all():
+                for peer_id, name, read_up_to in found.all():
+                    peer_reads[name] = read_up_to
                     low, high = _pair(account_id, peer_id)
                     page = (
                         _latest(conn, _LATEST_DIRECT, {"low": low, "high": high}, history)
@@ -757,11 +1145,12 @@ class Store:
                         else empty
                     )
                     recent.append((name, page))
-            members: dict[int, list[tuple[int, str]]] = {rid: [] for rid in room_ids}
+            members: dict[int, list[RoomMemberRecord]] = {rid: [] for rid in room_ids}
             if room_ids:
-                for rid, member_id, name in conn.execute(_MEMBERS_OF_ROOMS, {"room_ids": room_ids}):
-                    members[rid].append((member_id, name))
-        return LoginSnapshot(rooms, room_pages, recent, members)
+                rows = conn.execute(_MEMBERS_OF_ROOMS, {"room_ids": room_ids})
+                for rid, member_id, name, role in rows:
+                    members[rid].append(RoomMemberRecord(member_id, name, role))
+        return LoginSnapshot(rooms, room_pages, recent, members, room_reads, peer_reads)
 
     # -- messages -------------------------------------------------------------------
 
@@ -1026,6 +1415,158 @@ class Store:
             )
             yield from result
 
+    def message(self, message_id: int) -> StoredMessage | None:
+        ref = self.message_ref(message_id)
+        return ref.message if ref else None
+
+    def message_ref(self, message_id: int) -> MessageRef | None:
+        """The message and the ids of its conversation (who may see or change it)."""
+        query = (
+            select(
+                *MESSAGE_COLUMNS,
+                Message.sender_id,
+                Message.room_id,
+                Message.pair_low,
+                Message.pair_high,
+            )
+            .outerjoin(Room, Room.id == Message.room_id)
+            .where(Message.id == message_id)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        if row is None:
+            return None
+        *message, sender_id, room_id, low, high = row
+        pair = (low, high) if low is not None else None
+        return MessageRef(StoredMessage(*message), sender_id, room_id, pair)
+
+    def _conversation(
+        self,
+        s: Session,
+        sender_id: int | None,
+        room_id: int | None,
+        low: int | None,
+        high: int | None,
+    ) -> dict[str, object]:
+        """A message's conversation as journal fields: the room's name, or the pair as
+        (account_id: the sender, peer_id: the other party)."""
+        if room_id is not None or low is None or high is None:  # room_or_pair: a room
+            return {"room": s.scalar(select(Room.name).where(Room.id == room_id))}
+        sender = low if sender_id is None else sender_id
+        return {"account_id": sender, "peer_id": high if sender == low else low}
+
+    def edit_message(
+        self, message_id: int, text: str, *, edited_ms: int, by: str, origin: str
+    ) -> bool:
+        """Replace the message's text; False if it is gone or deleted."""
+        with self.writing() as s, s.begin():
+            row = s.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.deleted.is_(False))
+                .values(text=text, edited_ms=edited_ms)
+                .returning(Message.sender_id, Message.room_id, Message.pair_low, Message.pair_high)
+            ).first()
+            if row is None:
+                return False
+            where = self._conversation(s, *row)
+            self._journal(s, origin, "edited", message_id=message_id, by=by, detail=text, **where)
+            return True
+
+    def delete_message(self, message_id: int, *, by: str, origin: str) -> bool:
+        """Delete the message's text (the row stays, with text '' and ``deleted``), and
+        the text its edits left in the journal; False if it is gone or deleted already.
+
+        On SQLite ``secure_delete`` (db.py) zeroes the space the text took in the file.
+        """
+        with self.writing() as s, s.begin():
+            row = s.execute(
+                update(Message)
+                .where(Message.id == message_id, Message.deleted.is_(False))
+                .values(text="", deleted=True, edited_ms=None)
+                .returning(Message.sender_id, Message.room_id, Message.pair_low, Message.pair_high)
+            ).first()
+            if row is None:
+                return False
+            s.execute(_forget_edits([message_id]))
+            where = self._conversation(s, *row)
+            self._journal(s, origin, "deleted", message_id=message_id, by=by, **where)
+            return True
+
+    def mark_read(
+        self,
+        account_id: int,
+        up_to: int,
+        *,
+        room_id: int | None = None,
+        peer_id: int | None = None,
+        origin: str,
+    ) -> int | None:
+        """Move the account's read marker in a room or a direct conversation forward to
+        ``up_to``, at most to the conversation's newest message; the new marker, or None
+        if it did not move (then nothing is journaled).
+
+        Each UPDATE moves the marker only if it is behind, so concurrent marks by two
+        devices cannot move it back, on either database.
+        """
+        if (room_id is None) == (peer_id is None):
+            raise ValueError("mark_read needs exactly one of room_id and peer_id")
+        with self.writing() as s, s.begin():
+            if room_id is not None:
+                newest = s.scalar(select(func.max(Message.id)).where(Message.room_id == room_id))
+                target = min(up_to, newest or 0)
+                moved = s.scalar(
+                    update(Membership)
+                    .where(
+                        Membership.account_id == account_id,
+                        Membership.room_id == room_id,
+                        Membership.read_up_to < target,
+                    )
+                    .values(read_up_to=target)
+                    .returning(Membership.read_up_to)
+                )
+                where: dict[str, object] = {
+                    "room": s.scalar(select(Room.name).where(Room.id == room_id))
+                }
+            else:
+                target_sql = case(
+                    (DirectPeer.last_message_id < up_to, DirectPeer.last_message_id),
+                    else_=up_to,
+                )
+                moved = s.scalar(
+                    update(DirectPeer)
+                    .where(
+                        DirectPeer.account_id == account_id,
+                        DirectPeer.peer_id == peer_id,
+                        DirectPeer.read_up_to < target_sql,
+                    )
+                    .values(read_up_to=target_sql)
+                    .returning(DirectPeer.read_up_to)
+                )
+                where = {"peer_id": peer_id}
+            if moved is None:
+                return None
+            self._journal(s, origin, "read", account_id=account_id, message_id=moved, **where)
+            return int(moved)
+
+    def purge_messages(
+        self, before_ms: int, *, room_id: int | None = None, batch: int = 1000
+    ) -> int:
+        """Delete up to ``batch`` of the oldest messages older than ``before_ms`` (in one
+        room, or everywhere), in a short transaction of their own; how many were deleted.
+
+        The caller loops until it gets 0, so a purge of millions never holds the write
+        lock for long. Oldest first by id (ids follow time), which an index walks.
+        """
+        old = select(Message.id).where(Message.ts_ms < before_ms)
+        if room_id is not None:
+            old = old.where(Message.room_id == room_id)
+        with self._writer.begin() as conn:
+            ids = list(conn.scalars(old.order_by(Message.id).limit(batch)))
+            if ids:
+                conn.execute(_forget_edits(ids))
+                conn.execute(delete(Message).where(Message.id.in_(ids)))
+        return len(ids)
+
     def message_count(self) -> int:
         with self.reading() as s:
             return int(s.scalar(select(func.count()).select_from(Message)) or 0)
@@ -1039,13 +1580,19 @@ __all__ = [
     "AccountRecord",
     "Activity",
     "At",
+    "BannedError",
     "Bound",
+    "MessageRef",
     "MessageRow",
     "NameTakenError",
     "NewMessage",
     "NoSuchAccountError",
     "NoSuchRoomError",
     "Page",
+    "RoomEvent",
+    "RoomExistsError",
+    "RoomMemberRecord",
+    "RoomRecord",
     "RoomSummary",
     "Store",
     "StoreError",

@@ -29,7 +29,14 @@ from chatsecure.server.core.results import (
     Why,
 )
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import NoSuchRoomError, Page, RoomCaps, RoomLimitError, Store
+from chatsecure.storage.store import (
+    NoSuchRoomError,
+    Page,
+    RoomCaps,
+    RoomLimitError,
+    RoomMemberRecord,
+    Store,
+)
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +96,11 @@ class Rooms:
             raise Refusal(Why.NOT_MEMBER, f"you are not in {room!r}")
         return room_id
 
-    def member_list(self, room: str, members: Iterable[tuple[int, str]]) -> MemberList:
-        """``members`` (account id, name) of ``room``, each with whether they are online."""
+    def member_list(self, room: str, members: Iterable[RoomMemberRecord]) -> MemberList:
+        """``members`` of ``room``, each with whether they are online."""
         return MemberList(
             room,
-            [RoomMember(name, self._hub.is_online(account_id)) for account_id, name in members],
+            [RoomMember(m.name, self._hub.is_online(m.account_id)) for m in members],
         )
 
     def join(self, session: Session, label: Label, room: str) -> None:
