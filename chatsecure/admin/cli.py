@@ -9,11 +9,12 @@ never as a traceback. Streams are parameters, so tests drive ``main`` without to
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import textwrap
 from collections.abc import Sequence
-from typing import NoReturn, TextIO
+from typing import Any, NoReturn, TextIO
 
 from sqlalchemy.exc import OperationalError
 
@@ -44,6 +45,16 @@ class _Parser(argparse.ArgumentParser):
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.stdout = stdout
         self.stderr = stderr
+
+    def add_subparsers(self, **kwargs: Any) -> Any:
+        """Subcommands (and theirs) write to the same streams, with the same help format."""
+        kwargs.setdefault(
+            "parser_class",
+            functools.partial(
+                _Parser, stdout=self.stdout, stderr=self.stderr, formatter_class=_HelpFormatter
+            ),
+        )
+        return super().add_subparsers(**kwargs)
 
     def _print_message(self, message: str, file: object = None) -> None:
         if message:

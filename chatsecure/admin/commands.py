@@ -33,7 +33,7 @@ from chatsecure.atomicfile import atomic_write
 from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
 from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
 from chatsecure.lockout import locked_until
-from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room
+from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room, text_problem
 from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
 from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
@@ -44,7 +44,14 @@ from chatsecure.storage.db import (
     newer_schema_advice,
     upgrade,
 )
-from chatsecure.storage.store import AccountRecord, MessageRow, NoSuchAccountError, utcnow
+from chatsecure.storage.store import (
+    AccountRecord,
+    MessageRow,
+    NoSuchAccountError,
+    RoomRecord,
+    Store,
+    utcnow,
+)
 from chatsecure.timestamps import format_ts, parse_date
 from chatsecure.tls_certs import (
     SERVER_DEFAULT_DAYS,
@@ -331,8 +338,19 @@ def adduser(ctx: Context, args: argparse.Namespace) -> None:
         raise CommandError(f"an account named {existing.name!r} already exists")
     password = _read_new_password(ctx, args, name)
     rooms = ctx.settings.rooms.default
-    store.create_account(name, hash_password(password, ctx.settings.auth.bcrypt_rounds), rooms)
-    ctx.say(f"created account {name!r}" + (f" in rooms {', '.join(rooms)}" if rooms else ""))
+    pw_hash = hash_password(password, ctx.settings.auth.bcrypt_rounds)
+    store.create_account(name, pw_hash, rooms, admin=args.admin)
+    ctx.say(
+        f"created {'server admin' if args.admin else 'account'} {name!r}"
+        + (f" in rooms {', '.join(rooms)}" if rooms else "")
+    )
+
+
+def _adduser_arguments(parser: argparse.ArgumentParser) -> None:
+    _password_arguments(parser)
+    parser.add_argument(
+        "--admin", action="store_true", help="a server admin, who may moderate every room"
+    )
 
 
 def _import_arguments(parser: argparse.ArgumentParser) -> None:
@@ -408,20 +426,53 @@ DELUSER_EFFECTS = (
 )
 
 
+ERASE_EFFECTS = (
+    "With --erase, every message the account sent is deleted too, in its rooms and its "
+    "direct conversations: this cannot be undone. Messages others sent it stay."
+)
+
+
 def _deluser_arguments(parser: argparse.ArgumentParser) -> None:
     _username_argument(parser)
+    parser.add_argument(
+        "--erase",
+        action="store_true",
+        help="also delete every message the account sent (an erasure request)",
+    )
     parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
 
 
 def deluser(ctx: Context, args: argparse.Namespace) -> None:
+    effects = (
+        "The account, its room memberships and every message it sent are deleted, in its "
+        "rooms and its direct conversations: this cannot be undone. Messages others sent "
+        "it stay."
+        if args.erase
+        else DELUSER_EFFECTS
+    )
     if not args.yes:
         name = _existing_account(ctx, args.name).name
-        _confirm(ctx, f"Delete the account {name!r}? {DELUSER_EFFECTS}")
+        _confirm(ctx, f"Delete the account {name!r}? {effects}")
     try:
-        account = ctx.store().delete_account(args.name)
+        account = ctx.store().delete_account(args.name, erase=args.erase)
     except NoSuchAccountError:
         raise CommandError(f"there is no account named {args.name!r}") from None
-    ctx.say(f"deleted account {account.name!r}. {DELUSER_EFFECTS}")
+    ctx.say(f"deleted account {account.name!r}. {effects}")
+
+
+def set_admin(ctx: Context, args: argparse.Namespace) -> None:
+    account = _existing_account(ctx, args.name)
+    admin = args.state == "on"
+    ctx.store().set_admin(account.name, admin)
+    if admin:
+        ctx.say(f"{account.name!r} is a server admin: they may moderate every room")
+    else:
+        ctx.say(f"{account.name!r} is no longer a server admin")
+
+
+def _admin_arguments(parser: argparse.ArgumentParser) -> None:
+    _username_argument(parser)
+    parser.add_argument("state", choices=("on", "off"), help="on: make an admin; off: no longer")
 
 
 def unlock(ctx: Context, args: argparse.Namespace) -> None:
@@ -506,6 +557,304 @@ def addroom(ctx: Context, args: argparse.Namespace) -> None:
         )
     ctx.store().create_room(room)
     ctx.say(f"created room #{room}")
+
+
+# -- room moderation ---------------------------------------------------------------------
+
+# Who the room journal and the users' notices name for a change made here.
+ADMIN_ORIGIN = "admin"
+ADMIN_ACTOR = "admin"
+TOPIC_MAX_CHARS = 300  # as the protocol's, for topics and kick/ban reasons
+ROLES = ("owner", "moderator", "member")
+
+
+def _room_name(name: str) -> str:
+    room = normalize_room(name)
+    if room is None:
+        raise CommandError(
+            f"{name!r} is not a valid room name: use 1-32 of a-z 0-9 _ - "
+            "starting with a letter or digit"
+        )
+    return room
+
+
+def _existing_room(store: Store, name: str) -> RoomRecord:
+    room = store.room(_room_name(name))
+    if room is None:
+        raise CommandError(f"there is no room named {name!r}")
+    return room
+
+
+def _user(ctx: Context, name: str) -> AccountRecord:
+    if not is_valid_username(name):
+        raise CommandError(f"{name!r} is not a valid username")
+    return _existing_account(ctx, name)
+
+
+def _short_text(text: str, what: str) -> str:
+    """A topic or a reason: empty, or one line of at most TOPIC_MAX_CHARS and no control
+    characters, as the protocol allows."""
+    if text == "":
+        return text
+    problem = text_problem(text, TOPIC_MAX_CHARS)
+    if problem is not None:
+        detail = f"at most {TOPIC_MAX_CHARS} characters" if len(text) > TOPIC_MAX_CHARS else ""
+        raise CommandError(f"{what}: {problem.value}" + (f" ({detail})" if detail else ""))
+    if "\n" in text or "\t" in text:
+        raise CommandError(f"{what}: one line, without tabs")
+    if any("\ud800" <= c <= "\udfff" for c in text):  # undecodable bytes in argv
+        raise CommandError(f"{what}: not valid UTF-8")
+    return text
+
+
+def room_create(ctx: Context, args: argparse.Namespace) -> None:
+    room = _room_name(args.name)
+    topic = _short_text(args.topic, "--topic")
+    owner = _user(ctx, args.owner) if args.owner is not None else None
+    ctx.store().create_room(
+        room,
+        creator_id=owner.id if owner else None,
+        private=args.private,
+        topic=topic,
+        origin=ADMIN_ORIGIN,
+    )
+    kind = "private room" if args.private else "room"
+    ctx.say(f"created {kind} #{room}" + (f", owned by {owner.name!r}" if owner else ""))
+
+
+def room_topic(ctx: Context, args: argparse.Namespace) -> None:
+    store = ctx.store()
+    room = _existing_room(store, args.name)
+    topic = _short_text(args.text, "TEXT")
+    store.set_topic(room.id, topic, by=ADMIN_ACTOR, origin=ADMIN_ORIGIN)
+    ctx.say(f"set the topic of #{room.name}" if topic else f"cleared the topic of #{room.name}")
+
+
+def room_role(ctx: Context, args: argparse.Namespace) -> None:
+    store = ctx.store()
+    room = _existing_room(store, args.name)
+    account = _user(ctx, args.user)
+    if not store.set_role(room.id, account.id, args.role, by=ADMIN_ACTOR, origin=ADMIN_ORIGIN):
+        raise CommandError(f"{account.name!r} is not a member of #{room.name}")
+    ctx.say(f"{account.name!r} is now {args.role} of #{room.name}")
+
+
+def _remove(ctx: Context, args: argparse.Namespace, *, ban: bool) -> None:
+    store = ctx.store()
+    room = _existing_room(store, args.name)
+    account = _user(ctx, args.user)
+    reason = _short_text(args.reason, "--reason")
+    removed = store.remove_member(
+        room.id, account.id, by=ADMIN_ACTOR, reason=reason, ban=ban, origin=ADMIN_ORIGIN
+    )
+    if not removed:
+        raise CommandError(f"{account.name!r} is not a member of #{room.name}")
+    if ban:
+        ctx.say(f"banned {account.name!r} from #{room.name}: they cannot join until unbanned")
+    else:
+        ctx.say(f"kicked {account.name!r} out of #{room.name}; they may join again")
+
+
+def room_kick(ctx: Context, args: argparse.Namespace) -> None:
+    _remove(ctx, args, ban=False)
+
+
+def room_ban(ctx: Context, args: argparse.Namespace) -> None:
+    _remove(ctx, args, ban=True)
+
+
+def room_unban(ctx: Context, args: argparse.Namespace) -> None:
+    store = ctx.store()
+    room = _existing_room(store, args.name)
+    account = _user(ctx, args.user)
+    if not store.unban(room.id, account.id, origin=ADMIN_ORIGIN):
+        raise CommandError(f"{account.name!r} is not banned from #{room.name}")
+    ctx.say(f"unbanned {account.name!r}: they may join #{room.name} again")
+
+
+def room_list_members(ctx: Context, args: argparse.Namespace) -> None:
+    store = ctx.store()
+    room = _existing_room(store, args.name)
+    members = store.room_members(room.id)
+    if args.json:
+        _say_json(ctx, [{"name": m.name, "role": m.role} for m in members])
+    elif not members:
+        ctx.say(f"#{room.name} has no members")
+    else:
+        ctx.say(_table(("NAME", "ROLE"), ((m.name, m.role) for m in members)))
+
+
+def _room_and_user(parser: argparse.ArgumentParser) -> None:
+    _room_argument(parser)
+    parser.add_argument("user", metavar="USER", help="the account's name (any letter case)")
+
+
+def _kick_arguments(parser: argparse.ArgumentParser) -> None:
+    _room_and_user(parser)
+    parser.add_argument(
+        "--reason", default="", help=f"told to them (at most {TOPIC_MAX_CHARS} characters)"
+    )
+
+
+def _room_create_arguments(parser: argparse.ArgumentParser) -> None:
+    _room_argument(parser)
+    parser.add_argument(
+        "--private", action="store_true", help="invisible to all but its members and invitees"
+    )
+    parser.add_argument(
+        "--topic", default="", help=f"the room's topic (at most {TOPIC_MAX_CHARS} characters)"
+    )
+    parser.add_argument("--owner", metavar="USER", help="an account that owns the room")
+
+
+def _room_topic_arguments(parser: argparse.ArgumentParser) -> None:
+    _room_argument(parser)
+    parser.add_argument("text", metavar="TEXT", help="the new topic; '' clears it")
+
+
+def _room_role_arguments(parser: argparse.ArgumentParser) -> None:
+    _room_and_user(parser)
+    parser.add_argument("role", choices=ROLES, help="the member's new role")
+
+
+def _room_list_members_arguments(parser: argparse.ArgumentParser) -> None:
+    _room_argument(parser)
+    _json_argument(parser)
+
+
+ROOM_COMMANDS = (
+    Command(
+        "create",
+        "create a room",
+        "Create a room, public or --private (invisible to everyone but its members and "
+        "the accounts invited into it), with an optional --topic and --owner.",
+        (
+            "chatsecure-admin room create dev",
+            "chatsecure-admin room create ops --private --topic 'on call' --owner alice",
+        ),
+        room_create,
+        _room_create_arguments,
+    ),
+    Command(
+        "topic",
+        "set or clear a room's topic",
+        "Set a room's topic (one line, at most 300 characters); '' clears it. Members "
+        "online see the change at once.",
+        (
+            "chatsecure-admin room topic dev 'release on Friday'",
+            "chatsecure-admin room topic dev ''",
+        ),
+        room_topic,
+        _room_topic_arguments,
+    ),
+    Command(
+        "role",
+        "give a member a role",
+        "Make a member of the room its owner, a moderator (may invite, set the topic, "
+        "kick and ban members) or a plain member.",
+        ("chatsecure-admin room role ops bob moderator",),
+        room_role,
+        _room_role_arguments,
+    ),
+    Command(
+        "kick",
+        "remove a member from a room",
+        "Remove a member from the room; they are told, with the --reason if given, and "
+        "may join again (a private room needs a new invite).",
+        ("chatsecure-admin room kick dev bob --reason 'off topic'",),
+        room_kick,
+        _kick_arguments,
+    ),
+    Command(
+        "ban",
+        "remove an account from a room and keep it out",
+        "Ban an account from the room: it is removed if it is a member, and cannot join "
+        "until unbanned. Works for non-members too.",
+        ("chatsecure-admin room ban dev mallory --reason spam",),
+        room_ban,
+        _kick_arguments,
+    ),
+    Command(
+        "unban",
+        "lift a ban",
+        "Lift an account's ban from the room: it may join again (a private room still "
+        "needs an invite).",
+        ("chatsecure-admin room unban dev mallory",),
+        room_unban,
+        _room_and_user,
+    ),
+    Command(
+        "list-members",
+        "list a room's members and their roles",
+        "List the room's members by name with their roles; --json prints a JSON array of "
+        "objects with name and role.",
+        ("chatsecure-admin room list-members ops", "chatsecure-admin room list-members ops --json"),
+        room_list_members,
+        _room_list_members_arguments,
+    ),
+)
+
+
+def _examples(command: Command) -> str:
+    lines = "\n".join(f"  {line}" for line in command.examples)
+    return f"example{'s' if len(command.examples) > 1 else ''}:\n{lines}"
+
+
+def _room_arguments(parser: argparse.ArgumentParser) -> None:
+    actions = parser.add_subparsers(title="actions", metavar="ACTION", required=True)
+    for command in ROOM_COMMANDS:
+        sub = actions.add_parser(
+            command.name,
+            help=command.summary,
+            description=command.description,
+            epilog=_examples(command),
+        )
+        command.arguments(sub)
+        sub.set_defaults(room_action=command.run)
+
+
+def room(ctx: Context, args: argparse.Namespace) -> None:
+    args.room_action(ctx, args)
+
+
+# -- retention ---------------------------------------------------------------------------
+
+PURGE_BATCH = 1000  # messages per transaction: a running server's writes never wait long
+
+
+def _purge_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--before",
+        metavar="DATE",
+        required=True,
+        help="delete messages older than this: YYYY-MM-DD (midnight UTC) or RFC 3339",
+    )
+    parser.add_argument("--room", metavar="NAME", help="only this room's messages")
+    parser.add_argument("--yes", action="store_true", help="do not ask (for scripts)")
+
+
+def purge(ctx: Context, args: argparse.Namespace) -> None:
+    before = _date_option(args.before, "--before")
+    assert before is not None  # the option is required
+    store = ctx.store()
+    room = _existing_room(store, args.room) if args.room is not None else None
+    where = f"in #{room.name}" if room else "in every room and direct conversation"
+    if not args.yes:
+        _confirm(
+            ctx,
+            f"Delete every message {where} sent before {format_ts(before)}? This cannot be undone.",
+        )
+    progress = Progress(ctx.stderr, "deleted")
+    deleted = 0
+    while batch := store.purge_messages(
+        before, room_id=room.id if room else None, batch=PURGE_BATCH
+    ):
+        deleted += batch
+        progress(deleted)
+    progress.finish()
+    ctx.say(
+        f"deleted {deleted} message{'' if deleted == 1 else 's'} {where} before {format_ts(before)}"
+    )
 
 
 # -- export ------------------------------------------------------------------------------
@@ -760,13 +1109,15 @@ COMMANDS = (
         "create an account",
         "Create an account; it joins the [rooms] default rooms. The password is prompted "
         "for twice, or read as one line from stdin with --password-stdin. It must have at "
-        "least 8 characters and must not be the name. Names are unique regardless of case.",
+        "least 8 characters and must not be the name. Names are unique regardless of case. "
+        "With --admin the account is a server admin, who may moderate every room.",
         (
             "chatsecure-admin adduser alice",
+            "chatsecure-admin adduser root --admin",
             "printf '%s\\n' \"$PASSWORD\" | chatsecure-admin adduser alice --password-stdin",
         ),
         adduser,
-        _password_arguments,
+        _adduser_arguments,
     ),
     Command(
         "import-users",
@@ -823,10 +1174,26 @@ COMMANDS = (
     Command(
         "deluser",
         "delete an account (its messages stay)",
-        "Delete an account, after asking at the terminal (--yes does not ask). " + DELUSER_EFFECTS,
-        ("chatsecure-admin deluser alice", "chatsecure-admin deluser alice --yes"),
+        "Delete an account, after asking at the terminal (--yes does not ask). "
+        + DELUSER_EFFECTS
+        + " "
+        + ERASE_EFFECTS,
+        (
+            "chatsecure-admin deluser alice",
+            "chatsecure-admin deluser alice --yes",
+            "chatsecure-admin deluser alice --erase",
+        ),
         deluser,
         _deluser_arguments,
+    ),
+    Command(
+        "admin",
+        "make an account a server admin, or not",
+        "Turn an account's server admin right on or off. A server admin may moderate "
+        "every room (invite, topic, roles, kick, ban, delete messages) as if its owner.",
+        ("chatsecure-admin admin alice on", "chatsecure-admin admin alice off"),
+        set_admin,
+        _admin_arguments,
     ),
     Command(
         "users",
@@ -858,12 +1225,43 @@ COMMANDS = (
         _room_argument,
     ),
     Command(
+        "room",
+        "create and moderate rooms: create, topic, role, kick, ban, unban, list-members",
+        "Create a room (public or private) and moderate any room as a server admin would: "
+        "set its topic, give members roles, kick, ban and unban accounts, and list its "
+        "members. Changes reach a running server's sessions within seconds. Run "
+        "'chatsecure-admin room ACTION --help' for an action's details.",
+        (
+            "chatsecure-admin room create ops --private --owner alice",
+            "chatsecure-admin room ban dev mallory --reason spam",
+            "chatsecure-admin room list-members ops",
+        ),
+        room,
+        _room_arguments,
+    ),
+    Command(
+        "purge",
+        "delete old messages",
+        "Delete every message sent before --before (YYYY-MM-DD is midnight UTC), "
+        "everywhere or in one --room, after asking at the terminal (--yes does not ask). "
+        "Messages go in batches of 1000, so a running server is never held up. For "
+        "deletion on a schedule, set [history] retain_days.",
+        (
+            "chatsecure-admin purge --before 2026-01-01",
+            "chatsecure-admin purge --before 2026-06-01 --room random --yes",
+        ),
+        purge,
+        _purge_arguments,
+    ),
+    Command(
         "export",
         "export stored messages as txt, jsonl or csv",
         "Export one room's messages (--room) or everything one account can see: the rooms "
         "it is in and its direct messages (--user). Oldest first. Formats: txt (readable "
         "lines, times in UTC), jsonl (one JSON object per message: id, ts, from, room or "
-        "to, text) and csv (header id,ts,from,room,to,text). Writes to stdout, or to "
+        "to, text, and edited_ts for an edited message; a deleted one has no text but "
+        "deleted: true) and csv (header id,ts,from,room,to,text,edited_ts,deleted). Writes "
+        "to stdout, or to "
         "--output FILE atomically (a temporary file renamed into place; an existing file "
         "is kept unless --force). --since and --until take YYYY-MM-DD (midnight UTC) or "
         "an RFC 3339 time; --until is exclusive.",
