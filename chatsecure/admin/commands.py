@@ -644,6 +644,11 @@ def _remove(ctx: Context, args: argparse.Namespace, *, ban: bool) -> None:
     room = _existing_room(store, args.name)
     account = _user(ctx, args.user)
     reason = _short_text(args.reason, "--reason")
+    if store.role_of(account.id, room.id) == "owner":  # as the protocol: owners stay
+        raise CommandError(
+            f"{account.name!r} owns #{room.name}; make them a member first: "
+            f"chatsecure-admin room role {room.name} {account.name} member"
+        )
     removed = store.remove_member(
         room.id, account.id, by=ADMIN_ACTOR, reason=reason, ban=ban, origin=ADMIN_ORIGIN
     )

@@ -115,6 +115,7 @@ def test_room_kick_ban_unban(people):
     bob = store.get_account("bob")
     assert bob is not None
     store.join_room(bob.id, "dev", create=False)
+    _refused(people("room", "ban", "dev", "alice"), "'alice' owns #dev; make them a member")
     kicked = people("room", "kick", "dev", "bob", "--reason", "off topic")
     assert kicked.code == 0, kicked.err
     assert "kicked 'bob' out of #dev" in kicked.out
