@@ -511,6 +511,7 @@ def users(ctx: Context, args: argparse.Namespace) -> None:
                     "last_login": _rfc3339(a.last_login_at),
                     "disabled": a.disabled,
                     "locked_until": _rfc3339(lock),
+                    "admin": a.is_admin,
                 }
                 for a, lock in zip(records, locks, strict=True)
             ],
@@ -536,12 +537,23 @@ def users(ctx: Context, args: argparse.Namespace) -> None:
 def rooms(ctx: Context, args: argparse.Namespace) -> None:
     summaries = ctx.store().list_rooms()
     if args.json:
-        _say_json(ctx, [{"name": r.name, "members": r.members} for r in summaries])
+        _say_json(
+            ctx,
+            [
+                {"name": r.name, "members": r.members, "private": r.private, "topic": r.topic}
+                for r in summaries
+            ],
+        )
         return
     if not summaries:
         ctx.say("no rooms yet; add one with: chatsecure-admin addroom NAME")
         return
-    ctx.say(_table(("ROOM", "MEMBERS"), ((r.name, str(r.members)) for r in summaries)))
+    ctx.say(
+        _table(
+            ("ROOM", "MEMBERS", "PRIVATE", "TOPIC"),
+            ((r.name, str(r.members), "yes" if r.private else "", r.topic) for r in summaries),
+        )
+    )
 
 
 def _room_argument(parser: argparse.ArgumentParser) -> None:
@@ -1206,7 +1218,8 @@ COMMANDS = (
         "List every account: name, when it was created, its last login (UTC) and its "
         "state: active, disabled, or locked until HH:MM (UTC) after too many failed "
         "logins (unlock lifts it). --json prints a JSON array of objects with name, "
-        "created, last_login, disabled and locked_until (times in RFC 3339 or null).",
+        "created, last_login, disabled, locked_until (times in RFC 3339 or null) and "
+        "admin (a server admin).",
         ("chatsecure-admin users", "chatsecure-admin users --json"),
         users,
         _json_argument,
@@ -1214,8 +1227,8 @@ COMMANDS = (
     Command(
         "rooms",
         "list rooms",
-        "List every room with its number of members; --json prints a JSON array of "
-        "objects with name and members.",
+        "List every room, private ones too, with its number of members and its topic; "
+        "--json prints a JSON array of objects with name, members, private and topic.",
         ("chatsecure-admin rooms", "chatsecure-admin rooms --json"),
         rooms,
         _json_argument,

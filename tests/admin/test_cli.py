@@ -210,7 +210,11 @@ def test_rooms_and_addroom(migrated):
     assert "not a valid room name" in migrated("addroom", "no spaces").err
     migrated("adduser", "alice", "--password-stdin", stdin=PASSWORD)
     lines = migrated("rooms").out.splitlines()
-    assert [line.split() for line in lines] == [["ROOM", "MEMBERS"], ["dev", "0"], ["general", "1"]]
+    assert [line.split() for line in lines] == [
+        ["ROOM", "MEMBERS", "PRIVATE", "TOPIC"],
+        ["dev", "0"],
+        ["general", "1"],
+    ]
 
 
 def test_import_users_all_generated_to_stdout(migrated):
@@ -494,15 +498,16 @@ def test_users_and_rooms_as_json(migrated):
     migrated("addroom", "dev")
     _fail_logins(migrated, "alice", load_settings(migrated.config).auth.max_failures)
     (alice,) = json.loads(migrated("users", "--json").out)
-    assert set(alice) == {"name", "created", "last_login", "disabled", "locked_until"}
+    assert set(alice) == {"name", "created", "last_login", "disabled", "locked_until", "admin"}
+    assert alice["admin"] is False
     assert alice["name"] == "alice"
     assert alice["last_login"] is None
     assert alice["disabled"] is False
     for moment in (alice["created"], alice["locked_until"]):
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", moment), moment
     assert json.loads(migrated("rooms", "--json").out) == [
-        {"name": "dev", "members": 0},
-        {"name": "general", "members": 1},
+        {"name": "dev", "members": 0, "private": False, "topic": ""},
+        {"name": "general", "members": 1, "private": False, "topic": ""},
     ]
 
 

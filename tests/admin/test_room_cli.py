@@ -230,7 +230,7 @@ def test_deluser_erase_deletes_what_it_sent_after_saying_so(people):
 
 def test_the_admin_sees_private_rooms_members_see_roles(people):
     people("room", "create", "ops", "--private", "--owner", "alice")
-    assert "ops" in people("rooms").out
+    assert people("rooms").out.splitlines()[2].split() == ["ops", "1", "yes"]
     store = _store(people)
     bob = store.get_account("bob")
     assert bob is not None
