@@ -44,6 +44,7 @@ from chatsecure.storage.db import (
     newer_schema_advice,
     upgrade,
 )
+from chatsecure.storage.models import ROLES
 from chatsecure.storage.store import (
     AccountRecord,
     MessageRow,
@@ -577,7 +578,6 @@ def addroom(ctx: Context, args: argparse.Namespace) -> None:
 ADMIN_ORIGIN = "admin"
 ADMIN_ACTOR = "admin"
 TOPIC_MAX_CHARS = 300  # as the protocol's, for topics and kick/ban reasons
-ROLES = ("owner", "moderator", "member")
 
 
 def _room_name(name: str) -> str:

@@ -81,6 +81,7 @@ class Room(Base):
     topic: Mapped[str] = mapped_column(String(300), default="", server_default="")
 
 
+# A member's role in a room, most rights first.
 ROLES = ("owner", "moderator", "member")
 
 
@@ -88,7 +89,7 @@ class Membership(Base):
     __tablename__ = "memberships"
     __table_args__ = (
         Index(None, "room_id"),
-        CheckConstraint("role IN ('owner', 'moderator', 'member')", name="role"),
+        CheckConstraint(f"role IN ({', '.join(map(repr, ROLES))})", name="role"),
     )
 
     account_id: Mapped[int] = mapped_column(
