@@ -1,4 +1,4 @@
-"""The naming rules of the contract: usernames, room names and message text.
+"""The naming rules of the contract: usernames, room names, message text and topics.
 
 They live here, stdlib-only, because the protocol, the store and the admin CLI
 all enforce the same rules and none of them may import another for it.
@@ -11,6 +11,7 @@ import re
 
 USERNAME_MAX = 32
 ROOM_MAX = 32
+TOPIC_MAX_CHARS = 300  # a room's topic, and a kick's or ban's reason
 
 _USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", re.ASCII)
 _ROOM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
@@ -18,6 +19,13 @@ _ROOM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)
 # terminals obey both (U+009B is CSI, U+0085 a line break), so text that carries them
 # could rewrite what a reader of a log or an export sees.
 _FORBIDDEN_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x80-\x9f]")
+_LINE_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def has_control_character(text: str) -> bool:
+    """Whether ``text`` holds a control character, newline and tab included: a topic or
+    a reason is one line."""
+    return _LINE_CONTROL.search(text) is not None
 
 
 def is_valid_username(name: str) -> bool:

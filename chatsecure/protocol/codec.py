@@ -21,33 +21,50 @@ from chatsecure.protocol.events import (
     MAX_ROOMS_LIMIT,
     MEMBER_EVENTS,
     PRESENCE_STATUSES,
+    ROLES,
     Bye,
     ClientPing,
     ClientPong,
+    Create,
+    Delete,
+    Deleted,
+    Edit,
+    Edited,
     Error,
     Hello,
     History,
     HistoryReply,
+    Invite,
+    Invited,
     Join,
     Joined,
+    Kick,
+    Kicked,
     Leave,
     ListRooms,
     Login,
     Logout,
+    MarkRead,
     Member,
     MemberInfo,
     Message,
     Ok,
     Passwd,
     Presence,
+    ReadMarker,
     Req,
     Request,
+    RoleChanged,
     RoomInfo,
     RoomsReply,
     Send,
     ServerFrame,
     ServerPing,
     ServerPong,
+    SetRole,
+    SetTopic,
+    TopicChanged,
+    Unban,
     UnknownFrame,
     Welcome,
     Who,
@@ -181,6 +198,9 @@ class _Fields:
     def error(self, message: str, code: ErrorCode | None = None) -> RemoteProtocolError:
         return RemoteProtocolError(code or self._code, message, self.req)
 
+    def has(self, name: str) -> bool:
+        return self._data.get(name) is not None
+
     def optional_string(self, name: str, max_chars: int | None = None) -> str | None:
         value = self._data.get(name)
         if value is None:
@@ -243,6 +263,13 @@ class _Fields:
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
             raise self.error(f"field {name!r} must be a list of objects")
         return [type(self)(item, self._code, self.req) for item in items]
+
+    def line(self, name: str) -> str:
+        """A topic or a reason: one line of at most ``TOPIC_MAX_CHARS``; absent is empty."""
+        value = self.optional_string(name, names.TOPIC_MAX_CHARS) or ""
+        if names.has_control_character(value):
+            raise self.error(f"field {name!r} must be one line without control characters")
+        return value
 
     def optional_room(self, name: str = "room") -> str | None:
         value = self.optional_string(name)
@@ -348,11 +375,7 @@ def _parse_login(fields: _Fields, _max_text_chars: int) -> Login:
 def _parse_send(fields: _Fields, max_text_chars: int) -> Send:
     room = fields.optional_room()
     to = fields.optional_username("to")
-    text = fields.string("text")
-    problem = names.text_problem(text, max_text_chars)
-    if problem is not None:
-        raise fields.error(problem.value, _TEXT_PROBLEM_CODES[problem])
-    return Send(text=text, room=room, to=to, req=fields.req)
+    return Send(text=_message_text(fields, max_text_chars), room=room, to=to, req=fields.req)
 
 
 def _parse_join(fields: _Fields, _max_text_chars: int) -> Join:
@@ -407,6 +430,77 @@ def _parse_logout(fields: _Fields, _max_text_chars: int) -> Logout:
     return Logout(req=fields.req)
 
 
+def _username(fields: _Fields, name: str = "user") -> str:
+    user = fields.optional_username(name)
+    if user is None:
+        raise fields.error(f"field {name!r} is required")
+    return user
+
+
+def _message_text(fields: _Fields, max_text_chars: int) -> str:
+    text = fields.string("text")
+    problem = names.text_problem(text, max_text_chars)
+    if problem is not None:
+        raise fields.error(problem.value, _TEXT_PROBLEM_CODES[problem])
+    return text
+
+
+def _parse_create(fields: _Fields, _max_text_chars: int) -> Create:
+    private = fields.optional_boolean("private") or False
+    return Create(room=fields.room(), private=private, topic=fields.line("topic"), req=fields.req)
+
+
+def _parse_invite(fields: _Fields, _max_text_chars: int) -> Invite:
+    return Invite(room=fields.room(), user=_username(fields), req=fields.req)
+
+
+def _parse_topic(fields: _Fields, _max_text_chars: int) -> SetTopic:
+    if fields.optional_string("topic") is None:
+        raise fields.error("field 'topic' is required")
+    return SetTopic(room=fields.room(), topic=fields.line("topic"), req=fields.req)
+
+
+def _parse_role(fields: _Fields, _max_text_chars: int) -> SetRole:
+    role = fields.choice("role", ROLES)
+    return SetRole(room=fields.room(), user=_username(fields), role=role, req=fields.req)
+
+
+def _removal_parser(ban: bool) -> Callable[[_Fields, int], Kick]:
+    def parse(fields: _Fields, _max_text_chars: int) -> Kick:
+        room, user, reason = fields.room(), _username(fields), fields.line("reason")
+        return Kick(room=room, user=user, reason=reason, ban=ban, req=fields.req)
+
+    return parse
+
+
+def _parse_unban(fields: _Fields, _max_text_chars: int) -> Unban:
+    return Unban(room=fields.room(), user=_username(fields), req=fields.req)
+
+
+def _message_id(fields: _Fields) -> int:
+    message_id = fields.optional_integer("id", minimum=1)
+    if message_id is None:
+        raise fields.error("field 'id' is required")
+    return message_id
+
+
+def _parse_edit(fields: _Fields, max_text_chars: int) -> Edit:
+    message_id = _message_id(fields)
+    return Edit(id=message_id, text=_message_text(fields, max_text_chars), req=fields.req)
+
+
+def _parse_delete(fields: _Fields, _max_text_chars: int) -> Delete:
+    return Delete(id=_message_id(fields), req=fields.req)
+
+
+def _parse_read(fields: _Fields, _max_text_chars: int) -> MarkRead:
+    up_to = fields.optional_integer("up_to", minimum=0)
+    if up_to is None:
+        raise fields.error("field 'up_to' is required")
+    room, with_ = fields.optional_room(), fields.optional_username("with")
+    return MarkRead(up_to=up_to, room=room, with_=with_, req=fields.req)
+
+
 _REQUEST_PARSERS: dict[str, Callable[[_Fields, int], Request]] = {
     Login.TYPE: _parse_login,
     Send.TYPE: _parse_send,
@@ -419,6 +513,16 @@ _REQUEST_PARSERS: dict[str, Callable[[_Fields, int], Request]] = {
     ClientPing.TYPE: _parse_ping,
     ClientPong.TYPE: _parse_pong,
     Logout.TYPE: _parse_logout,
+    Create.TYPE: _parse_create,
+    Invite.TYPE: _parse_invite,
+    SetTopic.TYPE: _parse_topic,
+    SetRole.TYPE: _parse_role,
+    Kick.TYPE: _removal_parser(ban=False),
+    Kick.BAN_TYPE: _removal_parser(ban=True),
+    Unban.TYPE: _parse_unban,
+    Edit.TYPE: _parse_edit,
+    Delete.TYPE: _parse_delete,
+    MarkRead.TYPE: _parse_read,
 }
 
 
@@ -458,6 +562,7 @@ def _parse_hello(fields: _Fields) -> Hello:
         version=fields.integer("version"),
         max_frame_bytes=fields.integer("max_frame_bytes"),
         server_version=fields.optional_string("server_version"),
+        features=fields.strings("features") if fields.has("features") else (),
     )
 
 
@@ -466,7 +571,12 @@ def _parse_welcome(fields: _Fields) -> Welcome:
 
 
 def _parse_ok(fields: _Fields) -> Ok:
-    return Ok(req=fields.req, id=fields.optional_integer("id"), ts=fields.optional_string("ts"))
+    return Ok(
+        req=fields.req,
+        id=fields.optional_integer("id"),
+        ts=fields.optional_string("ts"),
+        edited_ts=fields.optional_string("edited_ts"),
+    )
 
 
 def _parse_error(fields: _Fields) -> Error:
@@ -479,7 +589,13 @@ def _parse_error(fields: _Fields) -> Error:
 
 
 def _parse_joined(fields: _Fields) -> Joined:
-    return Joined(room=fields.string("room"), req=fields.req)
+    return Joined(
+        room=fields.string("room"),
+        req=fields.req,
+        topic=fields.optional_string("topic"),
+        private=fields.optional_boolean("private"),
+        role=fields.choice("role", ROLES) if fields.has("role") else None,
+    )
 
 
 def _parse_rooms_reply(fields: _Fields) -> RoomsReply:
@@ -488,6 +604,8 @@ def _parse_rooms_reply(fields: _Fields) -> RoomsReply:
             name=room.string("name"),
             members=room.integer("members"),
             joined=room.boolean("joined"),
+            topic=room.optional_string("topic"),
+            private=room.optional_boolean("private"),
         )
         for room in fields.objects("rooms")
     )
@@ -497,7 +615,11 @@ def _parse_rooms_reply(fields: _Fields) -> RoomsReply:
 
 def _parse_who_reply(fields: _Fields) -> WhoReply:
     members = tuple(
-        MemberInfo(user=member.string("user"), online=member.boolean("online"))
+        MemberInfo(
+            user=member.string("user"),
+            online=member.boolean("online"),
+            role=member.choice("role", ROLES) if member.has("role") else None,
+        )
         for member in fields.objects("members")
     )
     return WhoReply(room=fields.string("room"), members=members, req=fields.req)
@@ -508,20 +630,28 @@ def _parse_history_reply(fields: _Fields) -> HistoryReply:
     with_ = fields.optional_string("with")
     messages = tuple(_parse_message(message) for message in fields.objects("messages"))
     return HistoryReply(
-        messages=messages, more=fields.boolean("more"), room=room, with_=with_, req=fields.req
+        messages=messages,
+        more=fields.boolean("more"),
+        room=room,
+        with_=with_,
+        req=fields.req,
+        read_up_to=fields.optional_integer("read_up_to"),
     )
 
 
 def _parse_message(fields: _Fields) -> Message:
     room = fields.optional_string("room")
     to = fields.optional_string("to")
+    deleted = fields.optional_boolean("deleted") or False
     return Message(
         id=fields.integer("id"),
         ts=fields.string("ts"),
         from_=fields.string("from"),
-        text=fields.string("text"),
+        text=None if deleted else fields.string("text"),
         room=room,
         to=to,
+        edited_ts=fields.optional_string("edited_ts"),
+        deleted=deleted,
     )
 
 
@@ -545,6 +675,63 @@ def _parse_member(fields: _Fields) -> Member:
     )
 
 
+def _parse_invited(fields: _Fields) -> Invited:
+    topic = fields.optional_string("topic") or ""
+    return Invited(room=fields.string("room"), by=fields.string("by"), topic=topic)
+
+
+def _parse_topic_changed(fields: _Fields) -> TopicChanged:
+    return TopicChanged(
+        room=fields.string("room"), topic=fields.string("topic"), by=fields.string("by")
+    )
+
+
+def _parse_role_changed(fields: _Fields) -> RoleChanged:
+    return RoleChanged(
+        room=fields.string("room"),
+        user=fields.string("user"),
+        role=fields.choice("role", ROLES),
+        by=fields.string("by"),
+    )
+
+
+def _parse_kicked(fields: _Fields) -> Kicked:
+    return Kicked(
+        room=fields.string("room"),
+        by=fields.string("by"),
+        reason=fields.optional_string("reason") or "",
+        ban=fields.optional_boolean("ban") or False,
+    )
+
+
+def _parse_edited(fields: _Fields) -> Edited:
+    return Edited(
+        id=fields.integer("id"),
+        text=fields.string("text"),
+        edited_ts=fields.string("edited_ts"),
+        by=fields.string("by"),
+        room=fields.optional_string("room"),
+        to=fields.optional_string("to"),
+    )
+
+
+def _parse_deleted(fields: _Fields) -> Deleted:
+    return Deleted(
+        id=fields.integer("id"),
+        by=fields.string("by"),
+        room=fields.optional_string("room"),
+        to=fields.optional_string("to"),
+    )
+
+
+def _parse_read_marker(fields: _Fields) -> ReadMarker:
+    return ReadMarker(
+        up_to=fields.integer("up_to"),
+        room=fields.optional_string("room"),
+        with_=fields.optional_string("with"),
+    )
+
+
 def _parse_presence(fields: _Fields) -> Presence:
     return Presence(user=fields.string("user"), status=fields.choice("status", PRESENCE_STATUSES))
 
@@ -564,4 +751,11 @@ _SERVER_FRAME_PARSERS: dict[str, Callable[[_Fields], ServerFrame]] = {
     Message.TYPE: _parse_message,
     Member.TYPE: _parse_member,
     Presence.TYPE: _parse_presence,
+    Invited.TYPE: _parse_invited,
+    TopicChanged.TYPE: _parse_topic_changed,
+    RoleChanged.TYPE: _parse_role_changed,
+    Kicked.TYPE: _parse_kicked,
+    Edited.TYPE: _parse_edited,
+    Deleted.TYPE: _parse_deleted,
+    ReadMarker.TYPE: _parse_read_marker,
 }

@@ -27,8 +27,13 @@ class ErrorCode(enum.StrEnum):
     EMPTY_TEXT = "empty_text"
     WEAK_PASSWORD = "weak_password"
     SERVER_ERROR = "server_error"
-    # An addition to the contract (its Additions part): the user may not do this.
+    # Additions to the contract (its Additions part): the user may not do this; the
+    # room name is taken; the message is unknown or not the user's to read; the user is
+    # banned from the room.
     NOT_ALLOWED = "not_allowed"
+    ROOM_EXISTS = "room_exists"
+    NO_SUCH_MESSAGE = "no_such_message"
+    BANNED = "banned"
 
 
 class ByeReason(enum.StrEnum):

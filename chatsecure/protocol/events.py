@@ -19,6 +19,8 @@ Req = str | int
 """A client-chosen request id: a string, or an integer, of at most 64 characters."""
 
 MemberEvent = Literal["joined", "left"]
+Role = Literal["owner", "moderator", "member"]
+ROLES: tuple[Role, ...] = ("owner", "moderator", "member")
 PresenceStatus = Literal["online", "offline"]
 MEMBER_EVENTS: tuple[MemberEvent, ...] = ("joined", "left")
 PRESENCE_STATUSES: tuple[PresenceStatus, ...] = ("online", "offline")
@@ -212,6 +214,158 @@ class Logout:
         return _compact({"type": self.TYPE, "req": self.req})
 
 
+# --- Requests of the Additions: rooms2, edit, read -----------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Create:
+    """A new room, the sender its owner (``rooms2``)."""
+
+    TYPE: ClassVar[str] = "create"
+    room: str
+    private: bool = False
+    topic: str = ""
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "private": self.private,
+                "topic": self.topic,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invite:
+    TYPE: ClassVar[str] = "invite"
+    room: str
+    user: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "room": self.room, "user": self.user, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetTopic:
+    """A room's new topic (empty clears it); the server tells members by ``TopicChanged``."""
+
+    TYPE: ClassVar[str] = "topic"
+    room: str
+    topic: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "room": self.room, "topic": self.topic, "req": self.req}
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SetRole:
+    TYPE: ClassVar[str] = "role"
+    room: str
+    user: str
+    role: Role
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "user": self.user,
+                "role": self.role,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kick:
+    """A ``kick`` or, with ``ban``, a ``ban``: the two frames differ only in their type."""
+
+    TYPE: ClassVar[str] = "kick"
+    BAN_TYPE: ClassVar[str] = "ban"
+    room: str
+    user: str
+    reason: str = ""
+    ban: bool = False
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.BAN_TYPE if self.ban else self.TYPE,
+                "room": self.room,
+                "user": self.user,
+                "reason": self.reason or None,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Unban:
+    TYPE: ClassVar[str] = "unban"
+    room: str
+    user: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "room": self.room, "user": self.user, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edit:
+    TYPE: ClassVar[str] = "edit"
+    id: int
+    text: str
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "id": self.id, "text": self.text, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delete:
+    TYPE: ClassVar[str] = "delete"
+    id: int
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact({"type": self.TYPE, "id": self.id, "req": self.req})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MarkRead:
+    """The sender has read a room (``room``) or a direct chat (``with_``) up to an id."""
+
+    TYPE: ClassVar[str] = "read"
+    up_to: int
+    room: str | None = None
+    with_: str | None = None
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("read", ErrorCode.BAD_REQUEST, "'room' or 'with'", self.room, self.with_)
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "with": self.with_,
+                "up_to": self.up_to,
+                "req": self.req,
+            }
+        )
+
+
 Request = (
     Login
     | Send
@@ -224,6 +378,15 @@ Request = (
     | ClientPing
     | ClientPong
     | Logout
+    | Create
+    | Invite
+    | SetTopic
+    | SetRole
+    | Kick
+    | Unban
+    | Edit
+    | Delete
+    | MarkRead
 )
 REQUEST_TYPES: tuple[type[Request], ...] = (
     Login,
@@ -237,6 +400,15 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     ClientPing,
     ClientPong,
     Logout,
+    Create,
+    Invite,
+    SetTopic,
+    SetRole,
+    Kick,
+    Unban,
+    Edit,
+    Delete,
+    MarkRead,
 )
 
 
@@ -250,6 +422,7 @@ class Hello:
     server: str = "chatsecure"
     version: int = 1
     server_version: str | None = None  # an addition: the software's release, e.g. "0.1.0"
+    features: tuple[str, ...] = ()  # an addition: the Additions sections served
 
     def to_wire(self) -> dict[str, object]:
         wire: dict[str, object] = {
@@ -260,6 +433,8 @@ class Hello:
         }
         if self.server_version is not None:
             wire["server_version"] = self.server_version
+        if self.features:
+            wire["features"] = list(self.features)
         return wire
 
 
@@ -278,15 +453,24 @@ class Welcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ok:
-    """Success; ``id`` and ``ts`` are set only for a ``send``."""
+    """Success; ``id`` and ``ts`` are set only for a ``send``, ``edited_ts`` for an ``edit``."""
 
     TYPE: ClassVar[str] = "ok"
     req: Req | None = None
     id: int | None = None
     ts: str | None = None
+    edited_ts: str | None = None
 
     def to_wire(self) -> dict[str, object]:
-        return _compact({"type": self.TYPE, "req": self.req, "id": self.id, "ts": self.ts})
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "id": self.id,
+                "ts": self.ts,
+                "edited_ts": self.edited_ts,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,12 +497,26 @@ class Error:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Joined:
+    """In the room; ``topic``, ``private`` and the joiner's ``role`` are additions."""
+
     TYPE: ClassVar[str] = "joined"
     room: str
     req: Req | None = None
+    topic: str | None = None
+    private: bool | None = None
+    role: Role | None = None
 
     def to_wire(self) -> dict[str, object]:
-        return _compact({"type": self.TYPE, "req": self.req, "room": self.room})
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "room": self.room,
+                "topic": self.topic,
+                "private": self.private,
+                "role": self.role,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -328,9 +526,19 @@ class RoomInfo:
     name: str
     members: int
     joined: bool
+    topic: str | None = None
+    private: bool | None = None
 
     def to_wire(self) -> dict[str, object]:
-        return {"name": self.name, "members": self.members, "joined": self.joined}
+        return _compact(
+            {
+                "name": self.name,
+                "members": self.members,
+                "joined": self.joined,
+                "topic": self.topic,
+                "private": self.private,
+            }
+        )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,9 +565,10 @@ class MemberInfo:
 
     user: str
     online: bool
+    role: Role | None = None
 
     def to_wire(self) -> dict[str, object]:
-        return {"user": self.user, "online": self.online}
+        return _compact({"user": self.user, "online": self.online, "role": self.role})
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -382,18 +591,28 @@ class WhoReply:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
-    """A stored message: in a ``room``, or a direct message ``to`` one user."""
+    """A stored message: in a ``room``, or a direct message ``to`` one user.
+
+    A deleted one (``deleted``, an addition) has no ``text``; an edited one carries the
+    time of its latest edit (``edited_ts``).
+    """
 
     TYPE: ClassVar[str] = "message"
     id: int
     ts: str
     from_: str
-    text: str
+    text: str | None
     room: str | None = None
     to: str | None = None
+    edited_ts: str | None = None
+    deleted: bool = False
 
     def __post_init__(self) -> None:
         _require_one_of("message", ErrorCode.SERVER_ERROR, "'room' or 'to'", self.room, self.to)
+        if (self.text is None) != self.deleted:
+            raise LocalProtocolError(
+                ErrorCode.SERVER_ERROR, "a message has a text unless it is deleted"
+            )
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -405,6 +624,8 @@ class Message:
                 "room": self.room,
                 "to": self.to,
                 "text": self.text,
+                "edited_ts": self.edited_ts,
+                "deleted": True if self.deleted else None,
             }
         )
 
@@ -419,6 +640,7 @@ class HistoryReply:
     room: str | None = None
     with_: str | None = None
     req: Req | None = None
+    read_up_to: int | None = None  # an addition, on the pages a login sends
 
     def __post_init__(self) -> None:
         _require_one_of(
@@ -434,6 +656,7 @@ class HistoryReply:
                 "with": self.with_,
                 "messages": [message.to_wire() for message in self.messages],
                 "more": self.more,
+                "read_up_to": self.read_up_to,
             }
         )
 
@@ -496,6 +719,122 @@ class Presence:
         return {"type": self.TYPE, "user": self.user, "status": self.status}
 
 
+# --- Frames of the Additions: rooms2, edit, read -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Invited:
+    TYPE: ClassVar[str] = "invited"
+    room: str
+    by: str
+    topic: str = ""
+
+    def to_wire(self) -> dict[str, object]:
+        return {"type": self.TYPE, "room": self.room, "by": self.by, "topic": self.topic}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TopicChanged:
+    TYPE: ClassVar[str] = "topic"
+    room: str
+    topic: str
+    by: str
+
+    def to_wire(self) -> dict[str, object]:
+        return {"type": self.TYPE, "room": self.room, "topic": self.topic, "by": self.by}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RoleChanged:
+    TYPE: ClassVar[str] = "role"
+    room: str
+    user: str
+    role: Role
+    by: str
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "type": self.TYPE,
+            "room": self.room,
+            "user": self.user,
+            "role": self.role,
+            "by": self.by,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Kicked:
+    """To the one removed from a room: kicked, or banned (``ban``)."""
+
+    TYPE: ClassVar[str] = "kicked"
+    room: str
+    by: str
+    reason: str = ""
+    ban: bool = False
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "type": self.TYPE,
+            "room": self.room,
+            "by": self.by,
+            "reason": self.reason,
+            "ban": self.ban,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Edited:
+    TYPE: ClassVar[str] = "edited"
+    id: int
+    text: str
+    edited_ts: str
+    by: str
+    room: str | None = None
+    to: str | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "id": self.id,
+                "room": self.room,
+                "to": self.to,
+                "text": self.text,
+                "edited_ts": self.edited_ts,
+                "by": self.by,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Deleted:
+    TYPE: ClassVar[str] = "deleted"
+    id: int
+    by: str
+    room: str | None = None
+    to: str | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "id": self.id, "room": self.room, "to": self.to, "by": self.by}
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReadMarker:
+    """Another device of the same user read a conversation up to ``up_to``."""
+
+    TYPE: ClassVar[str] = "read"
+    up_to: int
+    room: str | None = None
+    with_: str | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "room": self.room, "with": self.with_, "up_to": self.up_to}
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class UnknownFrame:
     """A server frame of a type this client does not know; kept so newer servers still work."""
@@ -519,6 +858,13 @@ ServerFrame = (
     | Message
     | Member
     | Presence
+    | Invited
+    | TopicChanged
+    | RoleChanged
+    | Kicked
+    | Edited
+    | Deleted
+    | ReadMarker
 )
 SERVER_FRAME_TYPES: tuple[type[ServerFrame], ...] = (
     Hello,
@@ -535,4 +881,11 @@ SERVER_FRAME_TYPES: tuple[type[ServerFrame], ...] = (
     Message,
     Member,
     Presence,
+    Invited,
+    TopicChanged,
+    RoleChanged,
+    Kicked,
+    Edited,
+    Deleted,
+    ReadMarker,
 )

@@ -27,6 +27,7 @@ from chatsecure.protocol.events import (
     ClientPong,
     Error,
     Hello,
+    Kick,
     Login,
     Request,
     ServerFrame,
@@ -52,7 +53,10 @@ class ConnectionState(enum.Enum):
 
 
 def _wire_types(*kinds: type[Request]) -> frozenset[str]:
-    return frozenset(kind.TYPE for kind in kinds)
+    """The frame types of ``kinds``: a ``Kick`` is also sent as a ``ban``."""
+    return frozenset(kind.TYPE for kind in kinds) | (
+        {Kick.BAN_TYPE} if Kick in kinds else frozenset()
+    )
 
 
 # State -> (request types it accepts, error code and message for the other known types).
@@ -182,9 +186,13 @@ class ServerConnection:
             )
         self._enter(ConnectionState.AUTHENTICATED)
 
-    def hello(self, server_version: str | None = None) -> bytes:
-        """The greeting to send right after the TLS handshake, naming the server's release."""
-        return self.send(Hello(max_frame_bytes=self.max_frame_bytes, server_version=server_version))
+    def hello(self, server_version: str | None = None, features: tuple[str, ...] = ()) -> bytes:
+        """The greeting to send right after the TLS handshake, naming the server's release
+        and the contract's Additions it serves."""
+        hello = Hello(
+            max_frame_bytes=self.max_frame_bytes, server_version=server_version, features=features
+        )
+        return self.send(hello)
 
     def send(self, frame: ServerFrame, *, encoded: bytes | None = None) -> bytes:
         """The bytes to write for ``frame``; sending ``Bye`` closes the connection.
