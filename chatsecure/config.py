@@ -106,11 +106,15 @@ class HistorySettings:
     on_login: int = _ranged(50, 0, 500)
     # How many most recently active direct-message peers get history on login.
     dm_peers_on_login: int = _ranged(20, 0, 100)
+    # Messages older than this many days are deleted (0 keeps them for ever).
+    retain_days: int = _ranged(0, 0, 36500)
 
 
 @dataclass(frozen=True, slots=True)
 class RoomsSettings:
     default: tuple[str, ...] = ("general",)
+    # Whether users may create rooms (by `create`, or by joining an unknown one);
+    # server admins always may.
     users_can_create: bool = True
     # Rooms in all, and rooms one account may create (a join that would create one more
     # is refused): rooms cost every `rooms` request and the admin's attention.

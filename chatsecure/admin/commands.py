@@ -46,6 +46,7 @@ from chatsecure.storage.db import (
 )
 from chatsecure.storage.models import ROLES
 from chatsecure.storage.store import (
+    ADMIN_ORIGIN,
     AccountRecord,
     MessageRow,
     NoSuchAccountError,
@@ -575,8 +576,9 @@ def addroom(ctx: Context, args: argparse.Namespace) -> None:
 # -- room moderation ---------------------------------------------------------------------
 
 # Who the room journal and the users' notices name for a change made here.
-ADMIN_ORIGIN = "admin"
-ADMIN_ACTOR = "admin"
+# Who the journal and the members' frames say made a change from here: no account or
+# node can have these names (usernames have no parentheses, node names no colon).
+ADMIN_ACTOR = "(admin)"
 TOPIC_MAX_CHARS = 300  # as the protocol's, for topics and kick/ban reasons
 
 

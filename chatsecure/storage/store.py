@@ -101,6 +101,10 @@ class NoSuchRoomError(StoreError):
     pass
 
 
+# The journal's origin of changes made by chatsecure-admin: no node name has a colon.
+ADMIN_ORIGIN = ":admin"
+
+
 def utcnow() -> datetime:
     """Naive UTC, as stored (portable DateTime columns carry no zone)."""
     return datetime.now(UTC).replace(tzinfo=None)
@@ -781,7 +785,7 @@ class Store:
         private: bool = False,
         topic: str = "",
         caps: RoomCaps | None = None,
-        origin: str = "admin",
+        origin: str = ADMIN_ORIGIN,
     ) -> int:
         """Make a room; its creator (if any) becomes its owner. The new room's id.
 

@@ -1,5 +1,5 @@
-"""Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, and
-stored login failures whose window has ended."""
+"""Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, stored
+login failures whose window has ended, changes made elsewhere (the journal), and retention."""
 
 from __future__ import annotations
 
@@ -9,15 +9,19 @@ from collections.abc import Callable
 from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.journal import Journal
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.notices import EndReason, StillThere
+from chatsecure.server.core.retention import Retention
 from chatsecure.server.core.sessions import Sessions
 from chatsecure.server.core.ticker import Ticker
+from chatsecure.storage.store import now_ms
 
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 1.0
-BLOCKED_POLL_INTERVAL = 2.0  # disabled accounts are kicked within this (plus a tick)
+# Disabled accounts are kicked, and changes made elsewhere told, within this (plus a tick).
+BLOCKED_POLL_INTERVAL = 2.0
 # A batch of ended address failures is deleted this often: more than a node's bcrypt
 # pool can fail in the time, so the table stays as small as the open windows.
 PRUNE_INTERVAL = 10.0
@@ -31,6 +35,8 @@ class Housekeeper:
         hub: Hub,
         sessions: Sessions,
         auth: Authenticator,
+        journal: Journal,
+        retention: Retention,
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
@@ -38,6 +44,8 @@ class Housekeeper:
         self._hub = hub
         self._sessions = sessions
         self._auth = auth
+        self._journal = journal
+        self._retention = retention
         self._observers = observers
         self._clock = clock
         self._next_poll = self._next_prune = clock()
@@ -56,9 +64,12 @@ class Housekeeper:
             if now >= self._next_poll:
                 self._next_poll = now + BLOCKED_POLL_INTERVAL
                 self._sessions.kick_blocked()
+                self._journal.poll()
             if now >= self._next_prune:
                 self._next_prune = now + PRUNE_INTERVAL
                 self._auth.prune_failures()
+                self._journal.prune(now_ms())
+            self._retention.tick(now)
         except Exception:
             log.exception("housekeeping failed; will retry")
             self._observers.emit(events.Fault("housekeeping failed; see the log"))

@@ -26,11 +26,86 @@ class PresenceChange:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitation:
+    """To the invited account: it may now join ``room``."""
+
+    room: str
+    by: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class TopicChange:
+    room: str
+    topic: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class RoleChange:
+    room: str
+    user: str
+    role: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Removal:
+    """To the account removed from ``room`` by a moderator: kicked, or banned."""
+
+    room: str
+    by: str
+    reason: str
+    ban: bool
+
+
+@dataclass(frozen=True, slots=True)
+class MessageEdited:
+    """Message ``id`` of a room (``room``) or a direct chat (``to``: its recipient) has new text."""
+
+    id: int
+    text: str
+    edited_ms: int
+    by: str
+    room: str | None = None
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageDeleted:
+    id: int
+    by: str
+    room: str | None = None
+    to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ReadMoved:
+    """The account read a conversation (``room``, or the direct chat ``with_``) up to an id."""
+
+    up_to: int
+    room: str | None = None
+    with_: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class StillThere:
     """The session has been quiet for a while: the client should show a sign of life."""
 
 
-Notice = StoredMessage | MemberChange | PresenceChange | StillThere
+Notice = (
+    StoredMessage
+    | MemberChange
+    | PresenceChange
+    | StillThere
+    | Invitation
+    | TopicChange
+    | RoleChange
+    | Removal
+    | MessageEdited
+    | MessageDeleted
+    | ReadMoved
+)
 
 
 class EndReason(enum.Enum):

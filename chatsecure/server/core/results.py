@@ -41,7 +41,10 @@ class Why(enum.Enum):
     NOT_MEMBER = "not_member"
     WEAK_PASSWORD = "weak_password"
     NOT_STORED = "not_stored"  # the store failed; nothing was sent
-    NOT_ALLOWED = "not_allowed"  # a limit of the account's, such as its sessions
+    NOT_ALLOWED = "not_allowed"  # a limit of the account's, or a right it does not have
+    ROOM_EXISTS = "room_exists"
+    BANNED = "banned"
+    NO_SUCH_MESSAGE = "no_such_message"  # unknown, or not the session's to read
 
 
 class Refusal(Exception):
@@ -61,10 +64,13 @@ class HistoryPage:
     conversation: Conversation
     messages: Sequence[StoredMessage]
     more: bool
+    read_up_to: int | None = None  # the reader's marker, told with the pages of a login
 
     @classmethod
-    def of(cls, conversation: Conversation, page: Page) -> HistoryPage:
-        return cls(conversation, page.messages, page.more)
+    def of(
+        cls, conversation: Conversation, page: Page, read_up_to: int | None = None
+    ) -> HistoryPage:
+        return cls(conversation, page.messages, page.more, read_up_to)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +84,7 @@ class Activities:
 class RoomMember:
     user: str
     online: bool
+    role: str = "member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +109,9 @@ class Joined:
     room: str
     page: HistoryPage
     members: MemberList
+    topic: str = ""
+    private: bool = False
+    role: str = "member"
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +129,17 @@ class Accepted:
 
 
 @dataclass(frozen=True, slots=True)
+class Revised:
+    """A message's new text is stored, as of ``edited_ms``."""
+
+    edited_ms: int
+
+
+@dataclass(frozen=True, slots=True)
 class Done:
     """The command was carried out; there is nothing more to say."""
 
 
-Reply = Welcome | Joined | HistoryPage | Activities | MemberList | RoomList | Accepted | Done
+Reply = (
+    Welcome | Joined | HistoryPage | Activities | MemberList | RoomList | Accepted | Revised | Done
+)

@@ -1,7 +1,11 @@
-"""Rooms and membership: join, leave, who is in a room, and which rooms there are.
+"""Rooms and membership: create, join, leave, who is in a room, and which rooms there are.
 
 Membership is stored first, then the hub is changed under the ``sequencer``, so the
 history a joiner is sent and the live messages after it meet with no gap or overlap.
+
+A private room does not exist for those outside it: every refusal to a non-member
+asks the store for the room, whether it is private or missing, so the two answers are
+the same words after the same work.
 """
 
 from __future__ import annotations
@@ -30,11 +34,14 @@ from chatsecure.server.core.results import (
 )
 from chatsecure.server.core.session import Session
 from chatsecure.storage.store import (
+    BannedError,
     NoSuchRoomError,
     Page,
     RoomCaps,
+    RoomExistsError,
     RoomLimitError,
     RoomMemberRecord,
+    RoomRecord,
     Store,
 )
 
@@ -63,21 +70,24 @@ class Rooms:
         self._ids: dict[str, int] = {}  # room name -> id; rooms are never renamed
         self._changes = AccountBuckets(self._change_rate, clock)
 
+    @property
+    def origin(self) -> str:
+        """Who the store's journal says made a change here: this node."""
+        return self._settings.now.cluster.node
+
     def _change_rate(self) -> tuple[float, int]:
         limits = self._settings.now.limits
         return limits.room_changes_per_second, limits.room_change_burst
 
-    def _count_change(self, session: Session) -> None:
-        """A join or leave tells every member: refuse one past the account's rate.
+    def count_change(self, session: Session) -> None:
+        """A join, leave or moderation tells every member: refuse one past the account's rate.
 
         Only changes count: an IRC client's autojoin of rooms it is in already costs no
         token, however many rooms it lists.
         """
         wait = self._changes.take(session.account_id)
         if wait:
-            raise Refusal(
-                Why.RATE_LIMITED, "joining and leaving too fast", retry_after=math.ceil(wait)
-            )
+            raise Refusal(Why.RATE_LIMITED, "changing rooms too fast", retry_after=math.ceil(wait))
 
     def learn(self, rooms: Iterable[tuple[int, str]]) -> None:
         """Remember the ids of ``rooms`` (id, name), e.g. read at a login."""
@@ -86,46 +96,97 @@ class Rooms:
 
     def member_room_id(self, session: Session, room: str) -> int:
         """The room's id if the session's account is in it; else refuse."""
-        room_id = self._ids.get(room)
-        if room_id is None:
-            room_id = self._store.room_id(room)
+        if self._hub.in_room(session.account_id, room):
+            room_id = self._ids.get(room)
             if room_id is None:
-                raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}")
-            self._ids[room] = room_id
-        if not self._hub.in_room(session.account_id, room):
-            raise Refusal(Why.NOT_MEMBER, f"you are not in {room!r}")
-        return room_id
+                room_id = self.visible(session, room).id
+                self._ids[room] = room_id
+            return room_id
+        self.visible(session, room)
+        raise Refusal(Why.NOT_MEMBER, f"you are not in {room!r}")
+
+    def visible(self, session: Session, room: str, *, admin: bool = False) -> RoomRecord:
+        """The room, unless it is missing or private to a session outside it (``admin``:
+        a server admin, who sees every room)."""
+        record = self._store.room(room)
+        if record is None or (
+            record.private and not admin and not self._hub.in_room(session.account_id, room)
+        ):
+            raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}")
+        return record
 
     def member_list(self, room: str, members: Iterable[RoomMemberRecord]) -> MemberList:
-        """``members`` of ``room``, each with whether they are online."""
-        return MemberList(
-            room,
-            [RoomMember(m.name, self._hub.is_online(m.account_id)) for m in members],
-        )
+        """``members`` of ``room``, each with its role and whether it is online."""
+        online = self._hub.is_online
+        return MemberList(room, [RoomMember(m.name, online(m.account_id), m.role) for m in members])
+
+    def _caps(self) -> RoomCaps:
+        rooms = self._settings.now.rooms
+        return RoomCaps(rooms.max_rooms, rooms.max_per_creator)
+
+    def create(
+        self, session: Session, label: Label, room: str, *, private: bool, topic: str
+    ) -> None:
+        """A new room, the session's account its owner; only admins may, if users may not."""
+        self.count_change(session)
+        if not self._settings.now.rooms.users_can_create and not self.is_admin(session):
+            raise Refusal(Why.NOT_ALLOWED, "only server admins may create rooms")
+        try:
+            room_id = self._store.create_room(
+                room,
+                creator_id=session.account_id,
+                private=private,
+                topic=topic,
+                caps=self._caps(),
+                origin=self.origin,
+            )
+        except RoomExistsError:
+            raise Refusal(Why.ROOM_EXISTS, f"a room named {room!r} already exists") from None
+        except RoomLimitError as capped:
+            raise Refusal(Why.NOT_ALLOWED, str(capped)) from None
+        self._enter(session, label, room, room_id, newly=True)
+
+    def is_admin(self, session: Session) -> bool:
+        """Whether the session's account is a server admin now (read afresh: an admin
+        who loses the right loses it at once)."""
+        account = self._store.get_account(session.user)
+        return account is not None and account.id == session.account_id and account.is_admin
 
     def join(self, session: Session, label: Label, room: str) -> None:
         if not self._hub.in_room(session.account_id, room):  # a client re-joining is no churn
-            self._count_change(session)
-        rooms = self._settings.now.rooms
+            self.count_change(session)
         try:
             room_id, newly = self._store.join_room(
                 session.account_id,
                 room,
-                create=rooms.users_can_create,
-                caps=RoomCaps(rooms.max_rooms, rooms.max_per_creator),
+                create=self._settings.now.rooms.users_can_create,
+                caps=self._caps(),
             )
         except NoSuchRoomError:
             raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}") from None
+        except BannedError:
+            raise Refusal(Why.BANNED, f"you are banned from {room!r}") from None
         except RoomLimitError as capped:
             raise Refusal(Why.NOT_ALLOWED, str(capped)) from None
+        self._enter(session, label, room, room_id, newly=newly)
+
+    def _enter(
+        self, session: Session, label: Label, room: str, room_id: int, *, newly: bool
+    ) -> None:
+        """The session's account is a member: route the room to it, then send the latest
+        history and members; tell the others if it is new."""
         self._ids[room] = room_id
+        record = self._store.room(room)
+        role = self._store.role_of(session.account_id, room_id) or "member"
+        topic, private = (record.topic, record.private) if record is not None else ("", False)
         limit = self._settings.now.history.on_login
         with self._sequencer:
             self._hub.join(session.account_id, room)
             page = self._store.room_history(room_id, limit=limit) if limit else Page([], False)
             self._hub.showed(session, room, page)
             members = self.member_list(room, self._store.room_members(room_id))
-            session.outbox.reply(label, Joined(room, HistoryPage.of(InRoom(room), page), members))
+            joined = Joined(room, HistoryPage.of(InRoom(room), page), members, topic, private, role)
+            session.outbox.reply(label, joined)
             if newly:
                 log.info("%s joined %s", session.user, room)
                 self._observers.emit(events.RoomJoined(session.user, room))
@@ -133,7 +194,7 @@ class Rooms:
 
     def leave(self, session: Session, label: Label, room: str) -> None:
         room_id = self.member_room_id(session, room)
-        self._count_change(session)
+        self.count_change(session)
         self._store.leave_room(session.account_id, room_id)
         with self._sequencer:
             self._hub.to_room(room, MemberChange(room, session.user, False), skip=session)

@@ -4,8 +4,11 @@ Wire adapters (JSON v1, IRC, ...) turn what their clients send into calls on the
 service's parts, each a domain noun:
 
 - ``sessions``: open a session, log in, change a password, end it;
-- ``rooms``: join, leave, who is in a room, the room list;
-- ``messages``: send (stored by the message writer, then delivered in id order), history.
+- ``rooms``: create, join, leave, who is in a room, the room list;
+- ``moderation``: invitations, topics, roles, kicks and bans;
+- ``messages``: send (stored by the message writer, then delivered in id order), history;
+- ``edits``: edit and delete stored messages;
+- ``reads``: read markers, the same on every device of an account.
 
 Answers and news go out through each session's ``Outbox``, which its adapter encodes;
 fan-out to many sessions goes through the ``Hub`` the service is given. The ``sequencer``
@@ -22,12 +25,17 @@ from collections.abc import Callable
 
 from chatsecure.config import Settings
 from chatsecure.server.core.auth import Authenticator
+from chatsecure.server.core.edits import Edits
 from chatsecure.server.core.events import Observers
 from chatsecure.server.core.housekeeping import Housekeeper
 from chatsecure.server.core.hub import Hub
+from chatsecure.server.core.journal import Journal
 from chatsecure.server.core.live import LiveSettings
 from chatsecure.server.core.messages import Messages
+from chatsecure.server.core.moderation import Moderation
 from chatsecure.server.core.notices import EndReason
+from chatsecure.server.core.reads import ReadMarkers
+from chatsecure.server.core.retention import Retention
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.sessions import Sessions
 from chatsecure.storage.store import Store
@@ -54,6 +62,11 @@ class ChatService:
             observers=self.observers,
             clock=clock,
         )
+        self.moderation = Moderation(store=store, hub=hub, rooms=self.rooms, sequencer=sequencer)
+        self.edits = Edits(
+            settings=live, store=store, hub=hub, rooms=self.rooms, sequencer=sequencer, clock=clock
+        )
+        self.reads = ReadMarkers(store=store, hub=hub, rooms=self.rooms, clock=clock)
         self.messages = Messages(
             settings=live,
             store=store,
@@ -78,6 +91,14 @@ class ChatService:
             hub=hub,
             sessions=self.sessions,
             auth=self._auth,
+            journal=Journal(
+                store=store,
+                rooms=self.rooms,
+                moderation=self.moderation,
+                edits=self.edits,
+                reads=self.reads,
+            ),
+            retention=Retention(settings=live, store=store, clock=clock),
             observers=self.observers,
             clock=clock,
         )

@@ -129,9 +129,13 @@ class Sessions:
                 user=account.name,
                 rooms=names,
                 room_pages=[
-                    HistoryPage.of(InRoom(name), seen.room_pages[rid]) for rid, name in seen.rooms
+                    HistoryPage.of(InRoom(name), seen.room_pages[rid], seen.room_reads.get(rid, 0))
+                    for rid, name in seen.rooms
                 ],
-                direct_pages=[HistoryPage.of(WithUser(peer), page) for peer, page in seen.peers],
+                direct_pages=[
+                    HistoryPage.of(WithUser(peer), page, seen.peer_reads.get(peer, 0))
+                    for peer, page in seen.peers
+                ],
                 member_lists=[
                     self._rooms.member_list(name, seen.members[rid]) for rid, name in seen.rooms
                 ],

@@ -12,7 +12,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from chatsecure.names import is_valid_username, normalize_room
+from chatsecure.names import (
+    TOPIC_MAX_CHARS,
+    has_control_character,
+    is_valid_username,
+    normalize_room,
+)
 from chatsecure.server.core.notices import MemberChange
 from chatsecure.server.core.results import (
     Activities,
@@ -107,6 +112,13 @@ def text_from_irc(text: str) -> str:
     return _FORMATTING.sub("", text)
 
 
+def topic_from_irc(text: str) -> str:
+    """A TOPIC text as a room's topic: formatting and other controls dropped, cut at
+    TOPICLEN as IRC servers do."""
+    plain = "".join(c for c in _FORMATTING.sub("", text) if not has_control_character(c))
+    return plain[:TOPIC_MAX_CHARS].strip()
+
+
 def split_lines(text: str, budget: int) -> list[list[str]]:
     """Each line of ``text`` as pieces of at most ``budget`` UTF-8 bytes, cut at a space
     where one is near the end, else between characters. Blank lines are left out: IRC
@@ -149,7 +161,9 @@ def message_lines(
     command: str = "PRIVMSG",
     batch: str | None = None,
 ) -> list[Message]:
-    """A stored message as the lines one reader with ``caps`` gets."""
+    """A stored message as the lines one reader with ``caps`` gets; none once deleted."""
+    if m.deleted:
+        return []
     target = _target(m)
     source = user_source(m.sender)
     tags: dict[str, str] = {}
@@ -281,6 +295,7 @@ def isupport_tokens(history_limit: int, max_targets: int) -> list[str]:
         "NETWORK=chatsecure",
         "NICKLEN=32",
         "PREFIX=",
+        f"TOPICLEN={TOPIC_MAX_CHARS}",
         f"TARGMAX=JOIN:,PART:,NAMES:,WHO:,PRIVMSG:{max_targets},NOTICE:{max_targets}",
         "USERLEN=32",
         "UTF8ONLY",

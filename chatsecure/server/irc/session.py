@@ -24,10 +24,17 @@ from typing import Any
 from chatsecure.names import TextProblem, text_problem
 from chatsecure.server.core.notices import (
     EndReason,
+    Invitation,
     MemberChange,
+    MessageDeleted,
+    MessageEdited,
     Notice,
     PresenceChange,
+    ReadMoved,
+    Removal,
+    RoleChange,
     StillThere,
+    TopicChange,
 )
 from chatsecure.server.core.outbox import Wire
 from chatsecure.server.core.results import (
@@ -93,6 +100,7 @@ from chatsecure.server.irc.replies import (
     room_of,
     targets_lines,
     text_from_irc,
+    topic_from_irc,
     user_source,
     who_lines,
 )
@@ -261,8 +269,26 @@ class IrcSession:
         elif isinstance(notice, MemberChange):
             self.note_member(notice)
             self.link.send(encode_all([member_line(notice)]))
+        elif isinstance(notice, (MessageEdited, MessageDeleted, ReadMoved)):
+            return  # IRC has no standard line for these; the next history read shows them
+        elif isinstance(notice, (Invitation, TopicChange, RoleChange, Removal)):
+            self.link.send(encode_all([self._room_change_line(notice)]))
         else:
             self.link.send(encode_all(message_lines(notice, self.caps)))
+
+    def _room_change_line(self, change: Invitation | TopicChange | RoleChange | Removal) -> Message:
+        """A moderator's change as the IRC command that makes it: INVITE, TOPIC, MODE, KICK."""
+        where, source = channel(change.room), user_source(change.by)
+        if isinstance(change, Invitation):
+            return Message("INVITE", (self.nick, where), source)
+        if isinstance(change, TopicChange):
+            return Message("TOPIC", (where, change.topic), source)
+        if isinstance(change, RoleChange):
+            sign = "-" if change.role == "member" else "+"
+            return Message("MODE", (where, f"{sign}o", change.user), source)
+        with self._lock:
+            self._members.pop(change.room, None)
+        return Message("KICK", (where, self.nick, change.reason or change.by), source)
 
     def end(self, reason: EndReason) -> None:
         if self._connection.state is not ConnectionState.CLOSED:
@@ -616,7 +642,9 @@ class IrcSession:
         numeric = self._connection.numeric
         for room in self._rooms_named(m.params[0], response):
             if len(m.params) > 1:
-                self._add(response, [numeric("482", channel(room), "Rooms have no topic to set")])
+                pending = Pending("TOPIC", response, room)
+                topic = topic_from_irc(m.params[1])
+                self._call(pending, self._service.moderation.set_topic, room, topic)
             else:
                 self._add(response, [numeric("331", channel(room), "No topic is set")])
 
@@ -756,13 +784,17 @@ class IrcSession:
     def _joined(self, _pending: Pending, j: Joined) -> list[Message]:
         with self._lock:
             self._members[j.room] = {m.user for m in j.members.members}
+        topic = [self._connection.numeric("332", channel(j.room), j.topic)] if j.topic else []
         return [
             Message("JOIN", (channel(j.room),), user_source(self.nick)),
+            *topic,
             *names_lines(self.nick, j.room, online_names(j.members)),
             *self._replayed(j.page),
         ]
 
     def _done(self, pending: Pending, _done: Done) -> list[Message]:
+        if pending.command != "PART":  # a TOPIC set: the room's TOPIC line tells it
+            return []
         with self._lock:
             self._members.pop(pending.target, None)
         return [Message("PART", (channel(pending.target),), user_source(self.nick))]
@@ -806,7 +838,7 @@ class IrcSession:
         if command == "PASS":
             return [numeric("464", f"Password incorrect: {refusal.message}")]
         target = pending.target
-        shown = channel(target) if command in ("JOIN", "PART", "NAMES", "WHO") else target
+        shown = channel(target) if command in ("JOIN", "PART", "NAMES", "WHO", "TOPIC") else target
         if command == "CHATHISTORY":
             reason = "Messages could not be retrieved"
             return [
@@ -820,6 +852,10 @@ class IrcSession:
             return [numeric("404", shown, f"Cannot send to {shown}: {refusal.message}")]
         if why is Why.NOT_MEMBER:
             return [numeric("442", shown, "You're not on that channel")]
+        if why is Why.BANNED:
+            return [numeric("474", shown, "Cannot join channel (+b)")]
+        if why is Why.NOT_ALLOWED and command == "TOPIC":
+            return [numeric("482", shown, "You're not channel operator")]
         return [self._notice(f"{command} {shown}: {refusal.message}")]
 
 

@@ -10,31 +10,47 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from chatsecure.protocol import (
+    ROLES,
     ByeReason,
+    Deleted,
+    Edited,
     Error,
     ErrorCode,
     HistoryReply,
+    Invited,
     Joined,
+    Kicked,
     Member,
     MemberInfo,
     Message,
     Ok,
     Presence,
+    ReadMarker,
     Req,
+    Role,
+    RoleChanged,
     RoomInfo,
     RoomsReply,
     ServerFrame,
     ServerPing,
+    TopicChanged,
     Welcome,
     WhoReply,
 )
 from chatsecure.server.core import results
 from chatsecure.server.core.notices import (
     EndReason,
+    Invitation,
     MemberChange,
+    MessageDeleted,
+    MessageEdited,
     Notice,
     PresenceChange,
+    ReadMoved,
+    Removal,
+    RoleChange,
     StillThere,
+    TopicChange,
 )
 from chatsecure.storage.store import StoredMessage
 from chatsecure.timestamps import format_ts
@@ -48,6 +64,9 @@ ERROR_CODES: dict[results.Why, ErrorCode] = {
     results.Why.WEAK_PASSWORD: ErrorCode.WEAK_PASSWORD,
     results.Why.NOT_STORED: ErrorCode.SERVER_ERROR,
     results.Why.NOT_ALLOWED: ErrorCode.NOT_ALLOWED,
+    results.Why.ROOM_EXISTS: ErrorCode.ROOM_EXISTS,
+    results.Why.BANNED: ErrorCode.BANNED,
+    results.Why.NO_SUCH_MESSAGE: ErrorCode.NO_SUCH_MESSAGE,
 }
 
 # BROKE_PROTOCOL is missing on purpose: the adapter already said which rule was broken.
@@ -62,6 +81,10 @@ BYE_REASONS: dict[EndReason, ByeReason] = {
 }
 
 
+# The core's role names as the protocol's type: a role the protocol lacks fails loudly.
+_ROLES: dict[str, Role] = {role: role for role in ROLES}
+
+
 def error_frame(req: Req | None, refusal: results.Refusal) -> Error:
     return Error(
         code=ERROR_CODES[refusal.why],
@@ -72,8 +95,25 @@ def error_frame(req: Req | None, refusal: results.Refusal) -> Error:
 
 
 def message_frame(m: StoredMessage) -> Message:
+    if m.deleted:  # the text is gone; the message says so in its place
+        return Message(
+            id=m.id,
+            ts=format_ts(m.ts_ms),
+            from_=m.sender,
+            text=None,
+            room=m.room,
+            to=m.to,
+            deleted=True,
+        )
+    edited_ts = None if m.edited_ms is None else format_ts(m.edited_ms)
     return Message(
-        id=m.id, ts=format_ts(m.ts_ms), from_=m.sender, text=m.text, room=m.room, to=m.to
+        id=m.id,
+        ts=format_ts(m.ts_ms),
+        from_=m.sender,
+        text=m.text,
+        room=m.room,
+        to=m.to,
+        edited_ts=edited_ts,
     )
 
 
@@ -86,11 +126,14 @@ def history_frame(page: results.HistoryPage, req: Req | None = None) -> HistoryR
         with_=with_,
         messages=tuple(message_frame(m) for m in page.messages),
         more=page.more,
+        read_up_to=page.read_up_to,
     )
 
 
 def who_frame(members: results.MemberList, req: Req | None = None) -> WhoReply:
-    infos = tuple(MemberInfo(user=m.user, online=m.online) for m in members.members)
+    infos = tuple(
+        MemberInfo(user=m.user, online=m.online, role=_ROLES[m.role]) for m in members.members
+    )
     return WhoReply(req=req, room=members.room, members=infos)
 
 
@@ -104,11 +147,15 @@ def _welcome(req: Req | None, w: results.Welcome) -> Sequence[ServerFrame]:
 
 
 def _joined(req: Req | None, j: results.Joined) -> Sequence[ServerFrame]:
-    return (Joined(req=req, room=j.room), history_frame(j.page), who_frame(j.members))
+    joined = Joined(req=req, room=j.room, topic=j.topic, private=j.private, role=_ROLES[j.role])
+    return (joined, history_frame(j.page), who_frame(j.members))
 
 
 def _rooms(req: Req | None, r: results.RoomList) -> Sequence[ServerFrame]:
-    infos = tuple(RoomInfo(name=s.name, members=s.members, joined=s.joined) for s in r.rooms)
+    infos = tuple(
+        RoomInfo(name=s.name, members=s.members, joined=s.joined, topic=s.topic, private=s.private)
+        for s in r.rooms
+    )
     return (RoomsReply(req=req, rooms=infos, more=r.more),)
 
 
@@ -123,6 +170,7 @@ _REPLIES: dict[type[Any], Callable[[Req | None, Any], Sequence[ServerFrame]]] = 
     results.MemberList: lambda req, members: (who_frame(members, req),),
     results.RoomList: _rooms,
     results.Accepted: _accepted,
+    results.Revised: lambda req, r: (Ok(req=req, edited_ts=format_ts(r.edited_ms)),),
     results.Done: lambda req, _done: (Ok(req=req),),
 }
 
@@ -139,6 +187,15 @@ _NOTICES: dict[type[Any], Callable[[Any], ServerFrame]] = {
     ),
     PresenceChange: lambda p: Presence(user=p.user, status="online" if p.online else "offline"),
     StillThere: lambda _still: ServerPing(),
+    Invitation: lambda i: Invited(room=i.room, by=i.by, topic=i.topic),
+    TopicChange: lambda t: TopicChanged(room=t.room, topic=t.topic, by=t.by),
+    RoleChange: lambda r: RoleChanged(room=r.room, user=r.user, role=_ROLES[r.role], by=r.by),
+    Removal: lambda r: Kicked(room=r.room, by=r.by, reason=r.reason, ban=r.ban),
+    MessageEdited: lambda e: Edited(
+        id=e.id, text=e.text, edited_ts=format_ts(e.edited_ms), by=e.by, room=e.room, to=e.to
+    ),
+    MessageDeleted: lambda d: Deleted(id=d.id, by=d.by, room=d.room, to=d.to),
+    ReadMoved: lambda r: ReadMarker(up_to=r.up_to, room=r.room, with_=r.with_),
 }
 
 

@@ -18,17 +18,26 @@ from chatsecure.protocol import (
     ByeReason,
     ClientPing,
     ClientPong,
+    Create,
+    Delete,
+    Edit,
     History,
+    Invite,
     Join,
+    Kick,
     Leave,
     ListRooms,
     LocalProtocolError,
     Login,
     Logout,
+    MarkRead,
     Passwd,
     Send,
     ServerFrame,
     ServerPong,
+    SetRole,
+    SetTopic,
+    Unban,
     Who,
 )
 from chatsecure.protocol.server import ConnectionState, ServerConnection, Violation
@@ -49,6 +58,9 @@ from chatsecure.server.faults import request_failures
 from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
 from chatsecure.server.link import Link
 
+# The contract's Additions this adapter serves, announced in `hello`.
+FEATURES = ("rooms2", "edit", "read")
+
 
 def _conversation(room: str | None, user: str | None) -> Conversation:
     """The conversation a request names; the codec made sure exactly one is given."""
@@ -66,7 +78,7 @@ class JsonSession:
         self.link = link
         self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
         self._broken: ByeReason | None = None  # the rule this client broke, if it did
-        link.send(self._connection.hello(server_version=version()))
+        link.send(self._connection.hello(server_version=version(), features=FEATURES))
         self.session = service.sessions.open(self, address)
 
     # -- SessionPort: the transport's reader thread -----------------------------------
@@ -179,6 +191,35 @@ class JsonSession:
         limit = r.limit or ROOM_PAGE
         self._service.rooms.list(self.session, r.req, after=r.after, limit=limit)
 
+    def _create(self, r: Create) -> None:
+        self._service.rooms.create(self.session, r.req, r.room, private=r.private, topic=r.topic)
+
+    def _invite(self, r: Invite) -> None:
+        self._service.moderation.invite(self.session, r.req, r.room, r.user)
+
+    def _topic(self, r: SetTopic) -> None:
+        self._service.moderation.set_topic(self.session, r.req, r.room, r.topic)
+
+    def _role(self, r: SetRole) -> None:
+        self._service.moderation.set_role(self.session, r.req, r.room, r.user, r.role)
+
+    def _kick(self, r: Kick) -> None:
+        self._service.moderation.remove(
+            self.session, r.req, r.room, r.user, reason=r.reason, ban=r.ban
+        )
+
+    def _unban(self, r: Unban) -> None:
+        self._service.moderation.unban(self.session, r.req, r.room, r.user)
+
+    def _edit(self, r: Edit) -> None:
+        self._service.edits.edit(self.session, r.req, r.id, r.text)
+
+    def _delete(self, r: Delete) -> None:
+        self._service.edits.delete(self.session, r.req, r.id)
+
+    def _read(self, r: MarkRead) -> None:
+        self._service.reads.mark(self.session, r.req, _conversation(r.room, r.with_), r.up_to)
+
     def _ping(self, r: ClientPing) -> None:
         self._send(ServerPong(req=r.req))
 
@@ -196,6 +237,15 @@ _HANDLERS: dict[type[Any], Callable[[JsonSession, Any], None]] = {
     Leave: JsonSession._leave,
     Who: JsonSession._who,
     ListRooms: JsonSession._rooms,
+    Create: JsonSession._create,
+    Invite: JsonSession._invite,
+    SetTopic: JsonSession._topic,
+    SetRole: JsonSession._role,
+    Kick: JsonSession._kick,
+    Unban: JsonSession._unban,
+    Edit: JsonSession._edit,
+    Delete: JsonSession._delete,
+    MarkRead: JsonSession._read,
     ClientPing: JsonSession._ping,
     ClientPong: JsonSession._pong,
 }
