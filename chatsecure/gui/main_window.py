@@ -46,15 +46,12 @@ from chatsecure.gui.dialogs import (
     PasswordDialog,
     SettingsDialog,
 )
-from chatsecure.gui.look import local_time, name_colour
+from chatsecure.gui.look import LOCK_PICTURE, local_time, name_colour, xbm
 
 DELETED_TEXT = "(message deleted)"
 EDITED_MARK = " (edited)"
 DIVIDER_TEXT = "── new messages ──"
-LOCK = "🔒"
-ENTRY_HINT = (
-    "Enter sends, Shift+Enter starts a new line, Up edits your last message; /join, /leave, /msg."
-)
+ENTRY_HINT = "Enter sends, Shift+Enter: new line, Up: edit your last; /join, /leave, /msg."
 EDIT_HINT = "Editing your message: Enter saves, Escape cancels."
 
 EXPORT_TYPES = [("Text", "*.txt"), ("JSON lines", "*.jsonl"), ("CSV", "*.csv")]
@@ -102,6 +99,8 @@ class MainWindow:
         self.context_menu: tk.Menu | None = None
         self._base_title = ""
         self._focus_check: str | None = None
+        self.lock_image = tk.BitmapImage(master=master, data=xbm(LOCK_PICTURE, "lock"),
+                                         foreground="#8a6d00")  # fmt: skip
         self._build_menu()
         self._build_layout()
         self._bind_keys()
@@ -427,11 +426,12 @@ class MainWindow:
             tags = ("unread",) if conv.unread else ()
             if conv.mentions:
                 tags = (*tags, "mention")
+            image = self.lock_image if conv.private else ""
             if iid in existing:
-                self.sidebar.item(iid, text=label, tags=tags)
+                self.sidebar.item(iid, text=label, tags=tags, image=image)
                 self.sidebar.move(iid, "", index)
             else:
-                self.sidebar.insert("", index, iid=iid, text=label, tags=tags)
+                self.sidebar.insert("", index, iid=iid, text=label, tags=tags, image=image)
         current = self.state.current
         if current is not None and self.sidebar.selection() != (_iid(current),):
             self.sidebar.selection_set(_iid(current))
@@ -439,7 +439,7 @@ class MainWindow:
 
     @staticmethod
     def sidebar_label(conv: Conversation) -> str:
-        mark = ("🔒" if conv.private else "#") if conv.is_room else "@"
+        mark = "#" if conv.is_room else "@"
         counts = str(conv.unread) if conv.unread else ""
         if conv.mentions:
             counts += f", @{conv.mentions}"
@@ -452,7 +452,7 @@ class MainWindow:
         self.chat.configure(state="disabled")
         self.new_messages.place_forget()
         if conv is None:
-            self.title_label.configure(text="No conversation — join a room (Ctrl+J)")
+            self.title_label.configure(text="No conversation — join a room (Ctrl+J)", image="")
             self.refresh_users()
             return
         self._show_header()
@@ -470,10 +470,11 @@ class MainWindow:
         if conv is None:
             return
         if conv.is_room:
-            where = f"{LOCK} {conv.title} (private)" if conv.private else f"# {conv.title}"
+            where = f"{conv.title} (private)" if conv.private else f"# {conv.title}"
         else:
             where = f"Private chat with {conv.title}"
-        self.title_label.configure(text=where)
+        image = self.lock_image if conv.is_room and conv.private else ""
+        self.title_label.configure(text=where, image=image, compound="left")
         self.topic_label.configure(text=conv.topic if conv.is_room else "")
         self._enable_room_menu(self.room_menu)
 

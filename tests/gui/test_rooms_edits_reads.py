@@ -20,7 +20,7 @@ from chatsecure.gui.dialogs import (
     InviteDialog,
     SettingsDialog,
 )
-from chatsecure.gui.main_window import DELETED_TEXT, DIVIDER_TEXT, LOCK
+from chatsecure.gui.main_window import DELETED_TEXT, DIVIDER_TEXT
 from tests.client.helpers import session_for
 from tests.gui.conftest import chat_text, pump
 from tests.gui.test_client_gui import menu_invoke, type_and_press_enter
@@ -51,9 +51,10 @@ def test_create_a_private_room_invite_and_the_invitee_joins(shared_server, new_u
     dialog.private_check.invoke()
     dialog.ok_button.invoke()
     pump(a, lambda: a.main.state.current == ConvKey.room(room))
-    pump(a, lambda: a.main.title_label["text"] == f"{LOCK} {room} (private)")
+    pump(a, lambda: a.main.title_label["text"] == f"{room} (private)")
+    assert str(a.main.title_label["image"]) == str(a.main.lock_image)  # the padlock
     assert a.main.topic_label["text"] == "on call this week"
-    assert a.main.sidebar.item(f"room:{room}", "text").startswith(LOCK)
+    assert a.main.sidebar.item(f"room:{room}", "image") == [str(a.main.lock_image)]
     assert menu_state(a, "Room", "Invite…") == "normal"  # the owner may invite
 
     menu_invoke(a, "Room", "Invite…")
@@ -68,7 +69,7 @@ def test_create_a_private_room_invite_and_the_invitee_joins(shared_server, new_u
     assert f"Invite {bob} to #{room}: done." in a.main.status["text"]
     invite.ok_button.invoke()  # Join
     pump([a, b], lambda: b.main.state.current == ConvKey.room(room))
-    pump(b, lambda: b.main.title_label["text"] == f"{LOCK} {room} (private)")
+    pump(b, lambda: b.main.title_label["text"] == f"{room} (private)")
     assert b.main.topic_label["text"] == "on call this week"
     pump([a, b], lambda: bob in a.main.state.conversations[ConvKey.room(room)].members)
     assert menu_state(b, "Room", "Invite…") == "disabled"  # a member may not
