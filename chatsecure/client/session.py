@@ -58,6 +58,7 @@ from chatsecure.protocol import (
     Kick,
     Kicked,
     Leave,
+    ListRooms,
     MarkRead,
     Member,
     Message,
@@ -67,6 +68,7 @@ from chatsecure.protocol import (
     ReadMarker,
     Request,
     RoleChanged,
+    RoomsReply,
     Send,
     ServerFrame,
     SetRole,
@@ -224,6 +226,7 @@ class _Purpose(enum.Enum):
     EXPORT = enum.auto()
     PASSWD = enum.auto()
     MODERATE = enum.auto()  # invite, topic, role, kick, ban, unban
+    ROOMS = enum.auto()  # the room list, for the topics and privacy of one's rooms
     EDIT = enum.auto()  # edit or delete a message
     READ = enum.auto()
 
@@ -282,6 +285,7 @@ class ChatSession:
             _Purpose.EXPORT: self._export_reply,
             _Purpose.PASSWD: self._passwd_reply,
             _Purpose.MODERATE: self._moderate_reply,
+            _Purpose.ROOMS: self._rooms_reply,
             _Purpose.EDIT: self._edit_reply,
             _Purpose.READ: self._read_reply,
         }
@@ -364,6 +368,9 @@ class ChatSession:
         for room in event.rooms:
             state.ensure_room(room)
         updates: list[Update] = [event, Status(None), SidebarChanged()]
+        if "rooms2" in self.features:
+            # Neither welcome nor history says a room's topic or privacy; the list does.
+            self._request(ListRooms(), _Pending(_Purpose.ROOMS))
         if event.reconnected:
             for conv in state.conversations.values():
                 self._fill_gap(conv.key, conv.title, after=conv.last_id)
@@ -707,6 +714,22 @@ class ChatSession:
         if reply is None:
             return [Notice(f"{pending.what}: the connection was lost; try again.", error=True)]
         return []
+
+    def _rooms_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        """Topics and privacy of the rooms this user is in; later pages are asked for."""
+        if not isinstance(reply, RoomsReply) or self.state is None:
+            return []
+        updates: list[Update] = []
+        for room in reply.rooms:
+            conv = self._conv(ConvKey.room(room.name))
+            if conv is None or not room.joined:
+                continue
+            conv.topic = room.topic if room.topic is not None else conv.topic
+            conv.private = room.private if room.private is not None else conv.private
+            updates.append(RoomChanged(conv.key))
+        if reply.more and reply.rooms:
+            self._request(ListRooms(after=reply.rooms[-1].name), _Pending(_Purpose.ROOMS))
+        return [*updates, SidebarChanged()] if updates else updates
 
     def _read_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
         """A marker lost with the connection is sent again; a refused one is not retried."""

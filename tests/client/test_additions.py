@@ -44,12 +44,15 @@ from chatsecure.protocol import (
     Joined,
     Kick,
     Kicked,
+    ListRooms,
     MarkRead,
     MemberInfo,
     Message,
     Ok,
     ReadMarker,
     RoleChanged,
+    RoomInfo,
+    RoomsReply,
     ServerFrame,
     SetTopic,
     TopicChanged,
@@ -384,3 +387,22 @@ def test_invited_and_banned(alice: Session) -> None:
     updates = alice.reply(Error, code="banned", message="banned")
     [alert] = [u for u in updates if isinstance(u, Alert)]
     assert "banned from #ops" in alert.text
+
+
+def test_the_room_list_gives_the_topics_and_privacy_of_ones_rooms(alice: Session) -> None:
+    [first] = alice.sent(ListRooms)
+    assert first == ListRooms()
+    alice.receive(
+        RoomsReply(
+            rooms=(
+                RoomInfo(name="dev", members=3, joined=True, topic="builds", private=True),
+                RoomInfo(name="elsewhere", members=1, joined=False, topic="x", private=False),
+            ),
+            more=True,
+            req=alice.network.sent.index(first) + 1,
+        )
+    )
+    dev = alice.state.conversations[DEV]
+    assert (dev.topic, dev.private) == ("builds", True)
+    assert ConvKey.room("elsewhere") not in alice.state.conversations
+    assert alice.sent(ListRooms)[-1] == ListRooms(after="elsewhere")
