@@ -80,6 +80,7 @@ def test_create_a_private_room_invite_and_the_invitee_joins(shared_server, new_u
     kick = a.main.dialog
     assert isinstance(kick, AskDialog)
     kick.entry.insert(0, bob)
+    assert kick.reason_entry is not None
     kick.reason_entry.insert(0, "testing")
     kick.ok_button.invoke()
     pump([a, b], lambda: isinstance(b.main.dialog, InfoDialog))
