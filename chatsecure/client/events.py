@@ -44,6 +44,7 @@ class LoggedIn:
     user: str
     rooms: tuple[str, ...]
     reconnected: bool
+    features: tuple[str, ...] = ()  # from ``hello``: "rooms2", "edit", "read", …
 
 
 @dataclass(frozen=True, slots=True)

@@ -203,7 +203,7 @@ class NetworkClient:
             try:
                 sock, conn = self._open()
                 try:
-                    user, rooms = self._login(sock, conn)
+                    user, rooms, features = self._login(sock, conn)
                 except BaseException:
                     sock.close()
                     raise
@@ -216,7 +216,7 @@ class NetworkClient:
                 if isinstance(failed.event, LoginFailed) and failed.event.retry_after:
                     self._sleep(failed.event.retry_after)
                 continue
-            self._emit(LoggedIn(user, rooms, reconnected=logged_in_before))
+            self._emit(LoggedIn(user, rooms, reconnected=logged_in_before, features=features))
             logged_in_before = True
             attempt = 0
             with sock:
@@ -312,7 +312,10 @@ class NetworkClient:
             message = changed_certificate_message(host, port, pinned, seen, self._trust.path)
             raise _Failed(LoginFailed(Failure.CERT_CHANGED, message), final=True)
 
-    def _login(self, sock: ssl.SSLSocket, conn: ClientConnection) -> tuple[str, tuple[str, ...]]:
+    def _login(
+        self, sock: ssl.SSLSocket, conn: ClientConnection
+    ) -> tuple[str, tuple[str, ...], tuple[str, ...]]:
+        """The user, their rooms, and the additions the server announced in ``hello``."""
         deadline = time.monotonic() + LOGIN_TIMEOUT
         hello = self._read_frame(sock, conn, deadline)
         if not isinstance(hello, Hello) or hello.server != "chatsecure" or hello.version != 1:
@@ -324,7 +327,7 @@ class NetworkClient:
         while True:
             frame = self._read_frame(sock, conn, deadline)
             if isinstance(frame, Welcome):
-                return frame.user, frame.rooms
+                return frame.user, frame.rooms, hello.features
             if isinstance(frame, Error) and frame.req == req:
                 raise _Failed(_login_error(frame), final=frame.code != ErrorCode.RATE_LIMITED)
             if isinstance(frame, Bye):

@@ -1,4 +1,5 @@
-"""What the client remembers between runs: the last successful login (never a password).
+"""What the client remembers between runs: the last successful login (never a password)
+and the person's settings.
 
 Files live in ``$XDG_CONFIG_HOME/chatsecure`` (or ``~/.config/chatsecure``), written
 atomically so a crash never leaves half a file that would break the next start.
@@ -14,6 +15,7 @@ from pathlib import Path
 from chatsecure.atomicfile import atomic_write
 
 LAST_LOGIN_FILE = "last_login.json"
+SETTINGS_FILE = "settings.json"
 
 
 def config_dir() -> Path:
@@ -60,4 +62,28 @@ def save_last_login(login: LastLogin, folder: Path | None = None) -> None:
     write_json(
         (folder or config_dir()) / LAST_LOGIN_FILE,
         {"host": login.host, "port": login.port, "username": login.username},
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ClientSettings:
+    """Choices made in the Settings dialog."""
+
+    notify_mentions: bool = True  # a desktop notification for @mentions while away
+
+
+def load_client_settings(folder: Path | None = None) -> ClientSettings:
+    """The saved settings, with defaults for what is missing or unreadable."""
+    data = read_json((folder or config_dir()) / SETTINGS_FILE)
+    defaults = ClientSettings()
+    if not isinstance(data, dict):
+        return defaults
+    notify = data.get("notify_mentions")
+    return ClientSettings(notify if isinstance(notify, bool) else defaults.notify_mentions)
+
+
+def save_client_settings(settings: ClientSettings, folder: Path | None = None) -> None:
+    """Saved with mode 0600, like every file here: only this user reads them."""
+    write_json(
+        (folder or config_dir()) / SETTINGS_FILE, {"notify_mentions": settings.notify_mentions}
     )

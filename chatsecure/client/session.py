@@ -4,13 +4,20 @@
 ``poll`` from a Tk ``after()`` timer; it drains a bounded number of network events, folds
 them into the state, and returns small ``Update``\\ s saying what to redraw. It also keeps
 track of the requests it made, so a reply finds its purpose: a page back, a gap being
-filled after a reconnect, an export in progress, a password change.
+filled after a reconnect, an export in progress, a password change, a moderation step.
+
+Read markers go back to the server from here too: whatever the person has seen moves a
+conversation's marker (``Conversation.read_up_to``), and ``poll`` sends it, at most once
+a second per conversation and only forward, so reading on one computer clears the
+unread count on the others.
 """
 
 from __future__ import annotations
 
 import enum
+import math
 import queue
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,26 +36,45 @@ from chatsecure.client.events import (
 )
 from chatsecure.client.network import Credentials, NetworkClient, ServerAddress
 from chatsecure.client.profile import LastLogin, save_last_login
-from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind
+from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind, Line
 from chatsecure.client.state import Member as RoomMember
 from chatsecure.client.trust import TrustStore
-from chatsecure.client.validation import room_error
+from chatsecure.client.validation import message_error, room_error, topic_error, username_error
 from chatsecure.export import ExportRecord, export_to_path
 from chatsecure.names import normalize_room
 from chatsecure.protocol import (
+    Create,
+    Delete,
+    Deleted,
+    Edit,
+    Edited,
     Error,
     History,
     HistoryReply,
+    Invite,
+    Invited,
     Join,
     Joined,
+    Kick,
+    Kicked,
     Leave,
+    ListRooms,
+    MarkRead,
     Member,
     Message,
     Ok,
     Passwd,
     Presence,
+    ReadMarker,
+    Request,
+    RoleChanged,
+    RoomsReply,
     Send,
     ServerFrame,
+    SetRole,
+    SetTopic,
+    TopicChanged,
+    Unban,
     WhoReply,
 )
 
@@ -56,6 +82,7 @@ OLDER_PAGE = 50
 GAP_PAGE = 500
 EXPORT_PAGE = 500
 POLL_BATCH = 200
+READ_INTERVAL = 1.0  # seconds between two read markers sent for one conversation
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +121,46 @@ class Status:
 
 
 @dataclass(frozen=True, slots=True)
+class RoomChanged:
+    """A room's topic, privacy or this user's role changed: its header and menu follow."""
+
+    key: ConvKey
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """One line for the status bar: a moderation step done or refused."""
+
+    text: str
+    error: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """Something the person must not miss (removed from a room, banned): a small window."""
+
+    title: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class InviteReceived:
+    room: str
+    by: str
+    topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Mentioned:
+    """A new message names this user; the window notifies when it is not focused."""
+
+    key: ConvKey
+    sender: str
+    where: str  # "#dev" or the peer's name
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class PasswordResult:
     ok: bool
     message: str
@@ -121,6 +188,11 @@ Update = (
     | SidebarChanged
     | MembersChanged
     | CurrentChanged
+    | RoomChanged
+    | Notice
+    | Alert
+    | InviteReceived
+    | Mentioned
     | Status
     | PasswordResult
     | ExportProgress
@@ -153,6 +225,10 @@ class _Purpose(enum.Enum):
     GAP = enum.auto()  # a page of what was missed while disconnected
     EXPORT = enum.auto()
     PASSWD = enum.auto()
+    MODERATE = enum.auto()  # invite, topic, role, kick, ban, unban
+    ROOMS = enum.auto()  # the room list, for the topics and privacy of one's rooms
+    EDIT = enum.auto()  # edit or delete a message
+    READ = enum.auto()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +238,7 @@ class _Pending:
     purpose: _Purpose
     key: ConvKey | None = None
     backward: bool = False  # a gap filled from the newest message back
+    what: str = ""  # for the notice that reports the outcome: "Invite bob to #ops"
 
 
 _ReplyHandler = Callable[[_Pending, ServerFrame | None], list[Update]]
@@ -182,6 +259,7 @@ class ChatSession:
         trust: TrustStore,
         *,
         profile_dir: Path | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.address = address
         self.credentials = credentials
@@ -194,6 +272,10 @@ class ChatSession:
         self._pending: dict[int, _Pending] = {}
         self._export: _Export | None = None
         self._logins = 0
+        self.features: frozenset[str] = frozenset()
+        self._clock = clock
+        # Per conversation: the highest marker the server has (or was sent), and when.
+        self._reads: dict[ConvKey, tuple[int, float]] = {}
         self._reply_handlers: dict[_Purpose, _ReplyHandler] = {
             _Purpose.SEND: self._send_reply,
             _Purpose.JOIN: self._join_reply,
@@ -202,6 +284,10 @@ class ChatSession:
             _Purpose.GAP: self._gap_reply,
             _Purpose.EXPORT: self._export_reply,
             _Purpose.PASSWD: self._passwd_reply,
+            _Purpose.MODERATE: self._moderate_reply,
+            _Purpose.ROOMS: self._rooms_reply,
+            _Purpose.EDIT: self._edit_reply,
+            _Purpose.READ: self._read_reply,
         }
 
     # -- lifecycle ----------------------------------------------------------------------
@@ -229,7 +315,7 @@ class ChatSession:
             raise RuntimeError("the session has not been started")
         return self._network
 
-    def _request(self, request: Send | Join | Leave | History | Passwd, pending: _Pending) -> int:
+    def _request(self, request: Request, pending: _Pending) -> int:
         req = self.network.request(request)
         self._pending[req] = pending
         return req
@@ -247,8 +333,9 @@ class ChatSession:
             try:
                 event = self.events.get_nowait()
             except queue.Empty:
-                return
+                break
             yield from self._handle_event(event)
+        self._send_reads()
 
     def _handle_event(self, event: NetworkEvent) -> list[Update]:
         if isinstance(event, FrameArrived):
@@ -270,6 +357,7 @@ class ChatSession:
     def _logged_in(self, event: LoggedIn) -> list[Update]:
         self.connected = True
         self._logins += 1
+        self.features = frozenset(event.features)
         if self.state is None:
             self.state = ChatState(event.user)
             save_last_login(
@@ -280,6 +368,9 @@ class ChatSession:
         for room in event.rooms:
             state.ensure_room(room)
         updates: list[Update] = [event, Status(None), SidebarChanged()]
+        if "rooms2" in self.features:
+            # Neither welcome nor history says a room's topic or privacy; the list does.
+            self._request(ListRooms(), _Pending(_Purpose.ROOMS))
         if event.reconnected:
             for conv in state.conversations.values():
                 self._fill_gap(conv.key, conv.title, after=conv.last_id)
@@ -311,23 +402,61 @@ class ChatSession:
         if pending is not None:
             return self._reply_handlers[pending.purpose](pending, frame)
         if isinstance(frame, Message):
-            is_new = state.key_of(frame)[0] not in state.conversations
-            updates: list[Update] = [
-                LinesAdded(a) for a in state.add_messages([frame], unread=True)
-            ]
-            return [*updates, SidebarChanged()] if updates or is_new else updates
+            return self._message(frame)
         if isinstance(frame, HistoryReply):
-            # After a reconnect the pages sent unasked hold what was missed: unread.
-            return self._history(frame, unread=self._logins > 1)
+            # After a reconnect the pages sent unasked hold what was missed: unread; with
+            # read markers the server says what was read.
+            return self._history(frame, unread=self._logins > 1 or frame.read_up_to is not None)
         if isinstance(frame, WhoReply):
             conv = state.ensure_room(frame.room)
-            conv.members = {m.user.lower(): RoomMember(m.user, m.online) for m in frame.members}
+            conv.members = {
+                m.user.lower(): RoomMember(m.user, m.online, m.role) for m in frame.members
+            }
+            mine = conv.members.get(state.me.lower())
+            if mine is not None and mine.role is not None and mine.role != conv.role:
+                conv.role = mine.role
+                return [MembersChanged(conv.key), RoomChanged(conv.key)]
             return [MembersChanged(conv.key)]
         if isinstance(frame, Member):
             return self._member(frame)
         if isinstance(frame, Presence):
             return self._presence(frame)
+        return self._room_frame(frame)
+
+    def _room_frame(self, frame: ServerFrame) -> list[Update]:
+        """The frames of the additions: rooms2, edit and read."""
+        if isinstance(frame, Joined):
+            return self._joined(frame)
+        if isinstance(frame, TopicChanged):
+            return self._topic_changed(frame)
+        if isinstance(frame, RoleChanged):
+            return self._role_changed(frame)
+        if isinstance(frame, Kicked):
+            return self._kicked(frame)
+        if isinstance(frame, Invited):
+            return [InviteReceived(frame.room, frame.by, frame.topic)]
+        if isinstance(frame, Edited):
+            return self._edited(frame)
+        if isinstance(frame, Deleted):
+            return self._deleted(frame)
+        if isinstance(frame, ReadMarker):
+            return self._read_marker(frame)
         return []
+
+    def _message(self, frame: Message) -> list[Update]:
+        assert self.state is not None
+        state = self.state
+        key, title = state.key_of(frame)
+        is_new = key not in state.conversations
+        changes = state.add_messages([frame], unread=True)
+        updates: list[Update] = [LinesAdded(a) for a in changes]
+        if updates or is_new:
+            updates.append(SidebarChanged())
+        for line in (line for change in changes for line in change.lines):
+            if line.mention and line.sender is not None:
+                where = f"#{title}" if key.kind is Kind.ROOM else title
+                updates.append(Mentioned(key, line.sender, where, line.text))
+        return updates
 
     def _history(self, reply: HistoryReply, *, unread: bool, older: bool = False) -> list[Update]:
         """A page that came unasked (login, join) or for paging back."""
@@ -337,6 +466,17 @@ class ChatSession:
             if reply.room is not None
             else self.state.ensure_direct(reply.with_ or "")
         )
+        if reply.read_up_to is not None:
+            self._server_read(conv, reply.read_up_to)
+            if not conv.ids and conv.key == self.state.current and not older:
+                conv.divider_id = next(
+                    (
+                        m.id
+                        for m in reply.messages
+                        if m.id > conv.read_up_to and not self.state.is_me(m.from_)
+                    ),
+                    None,
+                )
         extends_back = not conv.ids or bool(
             reply.messages and conv.oldest_id is not None and reply.messages[0].id <= conv.oldest_id
         )
@@ -353,7 +493,8 @@ class ChatSession:
         assert self.state is not None
         conv = self.state.ensure_room(frame.room)
         if frame.event == "joined":
-            conv.members[frame.user.lower()] = RoomMember(frame.user, True)
+            role = "member" if "rooms2" in self.features else None
+            conv.members[frame.user.lower()] = RoomMember(frame.user, True, role)
             text = f"{frame.user} joined #{conv.title}"
         else:
             conv.members.pop(frame.user.lower(), None)
@@ -377,6 +518,123 @@ class ChatSession:
             updates.append(LinesAdded(Added(conv.key, [line], True)))
         return updates
 
+    def _joined(self, frame: Joined) -> list[Update]:
+        """A room joined or created: what the server says about it and this user's role."""
+        assert self.state is not None
+        conv = self.state.ensure_room(frame.room)
+        if frame.topic is not None:
+            conv.topic = frame.topic
+        if frame.private is not None:
+            conv.private = frame.private
+        if frame.role is not None:
+            conv.role = frame.role
+        return [RoomChanged(conv.key), SidebarChanged()]
+
+    def _topic_changed(self, frame: TopicChanged) -> list[Update]:
+        assert self.state is not None
+        conv = self.state.ensure_room(frame.room)
+        conv.topic = frame.topic
+        said = f"set the topic: {frame.topic}" if frame.topic else "cleared the topic"
+        line = conv.notice(now_ts(), f"{frame.by} {said}")
+        return [LinesAdded(Added(conv.key, [line], True)), RoomChanged(conv.key)]
+
+    def _role_changed(self, frame: RoleChanged) -> list[Update]:
+        assert self.state is not None
+        conv = self.state.ensure_room(frame.room)
+        member = conv.members.get(frame.user.lower())
+        if member is not None:
+            member.role = frame.role
+        who = "You are" if self.state.is_me(frame.user) else f"{frame.user} is"
+        if self.state.is_me(frame.user):
+            conv.role = frame.role
+        line = conv.notice(now_ts(), f"{who} now {frame.role} of #{conv.title} ({frame.by})")
+        return [
+            LinesAdded(Added(conv.key, [line], True)),
+            MembersChanged(conv.key),
+            RoomChanged(conv.key),
+        ]
+
+    def _kicked(self, frame: Kicked) -> list[Update]:
+        """Removed from a room: it leaves the list, and a window says who did it and why."""
+        assert self.state is not None
+        key = ConvKey.room(frame.room)
+        self.state.remove(key)
+        self._reads.pop(key, None)
+        done = "banned you from" if frame.ban else "removed you from"
+        text = f"{frame.by} {done} #{key.key}."
+        if frame.reason:
+            text += f"\nReason: {frame.reason}"
+        if frame.ban:
+            text += "\nYou cannot join it again unless you are unbanned."
+        title = "Banned from a room" if frame.ban else "Removed from a room"
+        return [SidebarChanged(), CurrentChanged(self.state.current), Alert(title, text)]
+
+    def _edited(self, frame: Edited) -> list[Update]:
+        assert self.state is not None
+        conv = self.state.find_message(frame.id)
+        if conv is None:
+            return []  # not loaded here: history will bring the new text
+        line = conv.lines[conv.line_of(frame.id) or 0]
+        mention = not line.own and self.state.mentions_me(frame.text)
+        conv.edit_line(frame.id, frame.text, mention)
+        return [Redraw(conv.key), SidebarChanged()]
+
+    def _deleted(self, frame: Deleted) -> list[Update]:
+        assert self.state is not None
+        conv = self.state.find_message(frame.id)
+        if conv is None or not conv.delete_line(frame.id):
+            return []
+        return [Redraw(conv.key), SidebarChanged()]
+
+    def _read_marker(self, frame: ReadMarker) -> list[Update]:
+        """Read on another device of this user: the unread count here clears too."""
+        conv = self._conv(
+            ConvKey.room(frame.room)
+            if frame.room is not None
+            else ConvKey.direct(frame.with_ or "")
+        )
+        if conv is None:
+            return []
+        self._server_read(conv, frame.up_to)
+        return [SidebarChanged()]
+
+    # -- read markers -------------------------------------------------------------------
+
+    def _server_read(self, conv: Conversation, up_to: int) -> None:
+        """The server's marker for ``conv``: ours moves up to it, and it need not be sent."""
+        conv.mark_read(up_to)
+        known, sent_at = self._reads.get(conv.key, (0, -math.inf))
+        self._reads[conv.key] = (max(known, up_to), sent_at)
+
+    def _send_reads(self) -> None:
+        """Send each marker that moved forward, at most one per conversation per second."""
+        if "read" not in self.features or not self.connected or self.state is None:
+            return
+        now = self._clock()
+        for conv in self.state.conversations.values():
+            known, sent_at = self._reads.get(conv.key, (0, -math.inf))
+            if conv.read_up_to <= known or now - sent_at < READ_INTERVAL:
+                continue
+            up_to = conv.read_up_to
+            request = (
+                MarkRead(up_to=up_to, room=conv.title)
+                if conv.is_room
+                else MarkRead(up_to=up_to, with_=conv.title)
+            )
+            self._request(request, _Pending(_Purpose.READ, conv.key))
+            self._reads[conv.key] = (up_to, now)
+
+    def set_focused(self, focused: bool) -> list[Update]:
+        """The window gained or lost the focus; what is on screen counts as read once it has it."""
+        if self.state is None:
+            return []
+        self.state.focused = focused
+        conv = self._current()
+        if focused and conv is not None and conv.mark_read():
+            self._send_reads()
+            return [SidebarChanged()]
+        return []
+
     # -- replies, by purpose (``None``: the connection was lost before the reply) ------
 
     def _send_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
@@ -394,12 +652,16 @@ class ChatSession:
 
     def _join_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
         if isinstance(reply, Error):
-            return self._refused(pending, reply, "Cannot join")
+            if reply.code == "banned":
+                text = f"You are banned from #{pending.what} and cannot join it."
+                return [Alert("Banned from a room", text), Notice(text, error=True)]
+            heading = "Cannot create" if pending.key is not None else "Cannot join"
+            return self._refused(pending, reply, heading)
         if isinstance(reply, Joined):
             assert self.state is not None
-            conv = self.state.ensure_room(reply.room)
-            self.state.select(conv.key)
-            return [SidebarChanged(), CurrentChanged(conv.key)]
+            updates = self._joined(reply)
+            conv = self.state.select(ConvKey.room(reply.room))
+            return [*updates, CurrentChanged(conv.key)]
         return []
 
     def _leave_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
@@ -433,6 +695,48 @@ class ChatSession:
                 self._fill_gap(pending.key, name, after=reply.messages[-1].id)
         return updates
 
+    def _moderate_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if reply is None:
+            return [Notice(f"{pending.what}: the connection was lost; try again.", error=True)]
+        if isinstance(reply, Error):
+            return [
+                *self._refused(pending, reply, f"{pending.what} refused"),
+                Notice(f"{pending.what} refused: {_reason(reply)}", error=True),
+            ]
+        return [Notice(f"{pending.what}: done.")]
+
+    def _edit_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if isinstance(reply, Error):
+            return [
+                *self._refused(pending, reply, f"{pending.what} refused"),
+                Notice(f"{pending.what} refused: {_reason(reply)}", error=True),
+            ]
+        if reply is None:
+            return [Notice(f"{pending.what}: the connection was lost; try again.", error=True)]
+        return []
+
+    def _rooms_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        """Topics and privacy of the rooms this user is in; later pages are asked for."""
+        if not isinstance(reply, RoomsReply) or self.state is None:
+            return []
+        updates: list[Update] = []
+        for room in reply.rooms:
+            conv = self._conv(ConvKey.room(room.name))
+            if conv is None or not room.joined:
+                continue
+            conv.topic = room.topic if room.topic is not None else conv.topic
+            conv.private = room.private if room.private is not None else conv.private
+            updates.append(RoomChanged(conv.key))
+        if reply.more and reply.rooms:
+            self._request(ListRooms(after=reply.rooms[-1].name), _Pending(_Purpose.ROOMS))
+        return [*updates, SidebarChanged()] if updates else updates
+
+    def _read_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        """A marker lost with the connection is sent again; a refused one is not retried."""
+        if reply is None and pending.key is not None:
+            self._reads.pop(pending.key, None)
+        return []
+
     def _passwd_reply(self, _pending: _Pending, reply: ServerFrame | None) -> list[Update]:
         if reply is None:
             return [PasswordResult(False, "The connection was lost; try again.")]
@@ -443,10 +747,10 @@ class ChatSession:
     def _refused(self, pending: _Pending, error: Error, heading: str) -> list[Update]:
         """Say in the conversation concerned (or the one on screen) why the server refused."""
         assert self.state is not None
-        conv = self._conv(pending.key or self.state.current)
+        conv = self._conv(pending.key) or self._conv(self.state.current)
         if conv is None:
             return []
-        conv.notice(now_ts(), f"{heading}: {error.message}.")
+        conv.notice(now_ts(), f"{heading}: {_reason(error)}")
         return [Redraw(conv.key)]
 
     def _fill_gap(
@@ -471,6 +775,7 @@ class ChatSession:
     def select(self, key: ConvKey) -> list[Update]:
         assert self.state is not None
         self.state.select(key)
+        self._send_reads()
         return [CurrentChanged(key), SidebarChanged()]
 
     def submit(self, line: str) -> str | None:
@@ -510,8 +815,124 @@ class ChatSession:
             return room_error(room)
         if self.state is None:
             return "Not logged in."
-        self._request(Join(room=name), _Pending(_Purpose.JOIN))
+        self._request(Join(room=name), _Pending(_Purpose.JOIN, what=name))
         return None
+
+    def create_room(self, room: str, *, private: bool, topic: str) -> str | None:
+        """Make a new room (this user its owner); an error to show, or ``None``."""
+        name = normalize_room(room.strip())
+        if name is None:
+            return room_error(room)
+        error = topic_error(topic)
+        if error:
+            return error
+        if self.state is None:
+            return "Not logged in."
+        request = Create(room=name, private=private, topic=topic)
+        self._request(request, _Pending(_Purpose.JOIN, ConvKey.room(name), what=name))
+        return None
+
+    # -- moderation (the current room) --------------------------------------------------
+
+    def _moderated(self) -> Conversation | str:
+        conv = self._current()
+        if conv is None or not conv.is_room:
+            return "Pick a room first."
+        return conv
+
+    def _moderate(self, conv: Conversation, request: Request, what: str) -> None:
+        self._request(request, _Pending(_Purpose.MODERATE, conv.key, what=what))
+
+    def invite(self, user: str) -> str | None:
+        conv = self._moderated()
+        if isinstance(conv, str):
+            return conv
+        error = username_error(user)
+        if error:
+            return error
+        self._moderate(conv, Invite(room=conv.title, user=user), f"Invite {user} to #{conv.title}")
+        return None
+
+    def set_topic(self, topic: str) -> str | None:
+        conv = self._moderated()
+        if isinstance(conv, str):
+            return conv
+        error = topic_error(topic.strip())
+        if error:
+            return error
+        request = SetTopic(room=conv.title, topic=topic.strip())
+        self._moderate(conv, request, f"Set the topic of #{conv.title}")
+        return None
+
+    def set_role(self, user: str, role: str) -> str | None:
+        conv = self._moderated()
+        if isinstance(conv, str):
+            return conv
+        if role not in ("owner", "moderator", "member"):
+            return f"No such role: {role}."
+        request = SetRole(room=conv.title, user=user, role=role)  # type: ignore[arg-type]
+        self._moderate(conv, request, f"Make {user} {role} of #{conv.title}")
+        return None
+
+    def kick(self, user: str, reason: str = "", *, ban: bool = False) -> str | None:
+        conv = self._moderated()
+        if isinstance(conv, str):
+            return conv
+        error = username_error(user) or topic_error(reason.strip(), "reason")
+        if error:
+            return error
+        if self.state is not None and self.state.is_me(user):
+            return "That is you; use Leave instead."
+        request = Kick(room=conv.title, user=user, reason=reason.strip(), ban=ban)
+        self._moderate(conv, request, f"{'Ban' if ban else 'Kick'} {user} from #{conv.title}")
+        return None
+
+    def unban(self, user: str) -> str | None:
+        conv = self._moderated()
+        if isinstance(conv, str):
+            return conv
+        error = username_error(user)
+        if error:
+            return error
+        self._moderate(conv, Unban(room=conv.title, user=user), f"Unban {user} in #{conv.title}")
+        return None
+
+    # -- editing and deleting messages ------------------------------------------------
+
+    def can_edit(self, line: Line) -> bool:
+        return line.own and line.id is not None and not line.deleted
+
+    def can_delete(self, line: Line) -> bool:
+        """One's own messages; in a room, a moderator's or owner's for anyone's."""
+        if line.id is None or line.deleted:
+            return False
+        conv = self._current()
+        return line.own or (conv is not None and conv.can_moderate)
+
+    def last_own_message(self) -> Line | None:
+        """What Up in an empty entry edits: this user's last message in this conversation."""
+        conv = self._current()
+        return conv.last_own_message() if conv is not None else None
+
+    def edit(self, message_id: int, text: str) -> str | None:
+        """Replace a message's text; an error to show, or ``None`` (the change comes back
+        from the server as ``edited``, to every device)."""
+        error = message_error(text)
+        if error:
+            return error
+        conv = self._current()
+        self._request(
+            Edit(id=message_id, text=text),
+            _Pending(_Purpose.EDIT, conv.key if conv else None, what="Edit"),
+        )
+        return None
+
+    def delete(self, message_id: int) -> None:
+        conv = self._current()
+        self._request(
+            Delete(id=message_id),
+            _Pending(_Purpose.EDIT, conv.key if conv else None, what="Delete"),
+        )
 
     def leave(self, room: str | None = None) -> str | None:
         """Leave ``room`` (or the current one); a direct chat is just closed here."""
@@ -604,7 +1025,7 @@ class ChatSession:
             return [ExportProgress(job.count)]
         self._export = None
         records = (
-            ExportRecord(m.id, m.ts, m.from_, m.room, m.to, m.text)
+            ExportRecord(m.id, m.ts, m.from_, m.room, m.to, m.text or "")
             for page in reversed(job.pages)
             for m in page
         )
@@ -630,6 +1051,13 @@ def _history_request(
     if key.kind is Kind.ROOM:
         return History(room=name, before=before, after=after, limit=limit)
     return History(with_=name, before=before, after=after, limit=limit)
+
+
+def _reason(error: Error) -> str:
+    """The server's message, made plain for the errors of the additions."""
+    if error.code == "not_allowed":
+        return f"you are not allowed to do that ({error.message})."
+    return f"{error.message}."
 
 
 def _as_update(added: Added) -> Update:

@@ -80,3 +80,15 @@ def new_password_error(username: str, old: str, new: str, again: str) -> str | N
     except WeakPasswordError as weak:
         return f"The new {weak}."
     return None
+
+
+TOPIC_MAX_CHARS = 300  # the contract's limit for topics and kick/ban reasons
+
+
+def topic_error(text: str, what: str = "topic") -> str | None:
+    """A topic or a kick/ban reason: may be empty, at most 300 characters, one line."""
+    if len(text) > TOPIC_MAX_CHARS:
+        return f"The {what} is {len(text)} characters long; the limit is {TOPIC_MAX_CHARS}."
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in text):
+        return f"The {what} cannot contain control characters or line breaks."
+    return None

@@ -1,4 +1,5 @@
-"""Small windows: trust a certificate, join a room, change the password, export progress.
+"""Small windows: trust a certificate, join or create a room, moderate it, change the
+password, settings, export progress, notices and confirmations.
 
 None of them waits in a nested event loop (no ``wait_window``): each calls back when a
 button is pressed, so the main loop, the network poll and the tests keep running.
@@ -10,7 +11,8 @@ import tkinter as tk
 from collections.abc import Callable
 from tkinter import ttk
 
-from chatsecure.client.validation import new_password_error, room_error
+from chatsecure.client.state import Member
+from chatsecure.client.validation import new_password_error, room_error, topic_error
 from chatsecure.names import normalize_room
 
 
@@ -175,3 +177,197 @@ class ExportDialog(Dialog):
         self.progress.configure(mode="determinate", value=100)
         self.status_label.configure(text=message)
         self.button.configure(text="Close")
+
+
+class CreateRoomDialog(Dialog):
+    """A new room, public or private, with an optional topic."""
+
+    def __init__(self, master: tk.Misc, on_create: Callable[[str, bool, str], str | None]) -> None:
+        super().__init__(master, "create a room")
+        self._on_create = on_create
+        ttk.Label(self.body, text="Room name:").grid(row=0, column=0, sticky="w", pady=3)
+        self.name_entry = ttk.Entry(self.body, width=32)
+        self.name_entry.grid(row=0, column=1, sticky="we", padx=(6, 0), pady=3)
+        ttk.Label(self.body, text="Topic:").grid(row=1, column=0, sticky="w", pady=3)
+        self.topic_entry = ttk.Entry(self.body, width=32)
+        self.topic_entry.grid(row=1, column=1, sticky="we", padx=(6, 0), pady=3)
+        self.private = tk.BooleanVar(self, value=False)
+        self.private_check = ttk.Checkbutton(
+            self.body, text="Private (only people you invite can find and join it)",
+            variable=self.private,
+        )  # fmt: skip
+        self.private_check.grid(row=2, column=0, columnspan=2, sticky="w", pady=(6, 0))
+        self.buttons(3, "Create", self.submit)
+        self.name_entry.focus_set()
+
+    def submit(self) -> None:
+        name = self.name_entry.get().strip()
+        topic = self.topic_entry.get().strip()
+        error = room_error(name) or topic_error(topic)
+        if not error:
+            error = self._on_create(normalize_room(name) or name, self.private.get(), topic)
+        if error:
+            self.show_error(error)
+            return
+        self.destroy()
+
+
+class AskDialog(Dialog):
+    """One text field (and optionally a reason): Invite…, Set topic…, Kick…, Ban…."""
+
+    def __init__(
+        self,
+        master: tk.Misc,
+        title: str,
+        label: str,
+        ok_text: str,
+        on_ok: Callable[[str, str], str | None],
+        *,
+        initial: str = "",
+        choices: list[str] | None = None,
+        with_reason: bool = False,
+    ) -> None:
+        super().__init__(master, title)
+        self._on_ok = on_ok
+        ttk.Label(self.body, text=label).grid(row=0, column=0, sticky="w", pady=3)
+        self.entry = ttk.Combobox(self.body, width=36, values=choices or [])
+        self.entry.insert(0, initial)
+        self.entry.grid(row=0, column=1, sticky="we", padx=(6, 0), pady=3)
+        self.reason_entry: ttk.Entry | None = None
+        if with_reason:
+            ttk.Label(self.body, text="Reason (optional):").grid(row=1, column=0, sticky="w")
+            self.reason_entry = ttk.Entry(self.body, width=36)
+            self.reason_entry.grid(row=1, column=1, sticky="we", padx=(6, 0), pady=3)
+        self.buttons(2, ok_text, self.submit)
+        self.entry.focus_set()
+
+    def submit(self) -> None:
+        reason = self.reason_entry.get() if self.reason_entry is not None else ""
+        error = self._on_ok(self.entry.get().strip(), reason)
+        if error:
+            self.show_error(error)
+            return
+        self.destroy()
+
+
+class MembersDialog(Dialog):
+    """Who is in the room and their roles; an owner can make moderators."""
+
+    def __init__(
+        self,
+        master: tk.Misc,
+        room: str,
+        members: list[Member],
+        on_role: Callable[[str, str], str | None] | None,
+    ) -> None:
+        super().__init__(master, f"members of #{room}")
+        self._on_role = on_role
+        self.tree = ttk.Treeview(self.body, columns=("role",), height=12, selectmode="browse")
+        self.tree.heading("#0", text="Member")
+        self.tree.heading("role", text="Role")
+        self.tree.column("#0", width=200)
+        self.tree.column("role", width=110)
+        self.tree.grid(row=0, column=0, columnspan=2, sticky="nsew")
+        for member in members:
+            state = "online" if member.online else "offline"
+            self.tree.insert(
+                "", "end", iid=member.name, text=f"{member.name} ({state})",
+                values=(member.role or "member",),
+            )  # fmt: skip
+        buttons = ttk.Frame(self.body)
+        buttons.grid(row=1, column=0, columnspan=2, sticky="e", pady=(12, 0))
+        self.close_button = ttk.Button(buttons, text="Close", command=self.destroy)
+        self.close_button.pack(side="right")
+        if on_role is not None:
+            self.member_button = ttk.Button(
+                buttons, text="Make member", command=lambda: self._role("member")
+            )
+            self.member_button.pack(side="right", padx=(0, 6))
+            self.moderator_button = ttk.Button(
+                buttons, text="Make moderator", command=lambda: self._role("moderator")
+            )
+            self.moderator_button.pack(side="right", padx=(0, 6))
+        self.error_label.grid(row=2, column=0, columnspan=2, sticky="w", pady=(8, 0))
+
+    def _role(self, role: str) -> None:
+        selection = self.tree.selection()
+        if not selection or self._on_role is None:
+            self.show_error("Pick a member first.")
+            return
+        error = self._on_role(selection[0], role)
+        if error:
+            self.show_error(error)
+        else:
+            self.tree.set(selection[0], "role", role)
+
+
+class ConfirmDialog(Dialog):
+    """A yes-or-no question that calls back only on yes."""
+
+    def __init__(
+        self, master: tk.Misc, title: str, text: str, ok_text: str, on_ok: Callable[[], None]
+    ) -> None:
+        super().__init__(master, title)
+        self._on_ok = on_ok
+        ttk.Label(self.body, text=text, wraplength=420, justify="left").grid(
+            row=0, column=0, columnspan=2, sticky="w"
+        )
+        self.buttons(1, ok_text, self.confirm)
+        self.cancel_button.focus_set()
+
+    def confirm(self) -> None:
+        self.destroy()
+        self._on_ok()
+
+
+class InfoDialog(Dialog):
+    """A notice the person should not miss: removed from a room, banned."""
+
+    def __init__(self, master: tk.Misc, title: str, text: str) -> None:
+        super().__init__(master, title)
+        self.text_label = ttk.Label(self.body, text=text, wraplength=420, justify="left")
+        self.text_label.grid(row=0, column=0, sticky="w")
+        self.ok_button = ttk.Button(self.body, text="OK", command=self.destroy)
+        self.ok_button.grid(row=1, column=0, sticky="e", pady=(12, 0))
+        self.bind("<Return>", lambda _e: self.destroy())
+        self.ok_button.focus_set()
+
+
+class InviteDialog(Dialog):
+    """An invitation to a room: join it now, or not."""
+
+    def __init__(
+        self, master: tk.Misc, room: str, by: str, topic: str, on_join: Callable[[str], None]
+    ) -> None:
+        super().__init__(master, "invitation")
+        self._room = room
+        self._on_join = on_join
+        text = f"{by} invited you to #{room}." + (f"\nTopic: {topic}" if topic else "")
+        self.text_label = ttk.Label(self.body, text=text, wraplength=420, justify="left")
+        self.text_label.grid(row=0, column=0, columnspan=2, sticky="w")
+        self.buttons(1, "Join", self.join)
+        self.cancel_button.configure(text="Not now")
+
+    def join(self) -> None:
+        self.destroy()
+        self._on_join(self._room)
+
+
+class SettingsDialog(Dialog):
+    def __init__(
+        self, master: tk.Misc, notify_mentions: bool, on_save: Callable[[bool], None]
+    ) -> None:
+        super().__init__(master, "settings")
+        self._on_save = on_save
+        self.notify = tk.BooleanVar(self, value=notify_mentions)
+        self.notify_check = ttk.Checkbutton(
+            self.body,
+            text="Notify me when someone mentions @me while the window is in the background",
+            variable=self.notify,
+        )
+        self.notify_check.grid(row=0, column=0, columnspan=2, sticky="w")
+        self.buttons(1, "Save", self.submit)
+
+    def submit(self) -> None:
+        self.destroy()
+        self._on_save(self.notify.get())

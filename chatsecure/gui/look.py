@@ -36,3 +36,36 @@ def local_time(ts: str, now: datetime | None = None) -> str:
         return ts
     today = (now or datetime.now(UTC)).astimezone().date()
     return moment.strftime("%H:%M" if moment.date() == today else "%Y-%m-%d %H:%M")
+
+
+# A padlock for private rooms, drawn here: emoji fonts are often missing, and a missing
+# glyph shows as an empty box. "#" is a set pixel.
+LOCK_PICTURE = (
+    "....####....",
+    "...#....#...",
+    "..#......#..",
+    "..#......#..",
+    "..#......#..",
+    ".##########.",
+    ".##########.",
+    ".####..####.",
+    ".####..####.",
+    ".#####.####.",
+    ".##########.",
+    ".##########.",
+)
+
+
+def xbm(picture: tuple[str, ...], name: str = "icon") -> str:
+    """The X bitmap for rows of '#' and '.' (bits least significant first, as XBM has it)."""
+    width = len(picture[0])
+    data: list[str] = []
+    for row in picture:
+        padded = row.ljust((width + 7) // 8 * 8, ".")
+        for start in range(0, len(padded), 8):
+            byte = sum(1 << bit for bit, c in enumerate(padded[start : start + 8]) if c == "#")
+            data.append(f"0x{byte:02x}")
+    return (
+        f"#define {name}_width {width}\n#define {name}_height {len(picture)}\n"
+        f"static unsigned char {name}_bits[] = {{ {', '.join(data)} }};\n"
+    )

@@ -11,24 +11,48 @@ from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog, ttk
 
+from chatsecure.client.notify import Notifier, shorten
+from chatsecure.client.profile import ClientSettings, load_client_settings, save_client_settings
 from chatsecure.client.session import (
+    Alert,
     ChatSession,
     CurrentChanged,
     ExportFailed,
     ExportFinished,
     ExportProgress,
+    InviteReceived,
     LinesAdded,
     MembersChanged,
+    Mentioned,
+    Notice,
     PasswordResult,
     Redraw,
+    RoomChanged,
     SidebarChanged,
     Status,
     Update,
 )
 from chatsecure.client.state import ChatState, Conversation, ConvKey, Kind, Line
 from chatsecure.export import FORMATS
-from chatsecure.gui.dialogs import ExportDialog, JoinDialog, PasswordDialog
-from chatsecure.gui.look import local_time, name_colour
+from chatsecure.gui.dialogs import (
+    AskDialog,
+    ConfirmDialog,
+    CreateRoomDialog,
+    ExportDialog,
+    InfoDialog,
+    InviteDialog,
+    JoinDialog,
+    MembersDialog,
+    PasswordDialog,
+    SettingsDialog,
+)
+from chatsecure.gui.look import LOCK_PICTURE, local_time, name_colour, xbm
+
+DELETED_TEXT = "(message deleted)"
+EDITED_MARK = " (edited)"
+DIVIDER_TEXT = "── new messages ──"
+ENTRY_HINT = "Enter sends, Shift+Enter: new line, Up: edit your last; /join, /leave, /msg."
+EDIT_HINT = "Editing your message: Enter saves, Escape cancels."
 
 EXPORT_TYPES = [("Text", "*.txt"), ("JSON lines", "*.jsonl"), ("CSV", "*.csv")]
 
@@ -51,7 +75,14 @@ def export_format(path: Path) -> str:
 class MainWindow:
     """Everything after login, in ``frame``; ``on_quit`` closes the application."""
 
-    def __init__(self, master: tk.Tk, session: ChatSession, on_quit: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        master: tk.Tk,
+        session: ChatSession,
+        on_quit: Callable[[], None],
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
         assert session.state is not None
         self.frame = ttk.Frame(master)
         self.root = master
@@ -62,6 +93,14 @@ class MainWindow:
         self.password_dialog: PasswordDialog | None = None
         self.dialog: tk.Toplevel | None = None  # the last one opened, for tests to drive
         self._colour_tags: set[str] = set()
+        self.notifier = notifier or Notifier()
+        self.settings: ClientSettings = load_client_settings(session.profile_dir)
+        self.editing: int | None = None  # the id of the message being edited in the entry
+        self.context_menu: tk.Menu | None = None
+        self._base_title = ""
+        self._focus_check: str | None = None
+        self.lock_image = tk.BitmapImage(master=master, data=xbm(LOCK_PICTURE, "lock"),
+                                         foreground="#8a6d00")  # fmt: skip
         self._build_menu()
         self._build_layout()
         self._bind_keys()
@@ -105,12 +144,48 @@ class MainWindow:
             command=lambda: self.cycle(-1),
         )
         account_menu = tk.Menu(self.menu, tearoff=False)
+        account_menu.add_command(label="Settings…", command=self.ask_settings)
         account_menu.add_command(label="Change password…", command=self.ask_password)
         account_menu.add_command(label="Log out", accelerator="Ctrl+L", command=self.logout)
         self.menu.add_cascade(label="File", menu=file_menu, underline=0)
         self.menu.add_cascade(label="Conversation", menu=chat_menu, underline=0)
+        self.room_menu = self._room_menu(self.menu)
+        self.menu.add_cascade(label="Room", menu=self.room_menu, underline=0)
         self.menu.add_cascade(label="Account", menu=account_menu, underline=0)
         self.root.configure(menu=self.menu)
+
+    def _room_menu(self, parent: tk.Misc) -> tk.Menu:
+        """The room's actions, in the menu bar and on a right-click in the list."""
+        menu = tk.Menu(parent, tearoff=False, postcommand=lambda: self._enable_room_menu(menu))
+        menu.add_command(label="Create room…", command=self.ask_create_room)
+        menu.add_separator()
+        menu.add_command(label="Members…", command=self.show_members)
+        menu.add_command(label="Invite…", command=self.ask_invite)
+        menu.add_command(label="Set topic…", command=self.ask_topic)
+        menu.add_separator()
+        menu.add_command(label="Kick…", command=lambda: self.ask_kick(ban=False))
+        menu.add_command(label="Ban…", command=lambda: self.ask_kick(ban=True))
+        menu.add_command(label="Unban…", command=self.ask_unban)
+        menu.add_separator()
+        menu.add_command(label="Leave room", command=self.leave)
+        self._enable_room_menu(menu)
+        return menu
+
+    def _enable_room_menu(self, menu: tk.Menu) -> None:
+        """Only what this user's role allows is enabled."""
+        conv = self._current()
+        in_room = conv is not None and conv.is_room
+        moderates = conv is not None and conv.can_moderate
+        for label, allowed in (
+            ("Members…", in_room),
+            ("Invite…", moderates),
+            ("Set topic…", moderates),
+            ("Kick…", moderates),
+            ("Ban…", moderates),
+            ("Unban…", moderates),
+            ("Leave room", in_room),
+        ):
+            menu.entryconfigure(label, state="normal" if allowed else "disabled")
 
     def _build_layout(self) -> None:
         self.status = ttk.Label(self.frame, anchor="w", padding=(8, 2))
@@ -128,7 +203,9 @@ class MainWindow:
         self.sidebar.column("#0", width=170)
         self.sidebar.tag_configure("unread", font=("TkDefaultFont", 10, "bold"))
         self.sidebar.pack(fill="both", expand=True, pady=(4, 4))
+        self.sidebar.tag_configure("mention", foreground="#b00020")
         self.sidebar.bind("<<TreeviewSelect>>", self._sidebar_selected)
+        self.sidebar.bind("<Button-3>", self._sidebar_context)
         self.join_button = ttk.Button(left, text="Join room…", command=self.ask_join)
         self.join_button.pack(fill="x")
         return left
@@ -141,13 +218,11 @@ class MainWindow:
         self.title_label.pack(side="left")
         self.older_button = ttk.Button(top, text="Load older", command=self.load_older)
         self.older_button.pack(side="right")
+        self.topic_label = ttk.Label(top, foreground="#555555")
+        self.topic_label.pack(side="left", padx=(12, 0), fill="x", expand=True)
         # Pack manages space in packing order: the entry and hint go in before the chat
         # pane, so shrinking the window shrinks the chat, never the place to type.
-        self.hint_label = ttk.Label(
-            middle,
-            text="Enter sends, Shift+Enter starts a new line; /join, /leave, /msg.",
-            foreground="#777777",
-        )
+        self.hint_label = ttk.Label(middle, text=ENTRY_HINT, foreground="#777777")
         self.hint_label.pack(side="bottom", anchor="w", pady=(2, 0))
         entry_frame = ttk.Frame(middle)
         entry_frame.pack(side="bottom", fill="x", pady=(6, 0))
@@ -173,6 +248,13 @@ class MainWindow:
         self.chat.tag_configure("time", foreground="#888888")
         self.chat.tag_configure("notice", foreground="#888888", font=("TkDefaultFont", 9, "italic"))
         self.chat.tag_configure("own", background="#eef4ff")
+        self.chat.tag_configure("mention", background="#fff3c4")
+        self.chat.tag_configure("edited", foreground="#888888", font=("TkDefaultFont", 9))
+        self.chat.tag_configure(
+            "deleted", foreground="#999999", font=("TkDefaultFont", 10, "italic")
+        )
+        self.chat.tag_configure("divider", foreground="#b00020", justify="center")
+        self.chat.bind("<Button-3>", self._chat_context)
         self.new_messages = ttk.Button(
             middle, text="New messages ↓", command=self.scroll_to_end, style="Toolbutton"
         )
@@ -196,6 +278,10 @@ class MainWindow:
         self.entry.bind("<Return>", self._enter)
         self.entry.bind("<KP_Enter>", self._enter)
         self.entry.bind("<Shift-Return>", self._newline)
+        self.entry.bind("<Up>", self._up)
+        self.entry.bind("<Escape>", self._escape)
+        self.root.bind("<FocusIn>", self._focus_in)
+        self.root.bind("<FocusOut>", self._focus_out)
         keys: dict[str, Callable[[], object]] = {
             "<Control-e>": self.export_conversation,
             "<Control-l>": self.logout,
@@ -225,6 +311,8 @@ class MainWindow:
 
     def destroy(self) -> None:
         """Take down the window's shortcuts and menu with it (the root stays, for login)."""
+        if self._focus_check is not None:
+            self.root.after_cancel(self._focus_check)
         for sequence in self.root.bind():
             self.root.unbind(sequence)
         self.root.configure(menu=tk.Menu(self.root))
@@ -244,6 +332,7 @@ class MainWindow:
         elif isinstance(update, SidebarChanged):
             self.refresh_sidebar()
         elif isinstance(update, CurrentChanged):
+            self.cancel_edit()
             self.show_current()
             self.refresh_sidebar()
         elif isinstance(update, MembersChanged):
@@ -257,6 +346,66 @@ class MainWindow:
                 self.password_dialog.result(update.ok, update.message)
         elif isinstance(update, ExportProgress | ExportFinished | ExportFailed):
             self._export_update(update)
+        else:
+            self._apply_additions(update)
+
+    def _apply_additions(self, update: Update) -> None:
+        if isinstance(update, RoomChanged):
+            if update.key == self.state.current:
+                self._show_header()
+        elif isinstance(update, Notice):
+            self.set_status(update.text, error=update.error)
+        elif isinstance(update, Alert):
+            self.dialog = InfoDialog(self.root, update.title, update.text)
+            self.set_status(update.text.split("\n")[0], error=True)
+        elif isinstance(update, InviteReceived):
+            self.dialog = InviteDialog(self.root, update.room, update.by, update.topic, self._join)
+            self.set_status(f"{update.by} invited you to #{update.room}.")
+        elif isinstance(update, Mentioned):
+            self._mentioned(update)
+
+    # -- focus and notifications ------------------------------------------------------
+
+    @property
+    def focused(self) -> bool:
+        return self.state.focused
+
+    def _focus_in(self, _event: object) -> None:
+        if not self.focused:
+            self.set_focused(True)
+
+    def _focus_out(self, _event: object) -> None:
+        # Focus moving between our own widgets also leaves one; check once it has settled.
+        if self._focus_check is None:
+            self._focus_check = self.root.after(50, self._check_focus)
+
+    def _check_focus(self) -> None:
+        self._focus_check = None
+        try:
+            inside = self.root.focus_get() is not None
+        except (KeyError, tk.TclError):  # a focused widget Tk cannot name (a popdown)
+            inside = True
+        if inside != self.focused:
+            self.set_focused(inside)
+
+    def set_focused(self, focused: bool) -> None:
+        """The window came to the front or went to the back."""
+        if focused and self._base_title:
+            self.root.title(self._base_title)
+            self._base_title = ""
+        for update in self.session.set_focused(focused):
+            self.apply(update)
+
+    def _mentioned(self, update: Mentioned) -> None:
+        if self.focused or not self.settings.notify_mentions:
+            return
+        title = f"{update.sender} mentioned you in {update.where}"
+        if self.notifier.notify(title, update.text):
+            return
+        self.root.bell()
+        if not self._base_title:
+            self._base_title = self.root.title()
+        self.root.title(f"(@) {shorten(title, 60)} — {self._base_title}")
 
     def apply_reconnected(self) -> None:
         self.set_status(f"Reconnected as {self.state.me}.")
@@ -275,11 +424,14 @@ class MainWindow:
             iid = _iid(conv.key)
             label = self.sidebar_label(conv)
             tags = ("unread",) if conv.unread else ()
+            if conv.mentions:
+                tags = (*tags, "mention")
+            image = self.lock_image if conv.private else ""
             if iid in existing:
-                self.sidebar.item(iid, text=label, tags=tags)
+                self.sidebar.item(iid, text=label, tags=tags, image=image)
                 self.sidebar.move(iid, "", index)
             else:
-                self.sidebar.insert("", index, iid=iid, text=label, tags=tags)
+                self.sidebar.insert("", index, iid=iid, text=label, tags=tags, image=image)
         current = self.state.current
         if current is not None and self.sidebar.selection() != (_iid(current),):
             self.sidebar.selection_set(_iid(current))
@@ -288,7 +440,10 @@ class MainWindow:
     @staticmethod
     def sidebar_label(conv: Conversation) -> str:
         mark = "#" if conv.is_room else "@"
-        return f"{mark} {conv.title}" + (f"  ({conv.unread})" if conv.unread else "")
+        counts = str(conv.unread) if conv.unread else ""
+        if conv.mentions:
+            counts += f", @{conv.mentions}"
+        return f"{mark} {conv.title}" + (f"  ({counts})" if counts else "")
 
     def show_current(self, *, keep_top: bool = False) -> None:
         conv = self._current()
@@ -297,11 +452,10 @@ class MainWindow:
         self.chat.configure(state="disabled")
         self.new_messages.place_forget()
         if conv is None:
-            self.title_label.configure(text="No conversation — join a room (Ctrl+J)")
+            self.title_label.configure(text="No conversation — join a room (Ctrl+J)", image="")
             self.refresh_users()
             return
-        where = f"# {conv.title}" if conv.is_room else f"Private chat with {conv.title}"
-        self.title_label.configure(text=where)
+        self._show_header()
         self._insert(conv.lines)
         if keep_top:
             self.chat.yview_moveto(0.0)
@@ -309,6 +463,20 @@ class MainWindow:
             self.chat.see("end")
         self._refresh_older_button()
         self.refresh_users()
+
+    def _show_header(self) -> None:
+        """The room's name, a lock if it is private, and its topic."""
+        conv = self._current()
+        if conv is None:
+            return
+        if conv.is_room:
+            where = f"{conv.title} (private)" if conv.private else f"# {conv.title}"
+        else:
+            where = f"Private chat with {conv.title}"
+        image = self.lock_image if conv.is_room and conv.private else ""
+        self.title_label.configure(text=where, image=image, compound="left")
+        self.topic_label.configure(text=conv.topic if conv.is_room else "")
+        self._enable_room_menu(self.room_menu)
 
     def _refresh_older_button(self) -> None:
         """A page of history may arrive after the conversation is drawn, and say there is more."""
@@ -326,19 +494,34 @@ class MainWindow:
 
     def _insert(self, lines: list[Line]) -> None:
         self.chat.configure(state="normal")
+        conv = self._current()
+        divider = conv.divider_id if conv is not None else None
         for line in lines:
+            if divider is not None and line.id == divider:
+                self.chat.insert("end", f"{DIVIDER_TEXT}\n", ("divider",))
             self.chat.insert("end", f"{local_time(line.ts)}  ", ("time", "line"))
             if line.sender is None:
                 self.chat.insert("end", f"— {line.text}\n", ("notice", "line"))
                 continue
             tag = self._colour_tag(line.sender)
-            own = ("own",) if line.own else ()
+            marks: tuple[str, ...] = (f"msg{line.id}",)
+            if line.own:
+                marks += ("own",)
+            if line.mention:
+                marks += ("mention",)
             name = f"{line.sender} (you)" if line.own else line.sender
-            self.chat.insert("end", name, (tag, "line", *own))
-            first, *more = line.text.split("\n")
-            self.chat.insert("end", f": {first}\n", ("line", *own))
-            for continued in more:
-                self.chat.insert("end", f"{continued}\n", ("continued", *own))
+            self.chat.insert("end", name, (tag, "line", *marks))
+            if line.deleted:
+                self.chat.insert("end", f": {DELETED_TEXT}\n", ("line", "deleted", *marks))
+                continue
+            pieces = line.text.split("\n")
+            for index, piece in enumerate(pieces):
+                last = index == len(pieces) - 1
+                text = (": " if index == 0 else "") + piece
+                end = "" if last and line.edited else "\n"
+                self.chat.insert("end", text + end, ("line" if index == 0 else "continued", *marks))
+            if line.edited:
+                self.chat.insert("end", f"{EDITED_MARK}\n", ("edited", *marks))
         self.chat.configure(state="disabled")
 
     def _colour_tag(self, name: str) -> str:
@@ -405,6 +588,9 @@ class MainWindow:
 
     def send(self) -> None:
         text = self.entry.get("1.0", "end-1c")
+        if self.editing is not None:
+            self._save_edit(text)
+            return
         if not text.strip():
             return
         before = self.state.current
@@ -417,6 +603,196 @@ class MainWindow:
             self.apply(CurrentChanged(self.state.current))
         else:
             self.scroll_to_end()  # one's own words are worth following down
+
+    # -- editing and deleting messages ------------------------------------------------
+
+    def _up(self, _event: object) -> str | None:
+        """Up in an empty entry edits one's last message here, as in Slack."""
+        if self.editing is not None or self.entry.get("1.0", "end-1c"):
+            return None  # Text's own Up: move the cursor
+        line = self.session.last_own_message()
+        if line is None or line.id is None:
+            return None
+        self.start_edit(line)
+        return "break"
+
+    def _escape(self, _event: object) -> str | None:
+        if self.editing is None:
+            return None
+        self.cancel_edit()
+        return "break"
+
+    def start_edit(self, line: Line) -> None:
+        if line.id is None:
+            return
+        self.editing = line.id
+        self.entry.delete("1.0", "end")
+        self.entry.insert("1.0", line.text)
+        self.entry.configure(background="#fff8e1")
+        self.hint_label.configure(text=EDIT_HINT, foreground="#b26a00")
+        self.send_button.configure(text="Save")
+        self.entry.focus_set()
+
+    def cancel_edit(self) -> None:
+        if self.editing is None:
+            return
+        self.editing = None
+        self.entry.delete("1.0", "end")
+        self.entry.configure(background="white")
+        self.hint_label.configure(text=ENTRY_HINT, foreground="#777777")
+        self.send_button.configure(text="Send")
+
+    def _save_edit(self, text: str) -> None:
+        conv = self._current()
+        index = conv.line_of(self.editing) if conv is not None and self.editing else None
+        if conv is None or index is None:
+            self.cancel_edit()
+            return
+        if text == conv.lines[index].text:
+            self.cancel_edit()  # nothing changed: nothing to send
+            return
+        error = self.session.edit(conv.lines[index].id or 0, text)
+        if error:
+            self.set_status(error, error=True)
+            return
+        self.cancel_edit()
+
+    def line_at(self, index: str) -> Line | None:
+        """The message drawn at a Text index such as ``@x,y``."""
+        conv = self._current()
+        if conv is None:
+            return None
+        for tag in self.chat.tag_names(index):
+            if tag.startswith("msg") and tag[3:].isdigit():
+                where = conv.line_of(int(tag[3:]))
+                return conv.lines[where] if where is not None else None
+        return None
+
+    def message_menu(self, line: Line) -> tk.Menu:
+        """What may be done with one message: edit and delete one's own; a moderator
+        deletes anyone's in the room."""
+        menu = tk.Menu(self.root, tearoff=False)
+        menu.add_command(
+            label="Edit",
+            command=lambda: self.start_edit(line),
+            state="normal" if self.session.can_edit(line) else "disabled",
+        )
+        menu.add_command(
+            label="Delete…",
+            command=lambda: self.ask_delete(line),
+            state="normal" if self.session.can_delete(line) else "disabled",
+        )
+        menu.add_separator()
+        menu.add_command(label="Copy text", command=lambda: self._copy(line.text))
+        return menu
+
+    def _chat_context(self, event: tk.Event[tk.Misc]) -> str | None:
+        line = self.line_at(f"@{event.x},{event.y}")
+        if line is None:
+            return None
+        if self.context_menu is not None:
+            self.context_menu.destroy()
+        self.context_menu = self.message_menu(line)
+        self.context_menu.tk_popup(event.x_root, event.y_root)
+        return "break"
+
+    def _copy(self, text: str) -> None:
+        self.root.clipboard_clear()
+        self.root.clipboard_append(text)
+
+    def ask_delete(self, line: Line) -> None:
+        if line.id is None:
+            return
+        message_id = line.id
+        whose = "your message" if line.own else f"{line.sender}'s message"
+        preview = shorten(line.text, 80)
+        self.dialog = ConfirmDialog(
+            self.root,
+            "delete message",
+            f"Delete {whose} for everyone?\n\n“{preview}”\n\nIts text is erased from the "
+            "server; this cannot be undone.",
+            "Delete",
+            lambda: self.session.delete(message_id),
+        )
+
+    # -- rooms --------------------------------------------------------------------------
+
+    def _sidebar_context(self, event: tk.Event[tk.Misc]) -> str | None:
+        """Right-click on a room: select it, then offer the room menu."""
+        iid = self.sidebar.identify_row(event.y)
+        if not iid:
+            return None
+        key = _key(iid)
+        if key != self.state.current and key in self.state.conversations:
+            self.select(key)
+        if key.kind is not Kind.ROOM:
+            return "break"
+        if self.context_menu is not None:
+            self.context_menu.destroy()
+        self.context_menu = self._room_menu(self.root)
+        self.context_menu.tk_popup(event.x_root, event.y_root)
+        return "break"
+
+    def ask_create_room(self) -> None:
+        self.dialog = CreateRoomDialog(
+            self.root,
+            lambda name, private, topic: self.session.create_room(
+                name, private=private, topic=topic
+            ),
+        )
+
+    def _members(self, conv: Conversation) -> list[str]:
+        return [m.name for m in conv.sorted_members() if not self.state.is_me(m.name)]
+
+    def ask_invite(self) -> None:
+        self.dialog = AskDialog(
+            self.root, "invite", "Invite user:", "Invite",
+            lambda user, _reason: self.session.invite(user),
+        )  # fmt: skip
+
+    def ask_topic(self) -> None:
+        conv = self._current()
+        self.dialog = AskDialog(
+            self.root, "set topic", "Topic:", "Set",
+            lambda topic, _reason: self.session.set_topic(topic),
+            initial=conv.topic if conv is not None else "",
+        )  # fmt: skip
+
+    def ask_kick(self, *, ban: bool) -> None:
+        conv = self._current()
+        if conv is None:
+            return
+        word = "Ban" if ban else "Kick"
+        self.dialog = AskDialog(
+            self.root, word.lower(), f"{word} user:", word,
+            lambda user, reason: self.session.kick(user, reason, ban=ban),
+            choices=self._members(conv), with_reason=True,
+        )  # fmt: skip
+
+    def ask_unban(self) -> None:
+        self.dialog = AskDialog(
+            self.root, "unban", "Unban user:", "Unban",
+            lambda user, _reason: self.session.unban(user),
+        )  # fmt: skip
+
+    def show_members(self) -> None:
+        conv = self._current()
+        if conv is None or not conv.is_room:
+            return
+        on_role = self.session.set_role if conv.can_set_roles else None
+        self.dialog = MembersDialog(self.root, conv.title, conv.sorted_members(), on_role)
+
+    def ask_settings(self) -> None:
+        self.dialog = SettingsDialog(self.root, self.settings.notify_mentions, self._save_settings)
+
+    def _save_settings(self, notify_mentions: bool) -> None:
+        self.settings = ClientSettings(notify_mentions=notify_mentions)
+        try:
+            save_client_settings(self.settings, self.session.profile_dir)
+        except OSError as exc:
+            self.set_status(f"Could not save the settings: {exc.strerror or exc}.", error=True)
+            return
+        self.set_status("Settings saved.")
 
     def ask_join(self) -> None:
         self.dialog = JoinDialog(self.root, self._join)

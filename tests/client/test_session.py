@@ -21,6 +21,7 @@ from chatsecure.client.session import (
     ExportProgress,
     PasswordResult,
     Redraw,
+    RoomChanged,
     SidebarChanged,
     Update,
 )
@@ -128,7 +129,7 @@ def test_join_sends_exactly_the_join_request_then_shows_the_room(offline):
     assert offline.network.sent == [Join(room="dev")]
     dev = ConvKey.room("dev")
     updates = offline.answer(Joined(room="dev", req=offline.last_req))
-    assert updates == [SidebarChanged(), CurrentChanged(dev)]
+    assert updates == [RoomChanged(dev), SidebarChanged(), CurrentChanged(dev)]
     assert offline.state.current == dev
 
 
