@@ -112,3 +112,36 @@ def test_0005_makes_room_creators_owners_and_downgrades(database_url):
     upgrade(engine)
     assert _compare(engine) == []
     engine.dispose()
+
+
+def test_upgrading_from_0001_keeps_every_row(tmp_path):
+    """Batch mode copies and drops tables on SQLite: no drop may cascade to the data."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    upgrade(engine, "0001")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, name_key, password_hash, created_at, disabled,"
+                " failed_logins) VALUES (1, 'alice', 'alice', 'x', '2026-01-01', 0, 0)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO rooms (id, name, created_at) VALUES (1, 'dev', '2026-01-01')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO memberships (account_id, room_id, joined_at) VALUES (1, 1, '2026-01-01')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ts_ms, room_id, sender_id, sender_name, text)"
+                " VALUES (1, 1, 1, 1, 'alice', 'kept')"
+            )
+        )
+    upgrade(engine)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM memberships")).scalar_one() == 1
+        assert conn.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
+        assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    engine.dispose()

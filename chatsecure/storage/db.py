@@ -176,10 +176,31 @@ def _alembic_config() -> Config:
 
 @contextmanager
 def _migration_connection(engine: Engine) -> Iterator[Config]:
+    """A connection to migrate in one transaction.
+
+    On SQLite, foreign keys are off while it runs, as Alembic's batch mode needs: it
+    alters a table by copying it and dropping the original, and with them on, the drop
+    would cascade to every row that refers to the table (an upgrade from 0001 lost every
+    message and membership that way). The keys are checked before the commit instead.
+    """
     cfg = _alembic_config()
-    with engine.begin() as connection:
-        cfg.attributes["connection"] = connection
-        yield cfg
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        # On the driver's connection, outside any transaction, or SQLite ignores it.
+        raw = connection.connection.dbapi_connection
+        if sqlite and raw is not None:
+            raw.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                cfg.attributes["connection"] = connection
+                yield cfg
+                if sqlite:
+                    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").first()
+                    if broken is not None:
+                        raise RuntimeError(f"a migration broke a foreign key: {tuple(broken)}")
+        finally:
+            if sqlite and raw is not None:
+                raw.execute("PRAGMA foreign_keys=ON")
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
