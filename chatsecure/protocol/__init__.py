@@ -15,6 +15,7 @@ from chatsecure.protocol.errors import (
     RemoteProtocolError,
 )
 from chatsecure.protocol.events import (
+    REQUEST_WIRE_TYPES,
     ROLES,
     Bye,
     ClientPing,
@@ -75,6 +76,7 @@ from chatsecure.protocol.server import (
 )
 
 __all__ = [
+    "REQUEST_WIRE_TYPES",
     "DEFAULT_MAX_FRAME_BYTES",
     "DEFAULT_MAX_SERVER_FRAME_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",

@@ -494,7 +494,7 @@ def _parse_delete(fields: _Fields, _max_text_chars: int) -> Delete:
 
 
 def _parse_read(fields: _Fields, _max_text_chars: int) -> MarkRead:
-    up_to = fields.optional_integer("up_to", minimum=0)
+    up_to = fields.optional_integer("up_to", minimum=1)
     if up_to is None:
         raise fields.error("field 'up_to' is required")
     room, with_ = fields.optional_room(), fields.optional_username("with")

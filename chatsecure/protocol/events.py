@@ -303,7 +303,7 @@ class Kick:
                 "type": self.BAN_TYPE if self.ban else self.TYPE,
                 "room": self.room,
                 "user": self.user,
-                "reason": self.reason or None,
+                "reason": self.reason,
                 "req": self.req,
             }
         )
@@ -410,6 +410,10 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Delete,
     MarkRead,
 )
+# Every request's wire type: a Kick is also sent as a ``ban``.
+REQUEST_WIRE_TYPES: frozenset[str] = frozenset(kind.TYPE for kind in REQUEST_TYPES) | {
+    Kick.BAN_TYPE
+}
 
 
 # --- Frames the server sends -----------------------------------------------------------
@@ -792,6 +796,9 @@ class Edited:
     room: str | None = None
     to: str | None = None
 
+    def __post_init__(self) -> None:
+        _require_one_of("edited", ErrorCode.SERVER_ERROR, "'room' or 'to'", self.room, self.to)
+
     def to_wire(self) -> dict[str, object]:
         return _compact(
             {
@@ -814,6 +821,9 @@ class Deleted:
     room: str | None = None
     to: str | None = None
 
+    def __post_init__(self) -> None:
+        _require_one_of("deleted", ErrorCode.SERVER_ERROR, "'room' or 'to'", self.room, self.to)
+
     def to_wire(self) -> dict[str, object]:
         return _compact(
             {"type": self.TYPE, "id": self.id, "room": self.room, "to": self.to, "by": self.by}
@@ -828,6 +838,9 @@ class ReadMarker:
     up_to: int
     room: str | None = None
     with_: str | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("read", ErrorCode.SERVER_ERROR, "'room' or 'with'", self.room, self.with_)
 
     def to_wire(self) -> dict[str, object]:
         return _compact(

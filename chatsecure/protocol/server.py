@@ -20,14 +20,13 @@ from chatsecure.protocol.errors import (
     RemoteProtocolError,
 )
 from chatsecure.protocol.events import (
-    REQUEST_TYPES,
+    REQUEST_WIRE_TYPES,
     SERVER_FRAME_TYPES,
     Bye,
     ClientPing,
     ClientPong,
     Error,
     Hello,
-    Kick,
     Login,
     Request,
     ServerFrame,
@@ -53,10 +52,7 @@ class ConnectionState(enum.Enum):
 
 
 def _wire_types(*kinds: type[Request]) -> frozenset[str]:
-    """The frame types of ``kinds``: a ``Kick`` is also sent as a ``ban``."""
-    return frozenset(kind.TYPE for kind in kinds) | (
-        {Kick.BAN_TYPE} if Kick in kinds else frozenset()
-    )
+    return frozenset(kind.TYPE for kind in kinds)
 
 
 # State -> (request types it accepts, error code and message for the other known types).
@@ -68,7 +64,7 @@ _ACCEPTS: dict[ConnectionState, tuple[frozenset[str], ErrorCode, str]] = {
         "log in first",
     ),
     ConnectionState.AUTHENTICATED: (
-        _wire_types(*REQUEST_TYPES) - _wire_types(Login),
+        REQUEST_WIRE_TYPES - _wire_types(Login),
         ErrorCode.ALREADY_AUTHENTICATED,
         "this connection is already logged in",
     ),

@@ -12,22 +12,36 @@ from chatsecure.protocol import (
     ClientConnection,
     ClientPing,
     ClientPong,
+    Create,
+    Delete,
+    Deleted,
+    Edit,
+    Edited,
     ErrorCode,
     Hello,
     HistoryReply,
+    Invite,
     Join,
     Joined,
+    Kick,
+    Kicked,
     Login,
     Logout,
+    MarkRead,
     Message,
     Ok,
+    ReadMarker,
     RemoteProtocolError,
     Request,
+    RoleChanged,
     Send,
     ServerConnection,
     ServerFrame,
     ServerPing,
     ServerPong,
+    SetRole,
+    SetTopic,
+    TopicChanged,
     UnknownFrame,
     Violation,
     Welcome,
@@ -100,6 +114,49 @@ def test_a_whole_session(bytewise: bool) -> None:
 
     assert pair.to_server(Logout()) == [Logout()]
     assert pair.to_client(Bye(reason=ByeReason.LOGOUT)) == [Bye(reason="logout")]
+
+
+@pytest.mark.parametrize("bytewise", [False, True])
+def test_a_session_with_the_additions(bytewise: bool) -> None:
+    pair = ConnectionPair(bytewise)
+    features = ("rooms2", "edit", "read")
+    assert pair.to_client(Hello(max_frame_bytes=65536, features=features)) == [
+        Hello(max_frame_bytes=65536, features=features)
+    ]
+    assert pair.to_server(Login(username="alice", password="pw", req=1)) != []
+    pair.server.login_succeeded()
+    history = HistoryReply(room="ops", messages=(), more=False, read_up_to=0)
+    assert pair.to_client(history) == [history]
+
+    create = Create(room="Ops", private=True, topic="on call", req=2)
+    assert pair.to_server(create) == [Create(room="ops", private=True, topic="on call", req=2)]
+    joined = Joined(req=2, room="ops", topic="on call", private=True, role="owner")
+    assert pair.to_client(joined) == [joined]
+
+    requests: list[Request] = [
+        Invite(room="ops", user="bob", req=3),
+        SetTopic(room="ops", topic="", req=4),
+        SetRole(room="ops", user="bob", role="moderator", req=5),
+        Kick(room="ops", user="carol", reason="spam", ban=True, req=6),
+        Edit(id=1, text="fixed", req=7),
+        Delete(id=2, req=8),
+        MarkRead(up_to=2, room="ops", req=9),
+    ]
+    for request in requests:
+        assert pair.to_server(request) == [request]
+
+    ts = "2026-11-21T10:00:00.123Z"
+    frames: list[ServerFrame] = [
+        Ok(req=7, edited_ts=ts),
+        TopicChanged(room="ops", topic="", by="alice"),
+        RoleChanged(room="ops", user="bob", role="moderator", by="alice"),
+        Kicked(room="dev", by="bob", reason="off topic"),
+        Edited(id=1, room="ops", text="fixed", edited_ts=ts, by="alice"),
+        Deleted(id=2, room="ops", by="alice"),
+        ReadMarker(up_to=2, room="ops"),
+        Message(id=2, ts=ts, from_="alice", text=None, room="ops", deleted=True),
+    ]
+    assert pair.to_client(*frames) == frames
 
 
 def test_a_rejected_request_comes_back_as_an_error_with_its_req() -> None:

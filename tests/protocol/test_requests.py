@@ -8,25 +8,35 @@ from collections.abc import Callable
 import pytest
 
 from chatsecure.protocol import (
+    REQUEST_WIRE_TYPES,
     ClientPing,
     ClientPong,
+    Create,
+    Delete,
+    Edit,
     ErrorCode,
     History,
+    Invite,
     Join,
+    Kick,
     Leave,
     ListRooms,
     LocalProtocolError,
     Login,
     Logout,
+    MarkRead,
     Passwd,
     RemoteProtocolError,
     Request,
     Send,
+    SetRole,
+    SetTopic,
+    Unban,
     Who,
     encode,
     parse_request,
 )
-from chatsecure.protocol.codec import read_envelope
+from chatsecure.protocol.codec import _REQUEST_PARSERS, read_envelope
 
 MAX_TEXT = 20
 
@@ -95,6 +105,53 @@ VALID: list[tuple[bytes, Request]] = [
     (frame(type="ping", req="r" * 64), ClientPing(req="r" * 64)),
     (frame(type="ping", req=10**64 - 1), ClientPing(req=10**64 - 1)),
     (frame(type="ping", req=-(10**63) + 1), ClientPing(req=-(10**63) + 1)),
+    # rooms2
+    (
+        frame(type="create", room="Ops", private=True, topic="on call", req=1),
+        Create(room="ops", private=True, topic="on call", req=1),
+    ),
+    (frame(type="create", room="ops"), Create(room="ops")),
+    (frame(type="create", room="ops", private=None, topic=None), Create(room="ops")),
+    (frame(type="create", room="ops", topic="ü" * 300), Create(room="ops", topic="ü" * 300)),
+    (
+        frame(type="invite", room="ops", user="Bob", req=2),
+        Invite(room="ops", user="Bob", req=2),
+    ),
+    (
+        frame(type="topic", room="Ops", topic="deploys: friday", req=3),
+        SetTopic(room="ops", topic="deploys: friday", req=3),
+    ),
+    (frame(type="topic", room="ops", topic=""), SetTopic(room="ops", topic="")),
+    (
+        frame(type="role", room="ops", user="bob", role="moderator", req=4),
+        SetRole(room="ops", user="bob", role="moderator", req=4),
+    ),
+    (
+        frame(type="role", room="ops", user="bob", role="owner"),
+        SetRole(room="ops", user="bob", role="owner"),
+    ),
+    (
+        frame(type="kick", room="ops", user="bob", reason="spam", req=5),
+        Kick(room="ops", user="bob", reason="spam", req=5),
+    ),
+    (frame(type="kick", room="ops", user="bob"), Kick(room="ops", user="bob")),
+    (
+        frame(type="ban", room="ops", user="bob", reason="r" * 300, req="b"),
+        Kick(room="ops", user="bob", reason="r" * 300, ban=True, req="b"),
+    ),
+    (frame(type="ban", room="ops", user="bob"), Kick(room="ops", user="bob", ban=True)),
+    (frame(type="unban", room="ops", user="bob", req=6), Unban(room="ops", user="bob", req=6)),
+    # edit
+    (frame(type="edit", id=1042, text="fixed", req=6), Edit(id=1042, text="fixed", req=6)),
+    (frame(type="edit", id=1, text="é" * MAX_TEXT), Edit(id=1, text="é" * MAX_TEXT)),
+    (frame(type="edit", id=2**63 - 1, text="a\tb\nc"), Edit(id=2**63 - 1, text="a\tb\nc")),
+    (frame(type="delete", id=1042, req=7), Delete(id=1042, req=7)),
+    # read
+    (
+        frame(type="read", room="Dev", up_to=1042, req=8),
+        MarkRead(up_to=1042, room="dev", req=8),
+    ),
+    (frame(type="read", **{"with": "bob"}, up_to=1), MarkRead(up_to=1, with_="bob")),
 ]
 
 
@@ -216,6 +273,97 @@ INVALID: list[tuple[dict[str, object], str | None, ErrorCode]] = [
     ({"type": "passwd", "old": "o"}, "new", ErrorCode.BAD_REQUEST),
     ({"type": "passwd", "old": "o", "new": "n" * 1025}, "new", ErrorCode.BAD_REQUEST),
     ({"type": "passwd", "old": 1, "new": "n"}, "old", ErrorCode.BAD_REQUEST),
+    # rooms2
+    ({"type": "create"}, "room", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "-ops"}, "room", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "ops", "private": "yes"}, "private", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "ops", "private": 1}, "private", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "ops", "topic": 5}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "ops", "topic": "t" * 301}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "create", "room": "ops", "topic": "a\nb"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "invite", "room": "ops"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "invite", "user": "bob"}, "room", ErrorCode.BAD_REQUEST),
+    ({"type": "invite", "room": "ops", "user": "not valid"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "invite", "room": "ops", "user": ["bob"]}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "topic": "t"}, "room", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "t" * 301}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "nul\x00"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "tab\t"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "esc\x1b[2J"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "del\x7f"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "csi\x9b"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": "lone \ud83d"}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "topic", "room": "ops", "topic": True}, "topic", ErrorCode.BAD_REQUEST),
+    ({"type": "role", "room": "ops", "user": "bob"}, "role", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "role", "room": "ops", "user": "bob", "role": "admin"},
+        "role",
+        ErrorCode.BAD_REQUEST,
+    ),
+    (
+        {"type": "role", "room": "ops", "user": "bob", "role": "Owner"},
+        "role",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "role", "room": "ops", "role": "member"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "kick", "room": "ops"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "kick", "user": "bob"}, "room", ErrorCode.BAD_REQUEST),
+    ({"type": "kick", "room": "ops", "user": ".bob"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "kick", "room": "ops", "user": "bob", "reason": 1}, "reason", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "kick", "room": "ops", "user": "bob", "reason": "r" * 301},
+        "reason",
+        ErrorCode.BAD_REQUEST,
+    ),
+    (
+        {"type": "kick", "room": "ops", "user": "bob", "reason": "a\rb"},
+        "reason",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "ban", "room": "ops"}, "user", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "ban", "room": "ops", "user": "bob", "reason": "r" * 301},
+        "reason",
+        ErrorCode.BAD_REQUEST,
+    ),
+    (
+        {"type": "ban", "room": "ops", "user": "bob", "reason": "\x00"},
+        "reason",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "unban", "room": "ops"}, "user", ErrorCode.BAD_REQUEST),
+    ({"type": "unban", "room": "OPS!", "user": "bob"}, "room", ErrorCode.BAD_REQUEST),
+    # edit
+    ({"type": "edit", "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 0, "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": -5, "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": "1", "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1.0, "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": True, "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 2**63, "text": "hi"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1}, "text", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1, "text": 5}, "text", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1, "text": "nul\x00"}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1, "text": "csi\x9b"}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1, "text": "lone \ud83d"}, "text", ErrorCode.BAD_REQUEST),
+    ({"type": "edit", "id": 1, "text": ""}, None, ErrorCode.EMPTY_TEXT),
+    ({"type": "edit", "id": 1, "text": " \n\t "}, None, ErrorCode.EMPTY_TEXT),
+    ({"type": "edit", "id": 1, "text": "x" * (MAX_TEXT + 1)}, None, ErrorCode.TEXT_TOO_LONG),
+    ({"type": "delete"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "delete", "id": 0}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "delete", "id": "1042"}, "id", ErrorCode.BAD_REQUEST),
+    ({"type": "delete", "id": 10**100}, "id", ErrorCode.BAD_REQUEST),
+    # read
+    ({"type": "read", "up_to": 1}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a", "with": "bob", "up_to": 1}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a"}, "up_to", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a", "up_to": 0}, "up_to", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a", "up_to": "5"}, "up_to", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a", "up_to": False}, "up_to", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "a", "up_to": 2**63}, "up_to", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "with": "no body", "up_to": 1}, "with", ErrorCode.BAD_REQUEST),
+    ({"type": "read", "room": "-a", "up_to": 1}, "room", ErrorCode.BAD_REQUEST),
 ]
 
 
@@ -232,6 +380,16 @@ def test_invalid_request(
     assert error.message.isascii()
 
 
+def test_every_wire_type_has_a_parser() -> None:
+    assert set(_REQUEST_PARSERS) == REQUEST_WIRE_TYPES
+
+
+@pytest.mark.parametrize(("ban", "kind"), [(False, "kick"), (True, "ban")])
+def test_a_kick_is_sent_as_kick_or_ban(ban: bool, kind: str) -> None:
+    wire = json.loads(encode(Kick(room="ops", user="bob", ban=ban, req=5)))
+    assert wire == {"type": kind, "room": "ops", "user": "bob", "reason": "", "req": 5}
+
+
 def test_envelope_carries_type_and_req_before_fields_are_checked() -> None:
     envelope = read_envelope(frame(type="send", req=9))
     assert (envelope.type, envelope.req) == ("send", 9)
@@ -245,6 +403,8 @@ def test_envelope_carries_type_and_req_before_fields_are_checked() -> None:
         History,
         lambda: History(room="a", with_="b"),
         lambda: History(room="a", before=2, after=1),
+        lambda: MarkRead(up_to=1),
+        lambda: MarkRead(up_to=1, room="a", with_="b"),
     ],
 )
 def test_building_a_forbidden_request_is_a_local_error(build: Callable[[], object]) -> None:

@@ -14,19 +14,36 @@ from chatsecure.protocol import (
     ClientPing,
     ClientPong,
     ConnectionState,
+    Create,
+    Delete,
+    Deleted,
+    Edit,
+    Edited,
     Error,
     ErrorCode,
+    Invite,
+    Invited,
     Join,
+    Kick,
+    Kicked,
     LocalProtocolError,
     Login,
+    MarkRead,
     Member,
     Message,
     Ok,
+    ReadMarker,
     Request,
+    RoleChanged,
     Send,
     ServerConnection,
+    ServerFrame,
     ServerPing,
     ServerPong,
+    SetRole,
+    SetTopic,
+    TopicChanged,
+    Unban,
     Violation,
     Welcome,
     encode,
@@ -121,6 +138,89 @@ def test_after_login_everything_but_login() -> None:
         Join(room="dev", req=2),
         violation(ErrorCode.ALREADY_AUTHENTICATED, req=1),
     ]
+
+
+# The requests of the contract's additions, each as sent and as parsed.
+ADDITIONS: list[tuple[bytes, Request]] = [
+    (
+        frame(type="create", room="Ops", private=True, req=1),
+        Create(room="ops", private=True, req=1),
+    ),
+    (frame(type="invite", room="ops", user="bob", req=2), Invite(room="ops", user="bob", req=2)),
+    (frame(type="topic", room="ops", topic="t", req=3), SetTopic(room="ops", topic="t", req=3)),
+    (
+        frame(type="role", room="ops", user="bob", role="member", req=4),
+        SetRole(room="ops", user="bob", role="member", req=4),
+    ),
+    (frame(type="kick", room="ops", user="bob", req=5), Kick(room="ops", user="bob", req=5)),
+    (
+        frame(type="ban", room="ops", user="bob", req=6),
+        Kick(room="ops", user="bob", ban=True, req=6),
+    ),
+    (frame(type="unban", room="ops", user="bob", req=7), Unban(room="ops", user="bob", req=7)),
+    (frame(type="edit", id=9, text="x", req=8), Edit(id=9, text="x", req=8)),
+    (frame(type="delete", id=9, req=9), Delete(id=9, req=9)),
+    (frame(type="read", room="ops", up_to=9, req=10), MarkRead(up_to=9, room="ops", req=10)),
+]
+
+
+@pytest.mark.parametrize("feed", [events, events_bytewise])
+def test_the_additions_are_refused_before_login(
+    feed: Callable[[ServerConnection, bytes], list[Request | Violation]],
+) -> None:
+    connection = ServerConnection()
+    found = summarized(feed(connection, b"".join(line for line, _ in ADDITIONS)))
+    assert found == [
+        violation(ErrorCode.NOT_AUTHENTICATED, req=request.req) for _, request in ADDITIONS
+    ]
+
+
+@pytest.mark.parametrize("feed", [events, events_bytewise])
+def test_the_additions_are_accepted_after_login(
+    feed: Callable[[ServerConnection, bytes], list[Request | Violation]],
+) -> None:
+    connection = logged_in()
+    assert feed(connection, b"".join(line for line, _ in ADDITIONS)) == [
+        request for _, request in ADDITIONS
+    ]
+
+
+def test_an_edit_is_held_to_the_text_limit_like_a_send() -> None:
+    connection = logged_in(max_text_chars=5)
+    data = frame(type="edit", id=1, text="toolong", req="a") + frame(
+        type="edit", id=1, text=" ", req="b"
+    )
+    assert summarized(events(connection, data)) == [
+        violation(ErrorCode.TEXT_TOO_LONG, req="a"),
+        violation(ErrorCode.EMPTY_TEXT, req="b"),
+    ]
+
+
+def test_hello_announces_the_features() -> None:
+    connection = ServerConnection()
+    assert json.loads(connection.hello(features=("rooms2", "edit", "read")))["features"] == [
+        "rooms2",
+        "edit",
+        "read",
+    ]
+
+
+ADDITION_FRAMES: list[ServerFrame] = [
+    Invited(room="ops", by="alice"),
+    TopicChanged(room="ops", topic="t", by="alice"),
+    RoleChanged(room="ops", user="bob", role="moderator", by="alice"),
+    Kicked(room="ops", by="alice", ban=True),
+    Edited(id=1, text="x", edited_ts="t", by="alice", room="ops"),
+    Deleted(id=1, by="alice", to="bob"),
+    ReadMarker(up_to=1, room="ops"),
+]
+
+
+@pytest.mark.parametrize("frame_", ADDITION_FRAMES, ids=lambda f: f.TYPE)
+def test_the_additions_frames_are_sent_only_after_login(frame_: ServerFrame) -> None:
+    with pytest.raises(LocalProtocolError):
+        ServerConnection().send(frame_)
+    assert logged_in().send(frame_) == encode(frame_)
 
 
 def test_field_errors_echo_req_and_keep_the_connection() -> None:

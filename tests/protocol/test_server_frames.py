@@ -10,23 +10,31 @@ import pytest
 from chatsecure.protocol import (
     Bye,
     ByeReason,
+    ClientConnection,
+    Deleted,
+    Edited,
     Error,
     ErrorCode,
     Hello,
     HistoryReply,
+    Invited,
     Joined,
+    Kicked,
     LocalProtocolError,
     Member,
     MemberInfo,
     Message,
     Ok,
     Presence,
+    ReadMarker,
     RemoteProtocolError,
+    RoleChanged,
     RoomInfo,
     RoomsReply,
     ServerFrame,
     ServerPing,
     ServerPong,
+    TopicChanged,
     UnknownFrame,
     Welcome,
     WhoReply,
@@ -38,6 +46,7 @@ from chatsecure.protocol.codec import _one_shot_encoder
 TS = "2026-11-21T10:00:00.123Z"
 ROOM_MESSAGE = Message(id=1042, ts=TS, from_="alice", text="hi", room="general")
 DIRECT_MESSAGE = Message(id=1043, ts=TS, from_="alice", text='ü\n"x"', to="bob")
+EDITED_TS = "2026-11-21T10:05:00.456Z"
 
 # Each frame with the exact JSON object the contract shows for it.
 CONTRACT_SAMPLES: list[tuple[ServerFrame, dict[str, object]]] = [
@@ -135,6 +144,167 @@ CONTRACT_SAMPLES: list[tuple[ServerFrame, dict[str, object]]] = [
         Presence(user="bob", status="offline"),
         {"type": "presence", "user": "bob", "status": "offline"},
     ),
+    # The contract's additions: hello features, rooms2, edit and read.
+    (
+        Hello(max_frame_bytes=65536, features=("rooms2", "edit", "read")),
+        {
+            "type": "hello",
+            "server": "chatsecure",
+            "version": 1,
+            "max_frame_bytes": 65536,
+            "features": ["rooms2", "edit", "read"],
+        },
+    ),
+    (
+        Joined(req=1, room="ops", topic="on call", private=True, role="owner"),
+        {
+            "type": "joined",
+            "req": 1,
+            "room": "ops",
+            "topic": "on call",
+            "private": True,
+            "role": "owner",
+        },
+    ),
+    (
+        Joined(room="dev", topic="", private=False, role="member"),
+        {"type": "joined", "room": "dev", "topic": "", "private": False, "role": "member"},
+    ),
+    (
+        RoomsReply(
+            rooms=(RoomInfo(name="ops", members=2, joined=True, topic="on call", private=True),)
+        ),
+        {
+            "type": "rooms",
+            "rooms": [
+                {"name": "ops", "members": 2, "joined": True, "topic": "on call", "private": True}
+            ],
+        },
+    ),
+    (
+        WhoReply(room="ops", members=(MemberInfo(user="bob", online=False, role="moderator"),)),
+        {
+            "type": "who",
+            "room": "ops",
+            "members": [{"user": "bob", "online": False, "role": "moderator"}],
+        },
+    ),
+    (
+        Invited(room="ops", by="alice", topic="on call"),
+        {"type": "invited", "room": "ops", "by": "alice", "topic": "on call"},
+    ),
+    (
+        Invited(room="ops", by="alice"),
+        {"type": "invited", "room": "ops", "by": "alice", "topic": ""},
+    ),
+    (
+        TopicChanged(room="ops", topic="deploys on friday", by="alice"),
+        {"type": "topic", "room": "ops", "topic": "deploys on friday", "by": "alice"},
+    ),
+    (
+        TopicChanged(room="ops", topic="", by="alice"),
+        {"type": "topic", "room": "ops", "topic": "", "by": "alice"},
+    ),
+    (
+        RoleChanged(room="ops", user="bob", role="moderator", by="alice"),
+        {"type": "role", "room": "ops", "user": "bob", "role": "moderator", "by": "alice"},
+    ),
+    (
+        Kicked(room="ops", by="alice", reason="spam"),
+        {"type": "kicked", "room": "ops", "by": "alice", "reason": "spam", "ban": False},
+    ),
+    (
+        Kicked(room="ops", by="alice", ban=True),
+        {"type": "kicked", "room": "ops", "by": "alice", "reason": "", "ban": True},
+    ),
+    (
+        Edited(id=1042, room="dev", text="fixed", edited_ts=EDITED_TS, by="alice"),
+        {
+            "type": "edited",
+            "id": 1042,
+            "room": "dev",
+            "text": "fixed",
+            "edited_ts": EDITED_TS,
+            "by": "alice",
+        },
+    ),
+    (
+        Edited(id=1043, to="bob", text="ü", edited_ts=EDITED_TS, by="alice"),
+        {
+            "type": "edited",
+            "id": 1043,
+            "to": "bob",
+            "text": "ü",
+            "edited_ts": EDITED_TS,
+            "by": "alice",
+        },
+    ),
+    (
+        Deleted(id=1042, room="dev", by="alice"),
+        {"type": "deleted", "id": 1042, "room": "dev", "by": "alice"},
+    ),
+    (
+        Deleted(id=1043, to="bob", by="alice"),
+        {"type": "deleted", "id": 1043, "to": "bob", "by": "alice"},
+    ),
+    (
+        ReadMarker(room="dev", up_to=1042),
+        {"type": "read", "room": "dev", "up_to": 1042},
+    ),
+    (
+        ReadMarker(with_="bob", up_to=7),
+        {"type": "read", "with": "bob", "up_to": 7},
+    ),
+    (
+        Ok(req=6, edited_ts=EDITED_TS),
+        {"type": "ok", "req": 6, "edited_ts": EDITED_TS},
+    ),
+    (
+        Message(id=1042, ts=TS, from_="alice", text="fixed", room="dev", edited_ts=EDITED_TS),
+        {
+            "type": "message",
+            "id": 1042,
+            "ts": TS,
+            "from": "alice",
+            "room": "dev",
+            "text": "fixed",
+            "edited_ts": EDITED_TS,
+        },
+    ),
+    (
+        Message(id=1042, ts=TS, from_="alice", text=None, room="dev", deleted=True),
+        {"type": "message", "id": 1042, "ts": TS, "from": "alice", "room": "dev", "deleted": True},
+    ),
+    (
+        HistoryReply(room="dev", messages=(), more=False, read_up_to=0, req=2),
+        {
+            "type": "history",
+            "req": 2,
+            "room": "dev",
+            "messages": [],
+            "more": False,
+            "read_up_to": 0,
+        },
+    ),
+    (
+        HistoryReply(with_="bob", messages=(DIRECT_MESSAGE,), more=True, read_up_to=1043),
+        {
+            "type": "history",
+            "with": "bob",
+            "messages": [
+                {
+                    "type": "message",
+                    "id": 1043,
+                    "ts": TS,
+                    "from": "alice",
+                    "to": "bob",
+                    "text": 'ü\n"x"',
+                }
+            ],
+            "more": True,
+            "read_up_to": 1043,
+        },
+    ),
 ]
 
 
@@ -150,6 +320,36 @@ def test_wire_form(event: ServerFrame, wire: dict[str, object]) -> None:
 @pytest.mark.parametrize(("event", "wire"), CONTRACT_SAMPLES)
 def test_round_trip(event: ServerFrame, wire: dict[str, object]) -> None:
     assert parse_server_frame(encode(event)[:-1]) == event
+
+
+@pytest.mark.parametrize(("event", "wire"), CONTRACT_SAMPLES)
+def test_round_trip_one_byte_at_a_time(event: ServerFrame, wire: dict[str, object]) -> None:
+    client = ClientConnection()
+    found = []
+    for byte in encode(event):
+        client.receive_data(bytes([byte]))
+        while (frame := client.next_event()) is not None:
+            found.append(frame)
+    assert found == [event]
+
+
+def test_optional_additions_default_when_absent() -> None:
+    assert parse_server_frame(b'{"type":"invited","room":"ops","by":"a"}') == Invited(
+        room="ops", by="a"
+    )
+    assert parse_server_frame(b'{"type":"kicked","room":"ops","by":"a"}') == Kicked(
+        room="ops", by="a"
+    )
+    assert parse_server_frame(
+        b'{"type":"hello","server":"s","version":1,"max_frame_bytes":9,"features":null}'
+    ) == Hello(server="s", max_frame_bytes=9)
+
+
+def test_a_deleted_messages_leftover_text_is_dropped() -> None:
+    line = b'{"type":"message","id":1,"ts":"t","from":"a","room":"r","text":"","deleted":true}'
+    assert parse_server_frame(line) == Message(
+        id=1, ts="t", from_="a", text=None, room="r", deleted=True
+    )
 
 
 def test_non_ascii_text_is_sent_as_utf8() -> None:
@@ -197,6 +397,36 @@ def test_unknown_codes_and_reasons_are_kept() -> None:
         b'{"type":"member","room":"a","user":"b","event":"kicked"}',
         b'{"type":"presence","user":"b","status":"away"}',
         b'{"type":"bye"}',
+        b'{"type":"hello","server":"s","version":1,"max_frame_bytes":9,"features":"edit"}',
+        b'{"type":"hello","server":"s","version":1,"max_frame_bytes":9,"features":[1]}',
+        b'{"type":"ok","edited_ts":5}',
+        b'{"type":"joined","room":"a","role":"admin"}',
+        b'{"type":"joined","room":"a","private":"no"}',
+        b'{"type":"joined","room":"a","topic":1}',
+        b'{"type":"rooms","rooms":[{"name":"a","members":1,"joined":true,"private":1}]}',
+        b'{"type":"who","room":"a","members":[{"user":"a","online":true,"role":"boss"}]}',
+        b'{"type":"message","id":1,"ts":"t","from":"a","room":"r"}',
+        b'{"type":"message","id":1,"ts":"t","from":"a","room":"r","text":"x","deleted":"yes"}',
+        b'{"type":"message","id":1,"ts":"t","from":"a","room":"r","text":"x","edited_ts":1}',
+        b'{"type":"history","room":"a","messages":[],"more":false,"read_up_to":"1"}',
+        b'{"type":"invited","room":"a"}',
+        b'{"type":"invited","by":"b"}',
+        b'{"type":"topic","room":"a","by":"b"}',
+        b'{"type":"topic","room":"a","topic":"t"}',
+        b'{"type":"role","room":"a","user":"b","by":"c"}',
+        b'{"type":"role","room":"a","user":"b","role":"king","by":"c"}',
+        b'{"type":"kicked","room":"a","by":"b","ban":"true"}',
+        b'{"type":"kicked","by":"b"}',
+        b'{"type":"edited","id":1,"text":"x","edited_ts":"t","by":"b"}',
+        b'{"type":"edited","id":1,"room":"r","to":"u","text":"x","edited_ts":"t","by":"b"}',
+        b'{"type":"edited","id":1,"room":"r","edited_ts":"t","by":"b"}',
+        b'{"type":"edited","id":1,"room":"r","text":"x","by":"b"}',
+        b'{"type":"deleted","id":1,"by":"b"}',
+        b'{"type":"deleted","id":"1","room":"r","by":"b"}',
+        b'{"type":"deleted","id":1,"room":"r"}',
+        b'{"type":"read","up_to":1}',
+        b'{"type":"read","room":"r","with":"u","up_to":1}',
+        b'{"type":"read","room":"r"}',
     ],
 )
 def test_malformed_known_frame_is_a_remote_error(line: bytes) -> None:
@@ -211,6 +441,14 @@ def test_malformed_known_frame_is_a_remote_error(line: bytes) -> None:
         lambda: Message(id=1, ts=TS, from_="a", text="x"),
         lambda: Message(id=1, ts=TS, from_="a", text="x", room="r", to="b"),
         lambda: HistoryReply(messages=(), more=False),
+        lambda: Message(id=1, ts=TS, from_="a", text=None, room="r"),
+        lambda: Message(id=1, ts=TS, from_="a", text="x", room="r", deleted=True),
+        lambda: Edited(id=1, text="x", edited_ts=TS, by="a"),
+        lambda: Edited(id=1, text="x", edited_ts=TS, by="a", room="r", to="b"),
+        lambda: Deleted(id=1, by="a"),
+        lambda: Deleted(id=1, by="a", room="r", to="b"),
+        lambda: ReadMarker(up_to=1),
+        lambda: ReadMarker(up_to=1, room="r", with_="b"),
     ],
 )
 def test_building_a_forbidden_frame_is_a_local_error(build: Callable[[], object]) -> None:
