@@ -130,7 +130,8 @@ def test_upgrading_from_0001_keeps_every_row(tmp_path):
         )
         conn.execute(
             text(
-                "INSERT INTO memberships (account_id, room_id, joined_at) VALUES (1, 1, '2026-01-01')"
+                "INSERT INTO memberships (account_id, room_id, joined_at)"
+                " VALUES (1, 1, '2026-01-01')"
             )
         )
         conn.execute(

@@ -76,10 +76,10 @@ from chatsecure.protocol.server import (
 )
 
 __all__ = [
-    "REQUEST_WIRE_TYPES",
     "DEFAULT_MAX_FRAME_BYTES",
     "DEFAULT_MAX_SERVER_FRAME_BYTES",
     "DEFAULT_MAX_TEXT_CHARS",
+    "REQUEST_WIRE_TYPES",
     "ROLES",
     "Bye",
     "ByeReason",
