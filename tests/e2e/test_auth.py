@@ -75,7 +75,7 @@ def test_login_sends_welcome_then_room_history_then_direct_history_then_who(
     assert [w["type"] for w in whos] == ["who"] * 2
     assert sorted(w["room"] for w in whos) == sorted(welcome["rooms"])
     who = next(w for w in whos if w["room"] == room)
-    assert who["members"] == [{"user": me, "online": True}]
+    assert who["members"] == [{"user": me, "online": True, "role": "owner"}]
     assert "req" not in direct  # unasked frames answer nothing
     assert "req" not in who
 

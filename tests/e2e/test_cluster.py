@@ -105,7 +105,7 @@ def test_chat_presence_and_disable_across_three_nodes(
         "event": "joined",
     }
     who = watching.request({"type": "who", "room": ROOM})
-    assert {"user": subject, "online": True} in who["members"]
+    assert {"user": subject, "online": True, "role": "member"} in who["members"]
     # Its login and its join may reach node 1 together, and be told as one "online".
     assert presence(watching.sync(), subject) in ([], ["online"])
     message = send_room(also, ROOM, "from node 1")

@@ -15,7 +15,7 @@ def test_join_new_room_replies_joined_history_and_who(server: ServerProcess) -> 
     assert who == {
         "type": "who",
         "room": "rooms-fresh",
-        "members": [{"user": user, "online": True}],
+        "members": [{"user": user, "online": True, "role": "owner"}],
     }
     # joined is the direct reply; history and who follow it unasked.
     assert "req" in joined
@@ -112,10 +112,22 @@ def test_rooms_lists_every_room_with_member_count_and_joined(server: ServerProce
     assert reply["type"] == "rooms"
     assert reply["req"] == 4
     listed = {room["name"]: room for room in reply["rooms"]}
-    assert listed["rooms-listed"] == {"name": "rooms-listed", "members": 2, "joined": False}
+    assert listed["rooms-listed"] == {
+        "name": "rooms-listed",
+        "members": 2,
+        "joined": False,
+        "topic": "",
+        "private": False,
+    }
     member_view = server.login(first).request({"type": "rooms"})
     listed = {room["name"]: room for room in member_view["rooms"]}
-    assert listed["rooms-listed"] == {"name": "rooms-listed", "members": 2, "joined": True}
+    assert listed["rooms-listed"] == {
+        "name": "rooms-listed",
+        "members": 2,
+        "joined": True,
+        "topic": "",
+        "private": False,
+    }
 
 
 def test_who_is_only_for_members_and_shows_who_is_online(server: ServerProcess) -> None:
