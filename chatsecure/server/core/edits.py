@@ -8,13 +8,10 @@ reader that joins meanwhile either reads the new text in its history or hears th
 
 from __future__ import annotations
 
-import math
 import threading
-from collections.abc import Callable
 
 from chatsecure.server.core.hub import Hub
-from chatsecure.server.core.limits import AccountBuckets
-from chatsecure.server.core.live import LiveSettings
+from chatsecure.server.core.messages import Messages
 from chatsecure.server.core.moderation import MODERATORS
 from chatsecure.server.core.notices import MessageDeleted, MessageEdited
 from chatsecure.server.core.results import Done, Label, Refusal, Revised, Why
@@ -27,27 +24,20 @@ class Edits:
     def __init__(
         self,
         *,
-        settings: LiveSettings,
         store: Store,
         hub: Hub,
         rooms: Rooms,
+        messages: Messages,
         sequencer: threading.Lock,
-        clock: Callable[[], float],
     ) -> None:
-        self._settings = settings
         self._store = store
         self._hub = hub
         self._rooms = rooms
+        self._messages = messages
         self._sequencer = sequencer
-        self._buckets = AccountBuckets(self._rate, clock)
-
-    def _rate(self) -> tuple[float, int]:
-        """Edits and deletions are writes told to a whole room: paced like sending."""
-        limits = self._settings.now.limits
-        return limits.messages_per_second, limits.message_burst
 
     def edit(self, session: Session, label: Label, message_id: int, text: str) -> None:
-        self._pace(session)
+        self._messages.pace(session, "changing messages")
         ref = self._readable(session, message_id)
         if ref.sender_id != session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "only its author may edit a message")
@@ -63,7 +53,7 @@ class Edits:
         session.outbox.reply(label, Revised(edited_ms))
 
     def delete(self, session: Session, label: Label, message_id: int) -> None:
-        self._pace(session)
+        self._messages.pace(session, "changing messages")
         admin = self._rooms.is_admin(session)
         ref = self._readable(session, message_id, admin=admin)
         if ref.sender_id != session.account_id and not admin and not self._moderates(session, ref):
@@ -73,13 +63,6 @@ class Edits:
         message = ref.message
         self.tell(ref, MessageDeleted(message_id, session.user, message.room, message.to))
         session.outbox.reply(label, Done())
-
-    def _pace(self, session: Session) -> None:
-        wait = self._buckets.take(session.account_id)
-        if wait:
-            raise Refusal(
-                Why.RATE_LIMITED, "changing messages too fast", retry_after=math.ceil(wait)
-            )
 
     def _readable(self, session: Session, message_id: int, *, admin: bool = False) -> MessageRef:
         """The message if the session may read it (an admin: any room's), and it is not

@@ -87,9 +87,7 @@ class Messages:
 
     def send(self, session: Session, label: Label, to: Conversation, text: str) -> None:
         """Queue ``text`` for storing; the sender hears ``Accepted`` once it is stored."""
-        wait = self._buckets.take(session.account_id)
-        if wait:
-            raise Refusal(Why.RATE_LIMITED, "sending too fast", retry_after=math.ceil(wait))
+        self.pace(session, "sending")
         account = session.account
         assert account is not None
         if isinstance(to, InRoom):
@@ -102,6 +100,13 @@ class Messages:
             account.id, account.name, text, recipient_id=peer.id, recipient_name=peer.name
         )
         self._writer.submit(Submission(message, session, label, recipient_id=peer.id))
+
+    def pace(self, session: Session, doing: str) -> None:
+        """Refuse a write told to a whole conversation past the account's message rate:
+        sends, edits and deletions share it."""
+        wait = self._buckets.take(session.account_id)
+        if wait:
+            raise Refusal(Why.RATE_LIMITED, f"{doing} too fast", retry_after=math.ceil(wait))
 
     def _peer(self, conversation: WithUser) -> AccountRecord:
         peer = self._store.get_account(conversation.user)

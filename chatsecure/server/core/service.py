@@ -63,9 +63,6 @@ class ChatService:
             clock=clock,
         )
         self.moderation = Moderation(store=store, hub=hub, rooms=self.rooms, sequencer=sequencer)
-        self.edits = Edits(
-            settings=live, store=store, hub=hub, rooms=self.rooms, sequencer=sequencer, clock=clock
-        )
         self.reads = ReadMarkers(store=store, hub=hub, rooms=self.rooms, clock=clock)
         self.messages = Messages(
             settings=live,
@@ -75,6 +72,9 @@ class ChatService:
             sequencer=sequencer,
             observers=self.observers,
             clock=clock,
+        )
+        self.edits = Edits(
+            store=store, hub=hub, rooms=self.rooms, messages=self.messages, sequencer=sequencer
         )
         self.sessions = Sessions(
             settings=live,
