@@ -78,9 +78,9 @@ def test_room_topic(people):
     _refused(people("room", "topic", "dev", "bell\x07"), "control character")
     [topic, cleared] = _store(people).room_events_after(0, not_from="n1")
     assert (topic.origin, topic.kind, topic.by, topic.detail) == (
-        "admin",
+        ":admin",
         "topic",
-        "admin",
+        "(admin)",
         "release Friday",
     )
     assert cleared.detail == ""
@@ -133,8 +133,8 @@ def test_room_kick_ban_unban(people):
         for e in store.room_events_after(0, not_from="n1")
     ]
     assert events == [
-        ("admin", "kicked", "bob", "admin", "off topic", False),
-        ("admin", "kicked", "bob", "admin", "spam", True),
+        (":admin", "kicked", "bob", "(admin)", "off topic", False),
+        (":admin", "kicked", "bob", "(admin)", "spam", True),
     ]
 
 
