@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 
-from chatsecure.protocol import Join, Joined, Login, Ok, Send
+from chatsecure.protocol import Join, Joined, Login, Ok, Send, TopicChanged
 from chatsecure.protocol import Message as JsonMessage
 from chatsecure.protocol import Welcome as JsonWelcome
 from chatsecure.server.core.notices import StillThere
@@ -212,8 +212,14 @@ def test_join_part_names_who_list_topic(irc_login, login):
     assert ("alice", "#dev", "2", "") in [m.params for m in listed if m.command == "322"]
     alice.send("TOPIC #dev")
     alice.next("331")
-    alice.send("TOPIC #dev :rooms have no topic yet")
-    assert alice.next("482").params[1:] == ("#dev", "Rooms have no topic to set")
+    # alice made #dev by joining it, so she owns it and may set its topic; bob may not.
+    alice.send("TOPIC #dev :\x02release\x02 friday")
+    topic = alice.next("TOPIC")
+    assert (topic.source, topic.params) == ("alice!alice@chatsecure", ("#dev", "release friday"))
+    assert bob.outbox.next(TopicChanged).topic == "release friday"
+    bob_irc = irc_login("bob", caps="sasl")
+    bob_irc.send("TOPIC #dev :mine now")
+    assert bob_irc.next("482").params[1] == "#dev"
     alice.send("PART #dev")
     assert alice.next("PART").params == ("#dev",)
     alice.send("PRIVMSG #dev :still here?")
