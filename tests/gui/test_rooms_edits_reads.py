@@ -37,6 +37,12 @@ def menu_state(app, menu_label: str, item_label: str) -> str:
     raise AssertionError(f"no menu {menu_label}")
 
 
+def image_names(option: object) -> tuple[str, ...]:
+    """An image option as names: Tk gives a name, a tuple or a list, by version and widget."""
+    items = option if isinstance(option, (tuple, list)) else (option,)
+    return tuple(str(item) for item in items)
+
+
 def test_create_a_private_room_invite_and_the_invitee_joins(shared_server, new_user, apps):
     alice, bob = new_user(), new_user()
     a = apps.logged_in(shared_server, alice)
@@ -52,13 +58,10 @@ def test_create_a_private_room_invite_and_the_invitee_joins(shared_server, new_u
     dialog.ok_button.invoke()
     pump(a, lambda: a.main.state.current == ConvKey.room(room))
     pump(a, lambda: a.main.title_label["text"] == f"{room} (private)")
-    # The padlock; Tk gives an option's image as a name or a tuple of names by version.
-    shown = a.main.title_label["image"]
-    assert tuple(str(n) for n in (shown if isinstance(shown, tuple) else (shown,))) == (
-        str(a.main.lock_image),
-    )
+    lock = (str(a.main.lock_image),)  # the padlock
+    assert image_names(a.main.title_label["image"]) == lock
     assert a.main.topic_label["text"] == "on call this week"
-    assert a.main.sidebar.item(f"room:{room}", "image") == [str(a.main.lock_image)]
+    assert image_names(a.main.sidebar.item(f"room:{room}", "image")) == lock
     assert menu_state(a, "Room", "Invite…") == "normal"  # the owner may invite
 
     menu_invoke(a, "Room", "Invite…")
