@@ -13,6 +13,7 @@ from functools import partial
 from typing import Protocol
 
 from chatsecure.server.core import events
+from chatsecure.server.core.accounts import named
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import AccountBuckets
 from chatsecure.server.core.live import LiveSettings
@@ -109,10 +110,7 @@ class Messages:
             raise Refusal(Why.RATE_LIMITED, f"{doing} too fast", retry_after=math.ceil(wait))
 
     def _peer(self, conversation: WithUser) -> AccountRecord:
-        peer = self._store.get_account(conversation.user)
-        if peer is None:
-            raise Refusal(Why.NO_SUCH_USER, f"no user named {conversation.user!r}")
-        return peer
+        return named(self._store, conversation.user)
 
     def _message_rate(self) -> tuple[float, int]:
         limits = self._settings.now.limits

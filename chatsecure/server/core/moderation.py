@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 
+from chatsecure.server.core.accounts import named
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.notices import (
     Invitation,
@@ -24,7 +25,7 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.results import Done, Label, Refusal, Why
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import AccountRecord, RoomRecord, Store
+from chatsecure.storage.store import RoomRecord, Store
 
 ADMIN = "admin"  # the authority of a server admin, above any role
 MODERATORS = frozenset({"owner", "moderator", ADMIN})
@@ -42,7 +43,7 @@ class Moderation:
 
     def invite(self, session: Session, label: Label, room: str, user: str) -> None:
         record, _ = self._authorized(session, room, MODERATORS)
-        target = self._account(user)
+        target = named(self._store, user)
         self._store.invite(record.id, target.id, session.account_id, origin=self._rooms.origin)
         self.tell_invited(target.id, Invitation(record.name, session.user, record.topic))
         session.outbox.reply(label, Done())
@@ -55,7 +56,7 @@ class Moderation:
 
     def set_role(self, session: Session, label: Label, room: str, user: str, role: str) -> None:
         record, _ = self._authorized(session, room, OWNERS)
-        target = self._account(user)
+        target = named(self._store, user)
         if target.id == session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "another owner must change your role")
         if not self._store.set_role(
@@ -70,7 +71,7 @@ class Moderation:
     ) -> None:
         """Kick ``user`` from ``room`` or, with ``ban``, also keep them out."""
         record, authority = self._authorized(session, room, MODERATORS)
-        target = self._account(user)
+        target = named(self._store, user)
         if target.id == session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "leave the room instead of removing yourself")
         role = self._store.role_of(target.id, record.id)
@@ -85,7 +86,7 @@ class Moderation:
 
     def unban(self, session: Session, label: Label, room: str, user: str) -> None:
         record, _ = self._authorized(session, room, MODERATORS)
-        target = self._account(user)
+        target = named(self._store, user)
         self._store.unban(record.id, target.id, origin=self._rooms.origin)
         session.outbox.reply(label, Done())
 
@@ -103,12 +104,6 @@ class Moderation:
         if authority not in needed:
             raise Refusal(Why.NOT_ALLOWED, f"your role in {record.name!r} does not allow it")
         return record, authority
-
-    def _account(self, user: str) -> AccountRecord:
-        account = self._store.get_account(user)
-        if account is None:
-            raise Refusal(Why.NO_SUCH_USER, f"no user named {user!r}")
-        return account
 
     # -- telling sessions (also for changes the journal reports) -------------------------
 

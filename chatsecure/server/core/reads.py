@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 
+from chatsecure.server.core.accounts import named
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import AccountBuckets
 from chatsecure.server.core.notices import ReadMoved
@@ -38,16 +39,14 @@ class ReadMarkers:
         if isinstance(of, InRoom):
             room_id = self._rooms.member_room_id(session, of.room)
             moved = self._store.mark_read(session.account_id, up_to, room_id=room_id, origin=origin)
-            news = ReadMoved(up_to=moved or 0, room=of.room)
+            room, with_ = of.room, None
         else:
-            peer = self._store.get_account(of.user)
-            if peer is None:
-                raise Refusal(Why.NO_SUCH_USER, f"no user named {of.user!r}")
+            peer = named(self._store, of.user)
             moved = self._store.mark_read(session.account_id, up_to, peer_id=peer.id, origin=origin)
-            news = ReadMoved(up_to=moved or 0, with_=peer.name)
+            room, with_ = None, peer.name
         session.outbox.reply(label, Done())
         if moved is not None:
-            self.tell(session.account_id, news, skip=session)
+            self.tell(session.account_id, ReadMoved(moved, room, with_), skip=session)
 
     def tell(self, account_id: int, news: ReadMoved, *, skip: Session | None = None) -> None:
         """Every other session of the account (also for a marker moved elsewhere)."""
