@@ -8,6 +8,8 @@ whose code and message are what the ``error`` reply should say. The client side
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -17,8 +19,10 @@ from chatsecure import names
 from chatsecure.protocol.errors import ErrorCode, LocalProtocolError, RemoteProtocolError
 from chatsecure.protocol.events import (
     DEFAULT_HISTORY_LIMIT,
+    DEFAULT_SEARCH_LIMIT,
     MAX_HISTORY_LIMIT,
     MAX_ROOMS_LIMIT,
+    MAX_SEARCH_LIMIT,
     MEMBER_EVENTS,
     PRESENCE_STATUSES,
     ROLES,
@@ -31,6 +35,12 @@ from chatsecure.protocol.events import (
     Edit,
     Edited,
     Error,
+    FileChunk,
+    FileData,
+    FileGet,
+    FileInfo,
+    FileOffer,
+    FileSlot,
     Hello,
     History,
     HistoryReply,
@@ -57,6 +67,8 @@ from chatsecure.protocol.events import (
     RoleChanged,
     RoomInfo,
     RoomsReply,
+    Search,
+    SearchResults,
     Send,
     ServerFrame,
     ServerPing,
@@ -74,6 +86,11 @@ from chatsecure.protocol.events import (
 MAX_REQ_CHARS = 64
 MAX_LOGIN_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
+MAX_SEARCH_CHARS = 200  # a search's `q`
+MAX_FILE_NAME_CHARS = 255
+MAX_TOKEN_CHARS = 64  # an upload token or a file id
+MAX_FILE_SIZE = 2**53  # beyond what any `[files] max_bytes` allows, and exact in JSON
+_SHA256 = re.compile("[0-9a-fA-F]{64}")
 
 # Every integer field of a request is a signed 64-bit integer, as SQL databases store
 # them: a larger message id could only fail deep inside the server. (``req`` is not a
@@ -258,6 +275,12 @@ class _Fields:
             raise self.error(f"field {name!r} must be a list of strings")
         return tuple(items)
 
+    def object(self, name: str) -> _Fields:
+        value = self._data.get(name)
+        if not isinstance(value, dict):
+            raise self.error(f"field {name!r} must be an object")
+        return type(self)(value, self._code, self.req)
+
     def objects(self, name: str) -> list[_Fields]:
         items = self._data.get(name)
         if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
@@ -269,6 +292,21 @@ class _Fields:
         value = self.optional_string(name, names.TOPIC_MAX_CHARS) or ""
         if names.has_control_character(value):
             raise self.error(f"field {name!r} must be one line without control characters")
+        return value
+
+    def data(self, name: str = "data") -> bytes:
+        """Bytes sent as strict base64 (no whitespace or stray characters)."""
+        value = self.string(name)
+        try:
+            return base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raise self.error(f"field {name!r} must be base64") from None
+
+    def token(self, name: str) -> str:
+        """An opaque id the server handed out (upload token, file id)."""
+        value = self.string(name, MAX_TOKEN_CHARS)
+        if not value:
+            raise self.error(f"field {name!r} must not be empty")
         return value
 
     def optional_room(self, name: str = "room") -> str | None:
@@ -501,6 +539,67 @@ def _parse_read(fields: _Fields, _max_text_chars: int) -> MarkRead:
     return MarkRead(up_to=up_to, room=room, with_=with_, req=fields.req)
 
 
+def _parse_search(fields: _Fields, _max_text_chars: int) -> Search:
+    q = fields.string("q", MAX_SEARCH_CHARS).strip()
+    if not q:
+        raise fields.error("field 'q' must have something to search for")
+    if names.has_control_character(q):
+        raise fields.error("field 'q' must be one line without control characters")
+    room, with_ = fields.optional_room(), fields.optional_username("with")
+    before = fields.optional_integer("before", minimum=1)
+    limit = fields.optional_integer("limit", minimum=1)
+    if limit is None:
+        limit = DEFAULT_SEARCH_LIMIT
+    elif limit > MAX_SEARCH_LIMIT:
+        raise fields.error(f"field 'limit' must be at most {MAX_SEARCH_LIMIT}")
+    return Search(q=q, room=room, with_=with_, before=before, limit=limit, req=fields.req)
+
+
+def _file_name(fields: _Fields) -> str:
+    """A name to show, never a path: one component without separators or controls."""
+    name = fields.string("name", MAX_FILE_NAME_CHARS)
+    if not name.strip() or name in (".", ".."):
+        raise fields.error("field 'name' must be a file name")
+    if "/" in name or "\\" in name or names.has_control_character(name):
+        raise fields.error("field 'name' must not hold path separators or control characters")
+    return name
+
+
+def _parse_file_offer(fields: _Fields, _max_text_chars: int) -> FileOffer:
+    room, to = fields.optional_room(), fields.optional_username("to")
+    size = fields.optional_integer("size", minimum=1)
+    if size is None:
+        raise fields.error("field 'size' is required (a file of at least one byte)")
+    if size > MAX_FILE_SIZE:
+        raise fields.error(f"field 'size' must be at most {MAX_FILE_SIZE}")
+    sha256 = fields.string("sha256", 64)
+    if not _SHA256.fullmatch(sha256):
+        raise fields.error("field 'sha256' must be 64 hexadecimal digits")
+    return FileOffer(
+        name=_file_name(fields),
+        size=size,
+        sha256=sha256.lower(),
+        room=room,
+        to=to,
+        req=fields.req,
+    )
+
+
+def _offset(fields: _Fields) -> int:
+    return fields.optional_integer("offset", minimum=0) or 0
+
+
+def _parse_file_chunk(fields: _Fields, _max_text_chars: int) -> FileChunk:
+    if not fields.has("offset"):
+        raise fields.error("field 'offset' is required")
+    upload, offset = fields.token("upload"), _offset(fields)
+    return FileChunk(upload=upload, offset=offset, data=fields.data(), req=fields.req)
+
+
+def _parse_file_get(fields: _Fields, _max_text_chars: int) -> FileGet:
+    return FileGet(file=fields.token("file"), offset=_offset(fields), req=fields.req)
+
+
 _REQUEST_PARSERS: dict[str, Callable[[_Fields, int], Request]] = {
     Login.TYPE: _parse_login,
     Send.TYPE: _parse_send,
@@ -523,6 +622,10 @@ _REQUEST_PARSERS: dict[str, Callable[[_Fields, int], Request]] = {
     Edit.TYPE: _parse_edit,
     Delete.TYPE: _parse_delete,
     MarkRead.TYPE: _parse_read,
+    Search.TYPE: _parse_search,
+    FileOffer.TYPE: _parse_file_offer,
+    FileChunk.TYPE: _parse_file_chunk,
+    FileGet.TYPE: _parse_file_get,
 }
 
 
@@ -576,6 +679,7 @@ def _parse_ok(fields: _Fields) -> Ok:
         id=fields.optional_integer("id"),
         ts=fields.optional_string("ts"),
         edited_ts=fields.optional_string("edited_ts"),
+        received=fields.optional_integer("received"),
     )
 
 
@@ -585,6 +689,7 @@ def _parse_error(fields: _Fields) -> Error:
         message=fields.string("message"),
         req=fields.req,
         retry_after=fields.optional_integer("retry_after"),
+        received=fields.optional_integer("received"),
     )
 
 
@@ -652,6 +757,38 @@ def _parse_message(fields: _Fields) -> Message:
         to=to,
         edited_ts=fields.optional_string("edited_ts"),
         deleted=deleted,
+        file=_parse_file_info(fields.object("file")) if fields.has("file") else None,
+    )
+
+
+def _parse_file_info(fields: _Fields) -> FileInfo:
+    return FileInfo(
+        id=fields.string("id"),
+        name=fields.string("name"),
+        size=fields.integer("size"),
+        sha256=fields.string("sha256"),
+        mime=fields.string("mime"),
+    )
+
+
+def _parse_search_results(fields: _Fields) -> SearchResults:
+    results = tuple(_parse_message(message) for message in fields.objects("results"))
+    return SearchResults(results=results, more=fields.boolean("more"), req=fields.req)
+
+
+def _parse_file_slot(fields: _Fields) -> FileSlot:
+    return FileSlot(
+        upload=fields.string("upload"), chunk_bytes=fields.integer("chunk_bytes"), req=fields.req
+    )
+
+
+def _parse_file_data(fields: _Fields) -> FileData:
+    return FileData(
+        file=fields.string("file"),
+        offset=fields.integer("offset"),
+        data=fields.data(),
+        last=fields.boolean("last"),
+        req=fields.req,
     )
 
 
@@ -758,4 +895,7 @@ _SERVER_FRAME_PARSERS: dict[str, Callable[[_Fields], ServerFrame]] = {
     Edited.TYPE: _parse_edited,
     Deleted.TYPE: _parse_deleted,
     ReadMarker.TYPE: _parse_read_marker,
+    SearchResults.TYPE: _parse_search_results,
+    FileSlot.TYPE: _parse_file_slot,
+    FileData.TYPE: _parse_file_data,
 }

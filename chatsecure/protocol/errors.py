@@ -34,6 +34,13 @@ class ErrorCode(enum.StrEnum):
     ROOM_EXISTS = "room_exists"
     NO_SUCH_MESSAGE = "no_such_message"
     BANNED = "banned"
+    # Files: over `[files] max_bytes`; over the user's `[files] quota_bytes`; an upload
+    # that went wrong (wrong offset, size or hash; unknown or expired); no file the user
+    # may fetch by that id.
+    FILE_TOO_LARGE = "file_too_large"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    BAD_UPLOAD = "bad_upload"
+    NO_SUCH_FILE = "no_such_file"
 
 
 class ByeReason(enum.StrEnum):

@@ -9,6 +9,7 @@ never put on the wire.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, Literal
@@ -28,6 +29,12 @@ PRESENCE_STATUSES: tuple[PresenceStatus, ...] = ("online", "offline")
 DEFAULT_HISTORY_LIMIT = 50
 MAX_HISTORY_LIMIT = 500
 MAX_ROOMS_LIMIT = 1000  # an addition: the most rooms one page of `rooms` may ask for
+DEFAULT_SEARCH_LIMIT = 20
+MAX_SEARCH_LIMIT = 100
+
+
+def _base64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
 
 
 def _compact(wire: dict[str, object]) -> dict[str, object]:
@@ -366,6 +373,104 @@ class MarkRead:
         )
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Search:
+    """Words and "quoted phrases" to find in one conversation, or (neither set) in all."""
+
+    TYPE: ClassVar[str] = "search"
+    q: str
+    room: str | None = None
+    with_: str | None = None
+    before: int | None = None
+    limit: int = DEFAULT_SEARCH_LIMIT
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        if self.room is not None and self.with_ is not None:
+            raise LocalProtocolError(ErrorCode.BAD_REQUEST, "search takes 'room' or 'with'")
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "q": self.q,
+                "room": self.room,
+                "with": self.with_,
+                "before": self.before,
+                "limit": self.limit,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileOffer:
+    """A file the sender wants to share in a ``room`` or ``to`` one user, announced in full
+    (size and SHA-256) so limits are checked before any byte is sent."""
+
+    TYPE: ClassVar[str] = "file_offer"
+    name: str
+    size: int
+    sha256: str
+    room: str | None = None
+    to: str | None = None
+    req: Req | None = None
+
+    def __post_init__(self) -> None:
+        _require_one_of("file_offer", ErrorCode.BAD_REQUEST, "'room' or 'to'", self.room, self.to)
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "room": self.room,
+                "to": self.to,
+                "name": self.name,
+                "size": self.size,
+                "sha256": self.sha256,
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileChunk:
+    """The bytes of an upload from ``offset`` on (base64 on the wire)."""
+
+    TYPE: ClassVar[str] = "file_chunk"
+    upload: str
+    offset: int
+    data: bytes
+    req: Req | None = None
+
+    def __repr__(self) -> str:
+        return f"FileChunk(upload='***', offset={self.offset}, data=<{len(self.data)} bytes>)"
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "upload": self.upload,
+                "offset": self.offset,
+                "data": _base64(self.data),
+                "req": self.req,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileGet:
+    TYPE: ClassVar[str] = "file_get"
+    file: str
+    offset: int = 0
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {"type": self.TYPE, "file": self.file, "offset": self.offset, "req": self.req}
+        )
+
+
 Request = (
     Login
     | Send
@@ -387,6 +492,10 @@ Request = (
     | Edit
     | Delete
     | MarkRead
+    | Search
+    | FileOffer
+    | FileChunk
+    | FileGet
 )
 REQUEST_TYPES: tuple[type[Request], ...] = (
     Login,
@@ -409,6 +518,10 @@ REQUEST_TYPES: tuple[type[Request], ...] = (
     Edit,
     Delete,
     MarkRead,
+    Search,
+    FileOffer,
+    FileChunk,
+    FileGet,
 )
 # Every request's wire type: a Kick is also sent as a ``ban``.
 REQUEST_WIRE_TYPES: frozenset[str] = frozenset(kind.TYPE for kind in REQUEST_TYPES) | {
@@ -457,13 +570,15 @@ class Welcome:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ok:
-    """Success; ``id`` and ``ts`` are set only for a ``send``, ``edited_ts`` for an ``edit``."""
+    """Success; ``id`` and ``ts`` are set for a ``send`` (and a file's last chunk),
+    ``edited_ts`` for an ``edit``, ``received`` for a ``file_chunk``."""
 
     TYPE: ClassVar[str] = "ok"
     req: Req | None = None
     id: int | None = None
     ts: str | None = None
     edited_ts: str | None = None
+    received: int | None = None
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -473,6 +588,7 @@ class Ok:
                 "id": self.id,
                 "ts": self.ts,
                 "edited_ts": self.edited_ts,
+                "received": self.received,
             }
         )
 
@@ -486,6 +602,7 @@ class Error:
     message: str
     req: Req | None = None
     retry_after: int | None = None
+    received: int | None = None  # with `bad_upload`: where the upload may resume
 
     def to_wire(self) -> dict[str, object]:
         return _compact(
@@ -495,6 +612,7 @@ class Error:
                 "code": self.code,
                 "message": self.message,
                 "retry_after": self.retry_after,
+                "received": self.received,
             }
         )
 
@@ -594,6 +712,26 @@ class WhoReply:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class FileInfo:
+    """The file a message shares (an addition): fetched by ``id`` with ``file_get``."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "size": self.size,
+            "sha256": self.sha256,
+            "mime": self.mime,
+        }
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Message:
     """A stored message: in a ``room``, or a direct message ``to`` one user.
 
@@ -610,6 +748,7 @@ class Message:
     to: str | None = None
     edited_ts: str | None = None
     deleted: bool = False
+    file: FileInfo | None = None
 
     def __post_init__(self) -> None:
         _require_one_of("message", ErrorCode.SERVER_ERROR, "'room' or 'to'", self.room, self.to)
@@ -630,6 +769,7 @@ class Message:
                 "text": self.text,
                 "edited_ts": self.edited_ts,
                 "deleted": True if self.deleted else None,
+                "file": None if self.file is None else self.file.to_wire(),
             }
         )
 
@@ -661,6 +801,76 @@ class HistoryReply:
                 "messages": [message.to_wire() for message in self.messages],
                 "more": self.more,
                 "read_up_to": self.read_up_to,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SearchResults:
+    """Matching messages, newest first; ``more`` says older matches follow."""
+
+    TYPE: ClassVar[str] = "search"
+    results: tuple[Message, ...]
+    more: bool
+    req: Req | None = None
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "results": [message.to_wire() for message in self.results],
+                "more": self.more,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileSlot:
+    """An accepted offer: send chunks of at most ``chunk_bytes`` under ``upload``."""
+
+    TYPE: ClassVar[str] = "file_slot"
+    upload: str
+    chunk_bytes: int
+    req: Req | None = None
+
+    def __repr__(self) -> str:
+        return f"FileSlot(upload='***', chunk_bytes={self.chunk_bytes}, req={self.req!r})"
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "upload": self.upload,
+                "chunk_bytes": self.chunk_bytes,
+            }
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileData:
+    """A piece of a fetched file from ``offset`` on; ``last`` on the final one."""
+
+    TYPE: ClassVar[str] = "file_data"
+    file: str
+    offset: int
+    data: bytes
+    last: bool
+    req: Req | None = None
+
+    def __repr__(self) -> str:
+        return f"FileData(file={self.file!r}, offset={self.offset}, data=<{len(self.data)} bytes>)"
+
+    def to_wire(self) -> dict[str, object]:
+        return _compact(
+            {
+                "type": self.TYPE,
+                "req": self.req,
+                "file": self.file,
+                "offset": self.offset,
+                "data": _base64(self.data),
+                "last": self.last,
             }
         )
 
@@ -878,6 +1088,9 @@ ServerFrame = (
     | Edited
     | Deleted
     | ReadMarker
+    | SearchResults
+    | FileSlot
+    | FileData
 )
 SERVER_FRAME_TYPES: tuple[type[ServerFrame], ...] = (
     Hello,
@@ -901,4 +1114,7 @@ SERVER_FRAME_TYPES: tuple[type[ServerFrame], ...] = (
     Edited,
     Deleted,
     ReadMarker,
+    SearchResults,
+    FileSlot,
+    FileData,
 )

@@ -15,6 +15,9 @@ from chatsecure.protocol import (
     Delete,
     Edit,
     ErrorCode,
+    FileChunk,
+    FileGet,
+    FileOffer,
     History,
     Invite,
     Join,
@@ -28,6 +31,7 @@ from chatsecure.protocol import (
     Passwd,
     RemoteProtocolError,
     Request,
+    Search,
     Send,
     SetRole,
     SetTopic,
@@ -152,6 +156,35 @@ VALID: list[tuple[bytes, Request]] = [
         MarkRead(up_to=1042, room="dev", req=8),
     ),
     (frame(type="read", **{"with": "bob"}, up_to=1), MarkRead(up_to=1, with_="bob")),
+    # search
+    (
+        frame(type="search", q=' deploy "friday night" ', room="Dev", before=1042, limit=5, req=9),
+        Search(q='deploy "friday night"', room="dev", before=1042, limit=5, req=9),
+    ),
+    (frame(type="search", q="x"), Search(q="x", limit=20)),
+    (
+        frame(type="search", q="x", **{"with": "bob"}, limit=100),
+        Search(q="x", with_="bob", limit=100),
+    ),
+    # files
+    (
+        frame(type="file_offer", room="dev", name="Report 1.pdf", size=1, sha256="AB" * 32, req=1),
+        FileOffer(room="dev", name="Report 1.pdf", size=1, sha256="ab" * 32, req=1),
+    ),
+    (
+        frame(type="file_offer", to="bob", name="é.png", size=2**53, sha256="0" * 64),
+        FileOffer(to="bob", name="é.png", size=2**53, sha256="0" * 64),
+    ),
+    (
+        frame(type="file_chunk", upload="t0k", offset=0, data="AP8=", req=2),
+        FileChunk(upload="t0k", offset=0, data=b"\x00\xff", req=2),
+    ),
+    (
+        frame(type="file_chunk", upload="t", offset=47104, data=""),
+        FileChunk(upload="t", offset=47104, data=b""),
+    ),
+    (frame(type="file_get", file="f1", req=3), FileGet(file="f1", req=3)),
+    (frame(type="file_get", file="f1", offset=99), FileGet(file="f1", offset=99)),
 ]
 
 
@@ -226,6 +259,7 @@ def test_missing_or_non_string_type_is_bad_request(kind: object) -> None:
 
 
 # (fields without req, the field the message must name or None, expected code)
+BAD = ErrorCode.BAD_REQUEST
 INVALID: list[tuple[dict[str, object], str | None, ErrorCode]] = [
     ({"type": "login", "password": "pw"}, "username", ErrorCode.BAD_REQUEST),
     ({"type": "login", "username": "", "password": "pw"}, "username", ErrorCode.BAD_REQUEST),
@@ -364,6 +398,75 @@ INVALID: list[tuple[dict[str, object], str | None, ErrorCode]] = [
     ({"type": "read", "room": "a", "up_to": 2**63}, "up_to", ErrorCode.BAD_REQUEST),
     ({"type": "read", "with": "no body", "up_to": 1}, "with", ErrorCode.BAD_REQUEST),
     ({"type": "read", "room": "-a", "up_to": 1}, "room", ErrorCode.BAD_REQUEST),
+    # search
+    ({"type": "search"}, "q", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "   "}, "q", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "a\x00b"}, "q", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "x" * 201}, "q", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "x", "room": "a", "with": "bob"}, None, ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "x", "limit": 0}, "limit", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "x", "limit": 101}, "limit", ErrorCode.BAD_REQUEST),
+    ({"type": "search", "q": "x", "before": 0}, "before", ErrorCode.BAD_REQUEST),
+    # files
+    (
+        {"type": "file_offer", "name": "a", "size": 1, "sha256": "0" * 64},
+        None,
+        ErrorCode.BAD_REQUEST,
+    ),
+    *(
+        (
+            {"type": "file_offer", "room": "dev", "size": 1, "sha256": "0" * 64, "name": name},
+            "name",
+            ErrorCode.BAD_REQUEST,
+        )
+        for name in ["", " ", ".", "..", "a/b", "..\\x", "tab\tname", "x" * 256, 5]
+    ),
+    *(
+        (
+            {"type": "file_offer", "room": "dev", "name": "a", "sha256": "0" * 64, "size": size},
+            "size",
+            ErrorCode.BAD_REQUEST,
+        )
+        for size in [0, -1, 2**53 + 1, "5", 1.5, None]
+    ),
+    *(
+        (
+            {"type": "file_offer", "room": "dev", "name": "a", "size": 1, "sha256": sha},
+            "sha256",
+            ErrorCode.BAD_REQUEST,
+        )
+        for sha in ["0" * 63, "g" * 64, "0" * 65, None]
+    ),
+    ({"type": "file_chunk", "upload": "t", "data": "AA=="}, "offset", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "file_chunk", "upload": "t", "offset": -1, "data": ""},
+        "offset",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "file_chunk", "offset": 0, "data": ""}, "upload", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "file_chunk", "upload": "", "offset": 0, "data": ""},
+        "upload",
+        ErrorCode.BAD_REQUEST,
+    ),
+    (
+        {"type": "file_chunk", "upload": "t" * 65, "offset": 0, "data": ""},
+        "upload",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "file_chunk", "upload": "t", "offset": 0}, "data", ErrorCode.BAD_REQUEST),
+    (
+        {"type": "file_chunk", "upload": "t", "offset": 0, "data": "A A="},
+        "data",
+        ErrorCode.BAD_REQUEST,
+    ),
+    (
+        {"type": "file_chunk", "upload": "t", "offset": 0, "data": "AAA"},
+        "data",
+        ErrorCode.BAD_REQUEST,
+    ),
+    ({"type": "file_get"}, "file", ErrorCode.BAD_REQUEST),
+    ({"type": "file_get", "file": "f", "offset": -2}, "offset", ErrorCode.BAD_REQUEST),
 ]
 
 

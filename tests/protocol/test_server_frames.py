@@ -15,6 +15,9 @@ from chatsecure.protocol import (
     Edited,
     Error,
     ErrorCode,
+    FileData,
+    FileInfo,
+    FileSlot,
     Hello,
     HistoryReply,
     Invited,
@@ -31,6 +34,7 @@ from chatsecure.protocol import (
     RoleChanged,
     RoomInfo,
     RoomsReply,
+    SearchResults,
     ServerFrame,
     ServerPing,
     ServerPong,
@@ -254,6 +258,57 @@ CONTRACT_SAMPLES: list[tuple[ServerFrame, dict[str, object]]] = [
     (
         ReadMarker(with_="bob", up_to=7),
         {"type": "read", "with": "bob", "up_to": 7},
+    ),
+    (
+        SearchResults(
+            results=(
+                Message(
+                    id=9,
+                    ts=EDITED_TS,
+                    from_="bob",
+                    text="a.png",
+                    room="dev",
+                    file=FileInfo(id="f1", name="a.png", size=3, sha256="0" * 64, mime="image/png"),
+                ),
+            ),
+            more=False,
+            req=4,
+        ),
+        {
+            "type": "search",
+            "req": 4,
+            "results": [
+                {
+                    "type": "message",
+                    "id": 9,
+                    "ts": EDITED_TS,
+                    "from": "bob",
+                    "room": "dev",
+                    "text": "a.png",
+                    "file": {
+                        "id": "f1",
+                        "name": "a.png",
+                        "size": 3,
+                        "sha256": "0" * 64,
+                        "mime": "image/png",
+                    },
+                }
+            ],
+            "more": False,
+        },
+    ),
+    (
+        FileSlot(upload="tok", chunk_bytes=47104, req=10),
+        {"type": "file_slot", "req": 10, "upload": "tok", "chunk_bytes": 47104},
+    ),
+    (
+        FileData(file="f1", offset=3, data=b"\x00\xff", last=True, req=12),
+        {"type": "file_data", "req": 12, "file": "f1", "offset": 3, "data": "AP8=", "last": True},
+    ),
+    (Ok(req=11, received=32768), {"type": "ok", "req": 11, "received": 32768}),
+    (
+        Error(code="bad_upload", message="resume", req=11, received=5),
+        {"type": "error", "req": 11, "code": "bad_upload", "message": "resume", "received": 5},
     ),
     (
         Ok(req=6, edited_ts=EDITED_TS),
