@@ -3,6 +3,7 @@
 import pytest
 from sqlalchemy import update
 
+from chatsecure.storage.db import database_files
 from chatsecure.storage.models import Message
 from chatsecure.storage.search import MAX_TERMS, fts5_match, parse_terms
 from chatsecure.storage.store import NewMessage, Store
@@ -164,3 +165,35 @@ def test_pages_go_back_with_before_and_say_more(store, people):
         [store.message(i) for i in reversed(ids)],
         False,
     )
+
+
+def _file_holds(store: Store, word: bytes) -> bool:
+    """Whether the SQLite database file holds these bytes anywhere, free pages too."""
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    return any(word in path.read_bytes() for path in database_files(store.engine.url))
+
+
+def test_compacting_drops_the_words_deleted_messages_left_in_the_index(store, people):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's index entries go with VACUUM, as the text does")
+    for i in range(300):  # the word's entry in an older segment than its tombstone
+        _say(store, "bob", f"filler {i}")
+    gone = _say(store, "alice", "xylophonequartz")
+    for i in range(300):
+        _say(store, "bob", f"more filler {i}")
+    store.delete_message(gone, by="alice", origin="n")
+    assert _ids(store, people["bob"], "xylophonequartz") == []
+    store.compact_search_index()
+    assert not _file_holds(store, b"xylophonequartz")
+    assert len(_ids(store, people["bob"], "filler")) == 20
+
+
+def test_an_erasure_leaves_no_word_in_the_index(store, people):
+    if store.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL's index entries go with VACUUM, as the text does")
+    _say(store, "carol", "zanzibarquokka")
+    for i in range(300):
+        _say(store, "bob", f"filler {i}")
+    store.delete_account("carol", erase=True)
+    assert not _file_holds(store, b"zanzibarquokka")

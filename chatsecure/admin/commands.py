@@ -878,6 +878,8 @@ def purge(ctx: Context, args: argparse.Namespace) -> None:
         deleted += batch
         progress(deleted)
     progress.finish()
+    if deleted:
+        store.compact_search_index()  # or the index keeps the purged messages' words
     ctx.say(
         f"deleted {deleted} message{'' if deleted == 1 else 's'} {where} before {format_ts(before)}"
     )

@@ -13,7 +13,7 @@ import functools
 import re
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Select, bindparam, column, func, table
+from sqlalchemy import ColumnElement, Connection, Select, bindparam, column, func, insert, table
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chatsecure.storage.models import Message
@@ -48,6 +48,17 @@ def parse_terms(q: str) -> list[str]:
 def fts5_match(terms: list[str]) -> str:
     """An FTS5 query requiring every term: each one a string, so a phrase, never syntax."""
     return " AND ".join('"' + term.replace('"', '""') + '"' for term in terms)
+
+
+def compact_search_index(conn: Connection) -> None:
+    """Merge the SQLite index into one segment, dropping what deleted messages left.
+
+    An FTS5 table forgets a row by adding a tombstone: the row's words and positions stay
+    in the older segments until a merge reaches them. ``secure_delete`` then zeroes the
+    pages they were on. PostgreSQL's index entries go with VACUUM, like the text itself.
+    """
+    if conn.dialect.name == "sqlite":
+        conn.execute(insert(_fts).values({SQLITE_FTS_TABLE: "optimize"}))
 
 
 def include_in_models(name: str | None, type_: str, _parent: Any = None) -> bool:

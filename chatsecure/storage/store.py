@@ -56,7 +56,7 @@ from chatsecure.storage.models import (
     RoomEventRow,
     RoomInvite,
 )
-from chatsecure.storage.search import matching, parse_terms
+from chatsecure.storage.search import compact_search_index, matching, parse_terms
 
 
 class StoreError(Exception):
@@ -600,7 +600,8 @@ class Store:
     def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
         """Delete the account, its memberships, invites and bans; its messages stay, under
         its name, unless ``erase``: then every message it sent goes first, in the same
-        transaction (an erasure request: nothing of it may be left behind).
+        transaction (an erasure request: nothing of it may be left behind, so the search
+        index is compacted too).
 
         One DELETE ... RETURNING, so of two concurrent deletions exactly one succeeds.
         """
@@ -614,6 +615,7 @@ class Store:
                 sent = select(Message.id).where(Message.sender_id == sent_by)
                 s.execute(_forget_edits(sent))
                 s.execute(delete(Message).where(Message.sender_id == sent_by))
+                compact_search_index(s.connection())
             a = s.scalars(
                 delete(Account).where(Account.name_key == username_key(name)).returning(Account)
             ).first()
@@ -1612,6 +1614,12 @@ class Store:
                 conn.execute(_forget_edits(ids))
                 conn.execute(delete(Message).where(Message.id.in_(ids)))
         return len(ids)
+
+    def compact_search_index(self) -> None:
+        """Rewrite the search index without what deleted messages left in it (see
+        search.py); after a purge. It rewrites the whole index: seconds per million."""
+        with self._writer.begin() as conn:
+            compact_search_index(conn)
 
     def message_count(self) -> int:
         with self.reading() as s:

@@ -3,6 +3,7 @@ and how it refuses."""
 
 import pytest
 
+from chatsecure.storage.db import database_files
 from chatsecure.storage.store import NewMessage
 from tests.admin.test_cli import PASSWORD, _store
 
@@ -102,3 +103,14 @@ def test_refusals(people):
     both = people("search", "--user", "bob", "--room", "dev", "--with", "alice", "x")
     assert both.code == 2
     assert people("search", "--user", "bob").code == 2  # no words
+
+
+def test_purge_leaves_no_word_in_the_search_index(people):
+    people.say("alice", "quokkaxylophone", room="dev")
+    for i in range(300):
+        people.say("bob", f"filler {i}", room="dev")
+    assert people("purge", "--before", "2100-01-01", "--yes").code == 0
+    store = _store(people)
+    with store.engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert all(b"quokkaxylophone" not in p.read_bytes() for p in database_files(store.engine.url))
