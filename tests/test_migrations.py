@@ -14,11 +14,13 @@ from chatsecure.storage.db import (
     upgrade,
 )
 from chatsecure.storage.models import Base
+from chatsecure.storage.search import include_in_models
 
 
 def _compare(engine: Engine) -> Any:
     with engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts = {"compare_type": True, "include_name": include_in_models}
+        context = MigrationContext.configure(connection, opts=opts)
         return compare_metadata(context, Base.metadata)
 
 
@@ -145,4 +147,66 @@ def test_upgrading_from_0001_keeps_every_row(tmp_path):
         assert conn.execute(text("SELECT count(*) FROM memberships")).scalar_one() == 1
         assert conn.execute(text("SELECT text FROM messages")).scalar_one() == "kept"
         assert conn.execute(text("PRAGMA foreign_keys")).scalar_one() == 1
+    engine.dispose()
+
+
+def _search_objects(engine: Engine) -> set[str]:
+    """The search index's tables, triggers, functions and indexes that exist."""
+    if engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE name LIKE 'messages_fts%'"
+    else:
+        query = (
+            "SELECT proname FROM pg_proc WHERE proname LIKE 'chatsecure_search%'"
+            " UNION ALL SELECT indexname FROM pg_indexes WHERE indexname = 'ix_messages_search'"
+            " UNION ALL SELECT extname FROM pg_extension WHERE extname = 'unaccent'"
+        )
+    with engine.connect() as conn:
+        return set(conn.execute(text(query)).scalars())
+
+
+def test_0006_indexes_the_messages_there_and_downgrades(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rooms (id, name, created_at, private, topic)"
+                " VALUES (1, 'dev', '2026-01-01', false, '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (ts_ms, room_id, sender_name, text, deleted)"
+                " VALUES (5, 1, 'alice', 'Déjà vu', false)"
+            )
+        )
+    assert _search_objects(engine) == set()
+    upgrade(engine, "0006")
+    if engine.dialect.name == "sqlite":
+        assert {
+            "messages_fts",
+            "messages_fts_insert",
+            "messages_fts_update",
+            "messages_fts_delete",
+        } <= _search_objects(engine)
+        found = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH 'deja'"
+    else:
+        assert _search_objects(engine) == {
+            "chatsecure_search_vector",
+            "chatsecure_search_phrase",
+            "ix_messages_search",
+            "unaccent",
+        }
+        found = (
+            "SELECT id FROM messages WHERE chatsecure_search_vector(text)"
+            " @@ chatsecure_search_phrase('deja')"
+        )
+    with engine.connect() as conn:
+        assert conn.execute(text(found)).scalars().all() == [1]
+    downgrade(engine, "0005")
+    assert _search_objects(engine) == set()
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT text FROM messages")).scalar_one() == "Déjà vu"
+    upgrade(engine)
+    assert _compare(engine) == []
     engine.dispose()

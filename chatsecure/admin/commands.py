@@ -33,7 +33,13 @@ from chatsecure.atomicfile import atomic_write
 from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
 from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
 from chatsecure.lockout import locked_until
-from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room, text_problem
+from chatsecure.names import (
+    USERNAME_MAX,
+    is_valid_username,
+    normalize_room,
+    text_problem,
+    username_key,
+)
 from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
 from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
@@ -45,6 +51,7 @@ from chatsecure.storage.db import (
     upgrade,
 )
 from chatsecure.storage.models import ROLES
+from chatsecure.storage.search import parse_terms
 from chatsecure.storage.store import (
     ADMIN_ORIGIN,
     AccountRecord,
@@ -871,9 +878,84 @@ def purge(ctx: Context, args: argparse.Namespace) -> None:
         deleted += batch
         progress(deleted)
     progress.finish()
+    if deleted:
+        store.compact_search_index()  # or the index keeps the purged messages' words
     ctx.say(
         f"deleted {deleted} message{'' if deleted == 1 else 's'} {where} before {format_ts(before)}"
     )
+
+
+# -- search ------------------------------------------------------------------------------
+
+SEARCH_MAX_CHARS = 200  # as the protocol's search request
+SEARCH_MAX_LIMIT = 100
+
+
+def _positive(value: str) -> int:
+    number = int(value) if value.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number above 0")
+    return number
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--user", metavar="NAME", required=True, help="search what this account may read"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--room", metavar="NAME", help="only this room (the user must be in it)")
+    where.add_argument(
+        "--with", dest="peer", metavar="USER", help="only the direct conversation with USER"
+    )
+    parser.add_argument(
+        "--limit",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help=f"at most this many results, 1-{SEARCH_MAX_LIMIT} (default: 20)",
+    )
+    parser.add_argument(
+        "--before", type=_positive, metavar="ID", help="only messages older than this id"
+    )
+    parser.add_argument(
+        "words", metavar="WORDS", nargs="+", help='words and "quoted phrases", all required'
+    )
+
+
+def search(ctx: Context, args: argparse.Namespace) -> None:
+    q = " ".join(args.words).strip()
+    if len(q) > SEARCH_MAX_CHARS:
+        raise CommandError(f"WORDS: at most {SEARCH_MAX_CHARS} characters")
+    if not parse_terms(q):
+        raise CommandError("WORDS: there is no word to search for")
+    if args.limit > SEARCH_MAX_LIMIT:
+        raise CommandError(f"--limit: at most {SEARCH_MAX_LIMIT}")
+    store = ctx.store()
+    account = _user(ctx, args.user)
+    room = _existing_room(store, args.room) if args.room is not None else None
+    if room is not None and store.role_of(account.id, room.id) is None:
+        raise CommandError(f"{account.name!r} is not a member of #{room.name}")
+    peer = _user(ctx, args.peer) if args.peer is not None else None
+    found, more = store.search(
+        account.id,
+        q,
+        room_id=room.id if room else None,
+        peer_id=peer.id if peer else None,
+        before=args.before,
+        limit=args.limit,
+    )
+    for message in found:
+        if message.room is not None:
+            where = f"#{message.room}"
+        else:  # the other party of the user's direct conversation
+            mine = username_key(message.sender) == username_key(account.name)
+            where = f"->{message.to if mine else message.sender}"
+        text = "\n    ".join(message.text.splitlines()) or message.text
+        ctx.say(f"{message.id}  {format_ts(message.ts_ms)}  {where}  {message.sender}: {text}")
+    if not found:
+        ctx.note("no messages match")
+    elif more:
+        ctx.note(f"more: add --before {found[-1].id} for older ones")
 
 
 # -- export ------------------------------------------------------------------------------
@@ -1272,6 +1354,24 @@ COMMANDS = (
         ),
         purge,
         _purge_arguments,
+    ),
+    Command(
+        "search",
+        "search the messages an account may read",
+        "Search what --user may read: the rooms it is in now and its direct conversations, "
+        "or one --room it is in, or its direct conversation --with another account. Every "
+        "word must appear, as a whole word, in any letter case and with or without accents; "
+        '"quoted phrases" (quote them from the shell too) must appear as written. Deleted '
+        "messages never match; an edited one matches its new text. Newest first, one "
+        "line each: id, time (UTC), #room or ->peer, sender and text. When there are "
+        "more, stderr says which --before gets the next page.",
+        (
+            "chatsecure-admin search --user alice deploy friday",
+            "chatsecure-admin search --user alice --room dev '\"release notes\"'",
+            "chatsecure-admin search --user alice --with bob --limit 50 --before 1042 lunch",
+        ),
+        search,
+        _search_arguments,
     ),
     Command(
         "export",

@@ -56,6 +56,7 @@ from chatsecure.storage.models import (
     RoomEventRow,
     RoomInvite,
 )
+from chatsecure.storage.search import compact_search_index, matching, parse_terms
 
 
 class StoreError(Exception):
@@ -599,7 +600,8 @@ class Store:
     def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
         """Delete the account, its memberships, invites and bans; its messages stay, under
         its name, unless ``erase``: then every message it sent goes first, in the same
-        transaction (an erasure request: nothing of it may be left behind).
+        transaction (an erasure request: nothing of it may be left behind, so the search
+        index is compacted too).
 
         One DELETE ... RETURNING, so of two concurrent deletions exactly one succeeds.
         """
@@ -613,6 +615,7 @@ class Store:
                 sent = select(Message.id).where(Message.sender_id == sent_by)
                 s.execute(_forget_edits(sent))
                 s.execute(delete(Message).where(Message.sender_id == sent_by))
+                compact_search_index(s.connection())
             a = s.scalars(
                 delete(Account).where(Account.name_key == username_key(name)).returning(Account)
             ).first()
@@ -1341,6 +1344,47 @@ class Store:
         ):
             return _page_of(rows, limit, newest_first=not oldest_first)
 
+    def search(
+        self,
+        account_id: int,
+        q: str,
+        *,
+        room_id: int | None = None,
+        peer_id: int | None = None,
+        before: int | None = None,
+        limit: int = 20,
+    ) -> tuple[list[StoredMessage], bool]:
+        """Newest first; (matches, more). Only what account_id may read: with room_id, that
+        room only if a member now (else []); with peer_id, the direct conversation of the
+        two; with neither, every room the account is a member of now plus its direct
+        conversations. Deleted messages never match. q is the user's raw text: words and
+        "quoted phrases", all required, whole-word, case- and accent-insensitive; q
+        without any word gives [] (see search.py)."""
+        terms = parse_terms(q)
+        if not terms:
+            return [], False
+        rooms = select(Membership.room_id).where(Membership.account_id == account_id)
+        if peer_id is not None:
+            low, high = _pair(account_id, peer_id)
+            readable = and_(Message.pair_low == low, Message.pair_high == high)
+        elif room_id is not None:
+            readable = and_(Message.room_id == room_id, Message.room_id.in_(rooms))
+        else:
+            readable = or_(
+                Message.room_id.in_(rooms),
+                Message.pair_low == account_id,
+                Message.pair_high == account_id,
+            )
+        query = (
+            select(*MESSAGE_COLUMNS)
+            .outerjoin(Room, Room.id == Message.room_id)
+            .where(readable, Message.deleted.is_(False))
+        )
+        query = matching(query, terms, sqlite=self._is_sqlite, before=before)
+        with self.engine.connect() as conn, conn.execute(query.limit(limit + 1)) as rows:
+            page = _page_of(rows, limit, newest_first=False)
+        return page.messages, page.more
+
     def activity(
         self, account_id: int, *, after_ms: int, before_ms: int, limit: int, newest: bool
     ) -> list[Activity]:
@@ -1570,6 +1614,12 @@ class Store:
                 conn.execute(_forget_edits(ids))
                 conn.execute(delete(Message).where(Message.id.in_(ids)))
         return len(ids)
+
+    def compact_search_index(self) -> None:
+        """Rewrite the search index without what deleted messages left in it (see
+        search.py); after a purge. It rewrites the whole index: seconds per million."""
+        with self._writer.begin() as conn:
+            compact_search_index(conn)
 
     def message_count(self) -> int:
         with self.reading() as s:
