@@ -52,6 +52,9 @@ def test_case_and_accents_do_not_matter(store, people):
     assert _ids(store, people["alice"], "cafe") == [cafe]
     assert _ids(store, people["alice"], "CAFÉ") == [cafe]
     assert _ids(store, people["alice"], "naïve") == [naive]
+    decomposed = _say(store, "alice", "Cafe\u0301 again")  # e and a combining accent
+    assert _ids(store, people["alice"], "café") == [decomposed, cafe]
+    assert _ids(store, people["alice"], "cafe\u0301") == [decomposed, cafe]
 
 
 def test_whole_words_only(store, people):
