@@ -182,8 +182,15 @@ def search_postgresql(messages: int, queries: int, say: Callable[[str], None]) -
         figures = _time_queries(store, queries, say)
         with store.engine.connect() as conn:
             index = conn.execute(text("SELECT pg_relation_size('ix_messages_search')")).scalar_one()
+            words = conn.execute(
+                text("SELECT SUM(pg_column_size(search_vector)) FROM messages")
+            ).scalar_one()
         figures["index_mib_per_million"] = index / 2**20 * 1_000_000 / messages
-        say(f"  index {figures['index_mib_per_million']:.1f} MiB per million messages")
+        figures["words_column_mib_per_million"] = words / 2**20 * 1_000_000 / messages
+        say(
+            f"  index {figures['index_mib_per_million']:.1f} MiB per million messages, "
+            f"and the column of words it is over {figures['words_column_mib_per_million']:.1f}"
+        )
         store.close()
         return figures
     finally:
