@@ -47,6 +47,7 @@ ROWS: list[Row] = [
     ("search", "phrase_p99_ms", "search: a word and a phrase, p99", "ms", False),
     ("search", "index_mib_per_million", "search index size per million messages", "MiB", False),
     ("search", "write_cost_x", "search: batch insert time with the index", "x", False),
+    ("search", "compact_s_per_million", "search: compacting the index", "s/M msgs", False),
     ("idle", "kib_per_connection", "idle: server memory per connection", "KiB", False),
     ("idle", "idle_cpu_pct", "idle: server CPU", "%", False),
 ]

@@ -9,8 +9,11 @@ half of the rooms, so about one message in twenty is a match it may read.
 
 from __future__ import annotations
 
+import argparse
+import json
 import random
 import statistics
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -70,9 +73,13 @@ def fill(store: Store, count: int) -> float:
     return count / (time.monotonic() - t)
 
 
-def _new_store(folder: Path, revision: str = "head") -> Store:
-    folder.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(f"sqlite:///{folder / 'chat.db'}")
+def _new_store(folder: Path, revision: str = "head", url: str | None = None) -> Store:
+    """A store with the writer in every room and the reader in half: on a SQLite file in
+    ``folder``, or on the (empty) database at ``url``."""
+    if url is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        url = f"sqlite:///{folder / 'chat.db'}"
+    engine = make_engine(url)
     upgrade(engine, revision)
     store = Store(engine)
     store.create_accounts([("writer", "-")], [f"s{i}" for i in range(ROOMS)])
@@ -112,10 +119,8 @@ def write_cost(work: Path, count: int) -> float:
     return rates[0] / rates[1]
 
 
-def search(work: Path, messages: int, queries: int, say: Callable[[str], None]) -> dict[str, Any]:
-    store = _new_store(work / "search")
-    rate = fill(store, messages)
-    say(f"  {messages:,} messages stored with the index at {rate:,.0f}/s")
+def _time_queries(store: Store, queries: int, say: Callable[[str], None]) -> dict[str, float]:
+    """Median and p99 of each kind of search the reader makes, in ms."""
     reader = store.get_account("reader")
     assert reader is not None
     found, more = store.search(reader.id, COMMON)
@@ -129,22 +134,89 @@ def search(work: Path, messages: int, queries: int, say: Callable[[str], None]) 
         "room": lambda: store.search(reader.id, COMMON, room_id=room),
         "phrase": lambda: store.search(reader.id, f'{COMMON} "{" ".join(PHRASE)}"'),
     }
-    figures: dict[str, Any] = {}
+    figures = {}
     for name, call in cases.items():
         call()  # warm the page cache
         p50, p99 = _timings(call, queries)
         figures[f"{name}_p50_ms"], figures[f"{name}_p99_ms"] = p50, p99
         say(f"  search {name}: median {p50:.2f} ms, p99 {p99:.2f} ms")
+    return figures
+
+
+def search(work: Path, messages: int, queries: int, say: Callable[[str], None]) -> dict[str, Any]:
+    store = _new_store(work / "search")
+    rate = fill(store, messages)
+    say(f"  {messages:,} messages stored with the index at {rate:,.0f}/s")
+    figures: dict[str, Any] = _time_queries(store, queries, say)
     index, database = _sizes(store)
     figures["index_mib_per_million"] = index / 2**20 * 1_000_000 / messages
     figures["index_share_pct"] = 100 * index / database
     figures["messages"] = float(messages)
     figures["fill_per_s"] = rate
+    t = time.monotonic()
+    store.compact_search_index()  # what a purge or an erasure ends with
+    figures["compact_s_per_million"] = (time.monotonic() - t) * 1_000_000 / messages
     store.close()
     figures["write_cost_x"] = write_cost(work, min(messages, WRITE_COST_MESSAGES))
     say(
         f"  index {figures['index_mib_per_million']:.1f} MiB per million messages "
         f"({figures['index_share_pct']:.0f}% of the file); batch inserts "
-        f"{figures['write_cost_x']:.2f}x slower with it"
+        f"{figures['write_cost_x']:.2f}x slower with it; compacting it takes "
+        f"{figures['compact_s_per_million']:.1f}s per million messages"
     )
     return {key: float(value) for key, value in figures.items()}
+
+
+def search_postgresql(messages: int, queries: int, say: Callable[[str], None]) -> dict[str, float]:
+    """The same searches on a PostgreSQL server the run starts (as the tests do)."""
+    from tests.pg import PostgresServer  # noqa: PLC0415 - only this run needs the tests' server
+
+    postgres = PostgresServer()
+    postgres.start()
+    try:
+        store = _new_store(Path(), url=postgres.new_database())
+        rate = fill(store, messages)
+        with store.engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE messages")
+        say(f"  {messages:,} messages stored with the index at {rate:,.0f}/s (PostgreSQL)")
+        figures = _time_queries(store, queries, say)
+        with store.engine.connect() as conn:
+            index = conn.execute(text("SELECT pg_relation_size('ix_messages_search')")).scalar_one()
+            words = conn.execute(
+                text("SELECT SUM(pg_column_size(search_vector)) FROM messages")
+            ).scalar_one()
+        figures["index_mib_per_million"] = index / 2**20 * 1_000_000 / messages
+        figures["words_column_mib_per_million"] = words / 2**20 * 1_000_000 / messages
+        say(
+            f"  index {figures['index_mib_per_million']:.1f} MiB per million messages, "
+            f"and the column of words it is over {figures['words_column_mib_per_million']:.1f}"
+        )
+        store.close()
+        return figures
+    finally:
+        postgres.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.search",
+        description="The search scenario alone, on SQLite or PostgreSQL, printed.",
+    )
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--queries", type=int, default=1000)
+    parser.add_argument("--postgresql", action="store_true", help="on a PostgreSQL server")
+    args = parser.parse_args()
+
+    def say(line: str) -> None:
+        print(line, flush=True)
+
+    if args.postgresql:
+        figures = search_postgresql(args.messages, args.queries, say)
+    else:
+        with tempfile.TemporaryDirectory(prefix="chatsecure-bench-search-") as folder:
+            figures = search(Path(folder), args.messages, args.queries, say)
+    print(json.dumps(figures, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -159,6 +159,8 @@ def _search_objects(engine: Engine) -> set[str]:
             "SELECT proname FROM pg_proc WHERE proname LIKE 'chatsecure_search%'"
             " UNION ALL SELECT indexname FROM pg_indexes WHERE indexname = 'ix_messages_search'"
             " UNION ALL SELECT extname FROM pg_extension WHERE extname = 'unaccent'"
+            " UNION ALL SELECT column_name FROM information_schema.columns"
+            " WHERE table_name = 'messages' AND column_name = 'search_vector'"
         )
     with engine.connect() as conn:
         return set(conn.execute(text(query)).scalars())
@@ -196,11 +198,9 @@ def test_0006_indexes_the_messages_there_and_downgrades(database_url):
             "chatsecure_search_phrase",
             "ix_messages_search",
             "unaccent",
+            "search_vector",
         }
-        found = (
-            "SELECT id FROM messages WHERE chatsecure_search_vector(text)"
-            " @@ chatsecure_search_phrase('deja')"
-        )
+        found = "SELECT id FROM messages WHERE search_vector @@ chatsecure_search_phrase('deja')"
     with engine.connect() as conn:
         assert conn.execute(text(found)).scalars().all() == [1]
     downgrade(engine, "0005")
@@ -209,4 +209,35 @@ def test_0006_indexes_the_messages_there_and_downgrades(database_url):
         assert conn.execute(text("SELECT text FROM messages")).scalar_one() == "Déjà vu"
     upgrade(engine)
     assert _compare(engine) == []
+    engine.dispose()
+
+
+def test_the_search_index_follows_the_messages_at_head(database_url):
+    """A later migration that copies the messages table (a batch on SQLite) would drop
+    the triggers that keep the index, and search would quietly go stale."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    if engine.dialect.name == "sqlite":
+        found = "SELECT rowid FROM messages_fts WHERE messages_fts MATCH :word"
+    else:
+        found = "SELECT id FROM messages WHERE search_vector @@ chatsecure_search_phrase(:word)"
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO rooms (id, name, created_at, private, topic)"
+                " VALUES (1, 'dev', '2026-01-01', false, '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ts_ms, room_id, sender_name, text, deleted)"
+                " VALUES (1, 5, 1, 'alice', 'first words', false)"
+            )
+        )
+        assert conn.execute(text(found), {"word": "first"}).scalars().all() == [1]
+        conn.execute(text("UPDATE messages SET text = 'second words' WHERE id = 1"))
+        assert conn.execute(text(found), {"word": "first"}).scalars().all() == []
+        assert conn.execute(text(found), {"word": "second"}).scalars().all() == [1]
+        conn.execute(text("DELETE FROM messages"))
+        assert conn.execute(text(found), {"word": "words"}).scalars().all() == []
     engine.dispose()

@@ -52,6 +52,9 @@ def test_case_and_accents_do_not_matter(store, people):
     assert _ids(store, people["alice"], "cafe") == [cafe]
     assert _ids(store, people["alice"], "CAFÉ") == [cafe]
     assert _ids(store, people["alice"], "naïve") == [naive]
+    decomposed = _say(store, "alice", "Cafe\u0301 again")  # e and a combining accent
+    assert _ids(store, people["alice"], "café") == [decomposed, cafe]
+    assert _ids(store, people["alice"], "cafe\u0301") == [decomposed, cafe]
 
 
 def test_whole_words_only(store, people):
@@ -197,3 +200,11 @@ def test_an_erasure_leaves_no_word_in_the_index(store, people):
         _say(store, "bob", f"filler {i}")
     store.delete_account("carol", erase=True)
     assert not _file_holds(store, b"zanzibarquokka")
+
+
+def test_a_page_of_long_messages_ends_early_with_more(store, people):
+    long_ids = [_say(store, "alice", "needle " + "x" * 3990) for _ in range(20)]
+    page, more = store.search(people["bob"], "needle", limit=20)
+    assert more
+    assert [m.id for m in page] == long_ids[::-1][: len(page)]
+    assert 0 < len(page) < 20

@@ -13,15 +13,25 @@ import functools
 import re
 from typing import Any, TypeVarTuple
 
-from sqlalchemy import ColumnElement, Connection, Select, bindparam, column, func, insert, table
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Select,
+    bindparam,
+    column,
+    func,
+    insert,
+    literal_column,
+    table,
+)
 from sqlalchemy.orm import InstrumentedAttribute
 
 from chatsecure.storage.models import Message
 
 SQLITE_FTS_TABLE = "messages_fts"
-PG_VECTOR_FUNCTION = "chatsecure_search_vector"
 PG_PHRASE_FUNCTION = "chatsecure_search_phrase"
 PG_INDEX = "ix_messages_search"
+PG_VECTOR_COLUMN = "search_vector"  # messages' words, kept by PostgreSQL (GENERATED)
 # More terms make a query slower and no more useful: the rest are ignored.
 MAX_TERMS = 16
 
@@ -63,9 +73,11 @@ def compact_search_index(conn: Connection) -> None:
 
 def include_in_models(name: str | None, type_: str, _parent: Any = None) -> bool:
     """Alembic's ``include_name``: compare everything but the search index, which the
-    models do not describe (an FTS5 table and its shadow tables, an expression index)."""
+    models do not describe (an FTS5 table and its shadow tables; a generated column and
+    its index)."""
     search_table = type_ == "table" and str(name).startswith(SQLITE_FTS_TABLE)
-    return not (search_table or (type_ == "index" and name == PG_INDEX))
+    search_column = type_ == "column" and name == PG_VECTOR_COLUMN
+    return not (search_table or search_column or (type_ == "index" and name == PG_INDEX))
 
 
 def matching(
@@ -88,7 +100,7 @@ def matching(
             for i, term in enumerate(terms)
         ]
         wanted = functools.reduce(lambda a, b: a.op("&&")(b), phrases)
-        vector = getattr(func, PG_VECTOR_FUNCTION)(Message.text)
+        vector: ColumnElement[Any] = literal_column(f"{Message.__tablename__}.{PG_VECTOR_COLUMN}")
         query = query.where(vector.op("@@")(wanted))
         key = Message.id
     if before is not None:

@@ -1359,7 +1359,8 @@ class Store:
         two; with neither, every room the account is a member of now plus its direct
         conversations. Deleted messages never match. q is the user's raw text: words and
         "quoted phrases", all required, whole-word, case- and accent-insensitive; q
-        without any word gives [] (see search.py)."""
+        without any word gives [] (see search.py). Like a history page, the matches end
+        early (with ``more``) once their text passes ``PAGE_TEXT_CHARS``."""
         terms = parse_terms(q)
         if not terms:
             return [], False
