@@ -78,7 +78,15 @@ def upgrade() -> None:
     op.create_index(op.f("ix_files_sha256"), "files", ["sha256"], unique=False)
     op.create_index(op.f("ix_files_account_id"), "files", ["account_id"], unique=False)
     _alter_messages(_add_file_id)
-    op.create_index(op.f("ix_messages_file_id"), "messages", ["file_id"], unique=False)
+    shares_file = sa.text("file_id IS NOT NULL")
+    op.create_index(
+        op.f("ix_messages_file_id"),
+        "messages",
+        ["file_id"],
+        unique=False,
+        postgresql_where=shares_file,
+        sqlite_where=shares_file,
+    )
 
 
 def downgrade() -> None:
