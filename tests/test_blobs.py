@@ -115,6 +115,15 @@ def test_clear_partials_removes_what_a_crash_left(blobs, tmp_path):
     LocalBlobs(tmp_path / "never made").clear_partials()  # nothing there: no error
 
 
+def test_clear_partials_puts_back_a_blob_a_crashed_sweep_set_aside(blobs, tmp_path):
+    sha = _upload(blobs, b"set aside")
+    aside = tmp_path / "files" / "tmp" / f"{sha}.0123abcd.sweep"
+    blobs.path(sha).rename(aside)
+    blobs.clear_partials()
+    assert blobs.path(sha).read_bytes() == b"set aside"
+    assert not aside.exists()
+
+
 def test_delete_if_idle_spares_a_blob_used_recently(blobs):
     sha = _upload(blobs, b"shared")
     assert not blobs.delete_if_idle(sha, 600)

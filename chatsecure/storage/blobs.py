@@ -35,6 +35,7 @@ PRIVATE_FILE_MODE = 0o600
 PRIVATE_FOLDER_MODE = 0o700
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 TEMP_FOLDER = "tmp"
+SWEEP_SUFFIX = ".sweep"  # a blob a sweep set aside in tmp, named <sha256>.<random>.sweep
 # A blob used this recently is never swept (see the module's docstring).
 SWEEP_IDLE_SECONDS = 600.0
 SWEEP_BATCH = 1000  # file rows per sweep transaction
@@ -122,8 +123,9 @@ class LocalBlobs:
         checked_sha256(sha256)
         return self.folder / sha256[:2] / sha256[2:4] / sha256
 
-    def _make_folder(self, folder: Path) -> None:
-        """``folder`` and its missing parents, each 0700 (mkdir's mode, not the umask's)."""
+    def _make_folder(self, folder: Path) -> list[Path]:
+        """``folder`` and its missing parents, each 0700 (mkdir's mode, not the umask's);
+        the folders whose entries changed (the parents of those made), to fsync."""
         missing: list[Path] = []
         while not folder.is_dir():
             missing.append(folder)
@@ -132,6 +134,7 @@ class LocalBlobs:
             with suppress(FileExistsError):
                 path.mkdir(mode=PRIVATE_FOLDER_MODE)
                 path.chmod(PRIVATE_FOLDER_MODE)
+        return [path.parent for path in missing]
 
     def begin(self) -> Partial:
         self._make_folder(self._temp)
@@ -145,9 +148,10 @@ class LocalBlobs:
         try:
             os.utime(final)
         except FileNotFoundError:
-            self._make_folder(final.parent)
+            changed = self._make_folder(final.parent)
             os.replace(partial.path, final)
-            _fsync_folder(final.parent)
+            for folder in (final.parent, *changed):
+                _fsync_folder(folder)
         else:
             partial.discard()
 
@@ -170,24 +174,32 @@ class LocalBlobs:
         if not path.exists():
             return False
         self._make_folder(self._temp)
-        aside = self._temp / f"{secrets.token_hex(16)}.sweep"
+        aside = self._temp / f"{sha256}.{secrets.token_hex(8)}{SWEEP_SUFFIX}"
         try:
             os.rename(path, aside)
-        except FileNotFoundError:
+        except FileNotFoundError:  # another sweep took it
             return False
-        if time.time() - aside.stat().st_mtime < idle_seconds:
-            os.replace(aside, path)  # the same bytes as any copy an upload made meanwhile
+        try:
+            if time.time() - aside.stat().st_mtime < idle_seconds:
+                os.replace(aside, path)  # the same bytes as any copy an upload made meanwhile
+                return False
+            aside.unlink()
+        except FileNotFoundError:  # a starting server's clear_partials put it back
             return False
-        aside.unlink()
         return True
 
     def clear_partials(self) -> None:
-        """Remove what uploads (and sweeps) left in ``tmp`` when the server stopped."""
+        """Remove the uploads left in ``tmp`` when the server stopped; put back a blob a
+        sweep had set aside (``remove_orphans`` takes it later if it is unused)."""
         if not self._temp.is_dir():
             return
         for entry in self._temp.iterdir():
+            sha256 = entry.name.partition(".")[0]
             with suppress(FileNotFoundError):
-                entry.unlink()
+                if entry.name.endswith(SWEEP_SUFFIX) and SHA256_HEX.fullmatch(sha256):
+                    os.replace(entry, self.path(sha256))
+                else:
+                    entry.unlink()
 
     def stored(self, *, after: str = "") -> Iterator[str]:
         """The SHA-256 of every blob, in order, those after ``after`` only."""
