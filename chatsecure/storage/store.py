@@ -330,7 +330,7 @@ def _forget_edits(message_ids: Any) -> Any:
 
 
 # Whether a message shares the file (the row in files): then it is the file's to keep.
-_shared = select(Message.id).where(Message.file_id == File.id).exists()
+_FILE_SHARED = select(Message.id).where(Message.file_id == File.id).exists()
 
 
 # The INSERT constructs of the databases the store runs on: both have ON CONFLICT.
@@ -1681,7 +1681,7 @@ class Store:
         """The size of the live files the account uploaded (those a message shares): what
         counts against its quota."""
         query = select(func.coalesce(func.sum(File.size), 0)).where(
-            File.account_id == account_id, _shared
+            File.account_id == account_id, _FILE_SHARED
         )
         with self.engine.connect() as conn:
             return int(conn.scalar(query) or 0)
@@ -1713,11 +1713,13 @@ class Store:
         erased messages), in a short transaction; the SHA-256s no remaining row uses,
         whose blobs may go (see ``blobs.sweep_unreferenced``)."""
         with self._writer.begin() as conn:
-            ids = list(conn.scalars(select(File.id).where(~_shared).limit(limit)))
+            ids = list(conn.scalars(select(File.id).where(~_FILE_SHARED).limit(limit)))
             if not ids:
                 return []
             gone = set(
-                conn.scalars(delete(File).where(File.id.in_(ids), ~_shared).returning(File.sha256))
+                conn.scalars(
+                    delete(File).where(File.id.in_(ids), ~_FILE_SHARED).returning(File.sha256)
+                )
             )
             if not gone:
                 return []
@@ -1727,7 +1729,7 @@ class Store:
     def has_unreferenced_files(self) -> bool:
         """Whether ``sweep_files`` has anything left to drop."""
         with self.engine.connect() as conn:
-            return conn.scalar(select(File.id).where(~_shared).limit(1)) is not None
+            return conn.scalar(select(File.id).where(~_FILE_SHARED).limit(1)) is not None
 
     def shas_in_use(self, shas: Iterable[str]) -> set[str]:
         """Those of ``shas`` that some file row uses (the others' blobs are orphans)."""
