@@ -241,3 +241,69 @@ def test_the_search_index_follows_the_messages_at_head(database_url):
         conn.execute(text("DELETE FROM messages"))
         assert conn.execute(text(found), {"word": "words"}).scalars().all() == []
     engine.dispose()
+
+
+def test_0007_adds_files_keeping_messages_and_their_triggers(database_url):
+    engine = make_engine(database_url)
+    sqlite = engine.dialect.name == "sqlite"
+    upgrade(engine, "0005")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, name_key, password_hash, created_at, disabled,"
+                " failed_logins, credential_generation) VALUES"
+                " (1, 'alice', 'alice', 'h', '2026-01-01', false, 0, 0)"
+            )
+        )
+        conn.execute(
+            text("INSERT INTO rooms (id, name, created_at) VALUES (1, 'dev', '2026-01-01')")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ts_ms, room_id, sender_id, sender_name, text)"
+                " VALUES (7, 5, 1, 1, 'alice', 'hi')"
+            )
+        )
+        if sqlite:  # a later revision may index messages by trigger; the copy must keep it
+            conn.execute(text("CREATE TABLE seen (id INTEGER)"))
+            conn.execute(
+                text(
+                    "CREATE TRIGGER messages_seen AFTER INSERT ON messages"
+                    " BEGIN INSERT INTO seen VALUES (new.id); END"
+                )
+            )
+    upgrade(engine, "0007")
+    columns = {c["name"] for c in inspect(engine).get_columns("messages")}
+    assert "file_id" in columns
+    with engine.begin() as conn:
+        assert conn.execute(text("SELECT id, text, file_id FROM messages")).one() == (7, "hi", None)
+        conn.execute(
+            text(
+                "INSERT INTO files (id, sha256, size, name, mime, account_id, created_ms)"
+                " VALUES ('f1', :sha, 3, 'a.txt', 'text/plain', 1, 9)"
+            ),
+            {"sha": "a" * 64},
+        )
+        conn.execute(
+            text(
+                "INSERT INTO messages (id, ts_ms, room_id, sender_id, sender_name, text, file_id)"
+                " VALUES (8, 6, 1, 1, 'alice', 'a.txt', 'f1')"
+            )
+        )
+        if sqlite:
+            assert conn.execute(text("SELECT id FROM seen")).scalars().all() == [8]
+    downgrade(engine, "0005")
+    assert "files" not in inspect(engine).get_table_names()
+    assert "file_id" not in {c["name"] for c in inspect(engine).get_columns("messages")}
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM messages")).scalar_one() == 2
+        if sqlite:
+            triggers = "SELECT count(*) FROM sqlite_master WHERE type = 'trigger'"
+            assert conn.execute(text(triggers)).scalar_one() == 1
+    if sqlite:
+        with engine.begin() as conn:
+            conn.execute(text("DROP TRIGGER messages_seen"))
+            conn.execute(text("DROP TABLE seen"))
+    upgrade(engine)
+    assert _compare(engine) == []
+    engine.dispose()

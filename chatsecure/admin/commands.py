@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,7 +32,14 @@ from chatsecure.admin.status import (
 )
 from chatsecure.atomicfile import atomic_write
 from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
-from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
+from chatsecure.export import (
+    FORMATS,
+    ExportFile,
+    ExportRecord,
+    export_to_path,
+    saved_file_name,
+    write_records,
+)
 from chatsecure.lockout import locked_until
 from chatsecure.names import (
     USERNAME_MAX,
@@ -43,6 +51,12 @@ from chatsecure.names import (
 from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
 from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
+from chatsecure.storage.blobs import (
+    PRIVATE_FILE_MODE,
+    PRIVATE_FOLDER_MODE,
+    LocalBlobs,
+    sweep_unreferenced,
+)
 from chatsecure.storage.db import (
     current_revision,
     head_revision,
@@ -467,6 +481,19 @@ def deluser(ctx: Context, args: argparse.Namespace) -> None:
     except NoSuchAccountError:
         raise CommandError(f"there is no account named {args.name!r}") from None
     ctx.say(f"deleted account {account.name!r}. {effects}")
+    if args.erase:
+        _sweep_files(ctx)
+
+
+def _sweep_files(ctx: Context) -> None:
+    """Delete the files that deleted messages shared, unless another message shares the
+    same bytes (a file used in the last minutes stays for the server's own sweep)."""
+    files = ctx.settings.files
+    if not files.enabled:
+        return
+    removed = sweep_unreferenced(ctx.store(), LocalBlobs(files.dir))
+    if removed:
+        ctx.note(f"deleted {removed} file{'' if removed == 1 else 's'} no message shares any more")
 
 
 def set_admin(ctx: Context, args: argparse.Namespace) -> None:
@@ -883,6 +910,7 @@ def purge(ctx: Context, args: argparse.Namespace) -> None:
     ctx.say(
         f"deleted {deleted} message{'' if deleted == 1 else 's'} {where} before {format_ts(before)}"
     )
+    _sweep_files(ctx)
 
 
 # -- search ------------------------------------------------------------------------------
@@ -975,24 +1003,82 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE", help="before this time (not included)")
     parser.add_argument("--format", choices=FORMATS, default="txt", help="default: txt")
     parser.add_argument("--output", metavar="FILE", type=Path, help="write here, not to stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --output file (and files)"
+    )
+    parser.add_argument(
+        "--with-files",
+        metavar="DIR",
+        type=Path,
+        help="also copy the files the messages share into DIR (made 0700 if missing)",
+    )
 
 
 def export_records(rows: Iterable[MessageRow]) -> Iterator[ExportRecord]:
     """Store rows as export records (the store keeps milliseconds; exports show RFC 3339)."""
-    return (
-        ExportRecord(
-            message_id,
-            format_ts(ts_ms),
-            sender,
-            room,
-            to,
-            text,
+    for row in rows:
+        edited_ms = row[6]
+        yield ExportRecord(
+            row[0],
+            format_ts(row[1]),
+            row[2],
+            row[4],
+            row[5],
+            row[3],
             None if edited_ms is None else format_ts(edited_ms),
-            deleted,
+            row[7],
+            None if row[8] is None else ExportFile._make(row[8:]),
         )
-        for message_id, ts_ms, sender, text, room, to, edited_ms, deleted in rows
-    )
+
+
+class FileCopier:
+    """Copies the files of exported records into a folder as they stream past.
+
+    Each is saved as ``saved_file_name`` (never a path from the stored name), 0600 in a
+    0700 folder. A file whose bytes are gone from the file store is reported, not fatal.
+    """
+
+    def __init__(self, ctx: Context, folder: Path, *, replace: bool) -> None:
+        self.ctx = ctx
+        self.folder = folder
+        self.replace = replace
+        self.blobs = LocalBlobs(ctx.settings.files.dir)
+        self.copied = 0
+        self.missing = 0
+
+    def __call__(self, records: Iterable[ExportRecord]) -> Iterator[ExportRecord]:
+        for record in records:
+            if record.file is not None:
+                self._copy(record.id, record.file)
+            yield record
+
+    def _copy(self, message_id: int, file: ExportFile) -> None:
+        target = self.folder / saved_file_name(file)
+        try:
+            source = self.blobs.open(file.sha256)
+        except (FileNotFoundError, ValueError):
+            self.missing += 1
+            self.ctx.note(f"the file {file.id} of message {message_id} is gone from the file store")
+            return
+        if self.replace:
+            target.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            fd = os.open(target, flags, PRIVATE_FILE_MODE)
+        except FileExistsError:
+            source.close()
+            raise CommandError(f"{target} already exists; add --force to replace it") from None
+        with source, open(fd, "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+        self.copied += 1
+
+
+def _files_folder(folder: Path) -> None:
+    """Make the folder the files go to, 0700, unless it is there."""
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--with-files: {folder} is not a folder")
+    folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
 
 
 def _date_option(value: str | None, option: str) -> int | None:
@@ -1023,15 +1109,24 @@ def export(ctx: Context, args: argparse.Namespace) -> None:
         account = _existing_account(ctx, args.user)
         rows = store.iter_message_rows(visible_to=account.id, since_ms=since, until_ms=until)
     progress = Progress(ctx.stderr, "messages exported", terminal_only=True)
+    records = export_records(rows)
+    copier: FileCopier | None = None
+    if args.with_files is not None:
+        _files_folder(args.with_files)
+        copier = FileCopier(ctx, args.with_files, replace=args.force)
+        records = copier(records)
     if output is None:
-        write_records(export_records(rows), ctx.stdout, args.format, progress)
+        write_records(records, ctx.stdout, args.format, progress)
         progress.finish()
-        return
-    count = export_to_path(
-        export_records(rows), output, args.format, overwrite=args.force, progress=progress
-    )
-    progress.finish()
-    ctx.note(f"exported {count} messages to {output}")
+    else:
+        count = export_to_path(
+            records, output, args.format, overwrite=args.force, progress=progress
+        )
+        progress.finish()
+        ctx.note(f"exported {count} messages to {output}")
+    if copier is not None:
+        missing = f" ({copier.missing} gone from the file store)" if copier.missing else ""
+        ctx.note(f"copied {copier.copied} files to {args.with_files}{missing}")
 
 
 # -- setting up and checking -------------------------------------------------------------
