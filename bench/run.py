@@ -623,12 +623,19 @@ def machine() -> dict[str, Any]:
 
 
 # Each scenario gets the folder, the scale and the servers of the rooms scenarios.
+def _file_transfer(work: Path, scale: Scale) -> dict[str, Any]:
+    from bench.files import file_transfer  # noqa: PLC0415 - bench.files builds on this module
+
+    return file_transfer(work, scale)
+
+
 SCENARIOS: dict[str, Callable[[Path, Scale, Sequence[str]], dict[str, Any]]] = {
     "rooms": rooms_scenarios,
     "ingest": lambda w, s, _servers: {"ingest": ingest(w, s)},
     "storm": lambda w, s, _servers: {"login_storm": login_storm(w, s)},
     "history": lambda w, s, _servers: history_and_export(w, s),
     "idle": lambda w, s, _servers: {"idle": idle(w, s)},
+    "files": lambda w, s, _servers: {"file_transfer": _file_transfer(w, s)},
 }
 
 
