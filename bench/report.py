@@ -50,6 +50,9 @@ ROWS: list[Row] = [
     ("search", "compact_s_per_million", "search: compacting the index", "s/M msgs", False),
     ("idle", "kib_per_connection", "idle: server memory per connection", "KiB", False),
     ("idle", "idle_cpu_pct", "idle: server CPU", "%", False),
+    ("file_transfer", "chat_p99_during_ms", "chat p99 while 5 clients upload", "ms", False),
+    ("file_transfer", "chat_p99_before_ms", "chat p99 before the uploads", "ms", False),
+    ("file_transfer", "upload_mib_per_s", "uploads, 5 clients together", "MiB/s", True),
 ]
 
 TARGETS: dict[tuple[str, str], tuple[str, Any]] = {

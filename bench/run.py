@@ -639,6 +639,12 @@ def machine() -> dict[str, Any]:
 
 
 # Each scenario gets the folder, the scale and the servers of the rooms scenarios.
+def _file_transfer(work: Path, scale: Scale) -> dict[str, Any]:
+    from bench.files import file_transfer  # noqa: PLC0415 - bench.files builds on this module
+
+    return file_transfer(work, scale)
+
+
 SCENARIOS: dict[str, Callable[[Path, Scale, Sequence[str]], dict[str, Any]]] = {
     "rooms": rooms_scenarios,
     "ingest": lambda w, s, _servers: {"ingest": ingest(w, s)},
@@ -646,6 +652,7 @@ SCENARIOS: dict[str, Callable[[Path, Scale, Sequence[str]], dict[str, Any]]] = {
     "history": lambda w, s, _servers: history_and_export(w, s),
     "idle": lambda w, s, _servers: {"idle": idle(w, s)},
     "search": lambda w, s, _servers: {"search": {"chatsecure": search(w, *s.search, say)}},
+    "files": lambda w, s, _servers: {"file_transfer": _file_transfer(w, s)},
 }
 
 

@@ -1,5 +1,6 @@
 """Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, stored
-login failures whose window has ended, changes made elsewhere (the journal), and retention."""
+login failures whose window has ended, changes made elsewhere (the journal), retention,
+uploads past their time and files no message refers to."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator
+from chatsecure.server.core.files import Files
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.journal import Journal
 from chatsecure.server.core.live import LiveSettings
@@ -25,6 +27,9 @@ BLOCKED_POLL_INTERVAL = 2.0
 # A batch of ended address failures is deleted this often: more than a node's bcrypt
 # pool can fail in the time, so the table stays as small as the open windows.
 PRUNE_INTERVAL = 10.0
+# Files no message refers to (after deletions elsewhere, or a crash) are looked for this
+# often; a deletion here, or by retention, collects at once.
+FILE_SWEEP_INTERVAL = 3600.0
 
 
 class Housekeeper:
@@ -37,6 +42,7 @@ class Housekeeper:
         auth: Authenticator,
         journal: Journal,
         retention: Retention,
+        files: Files,
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
@@ -46,9 +52,10 @@ class Housekeeper:
         self._auth = auth
         self._journal = journal
         self._retention = retention
+        self._files = files
         self._observers = observers
         self._clock = clock
-        self._next_poll = self._next_prune = clock()
+        self._next_poll = self._next_prune = self._next_sweep = clock()
         self._ticker = Ticker("housekeeping", HOUSEKEEPING_INTERVAL, self._tick)
 
     def start(self) -> None:
@@ -69,7 +76,13 @@ class Housekeeper:
                 self._next_prune = now + PRUNE_INTERVAL
                 self._auth.prune_failures()
                 self._journal.prune(now_ms())
-            self._retention.tick(now)
+            self._files.expire(now)
+            if self._retention.tick(now):
+                self._files.collect()
+            if now >= self._next_sweep:
+                self._next_sweep = now + FILE_SWEEP_INTERVAL
+                self._files.collect()
+                self._files.remove_orphans()
         except Exception:
             log.exception("housekeeping failed; will retry")
             self._observers.emit(events.Fault("housekeeping failed; see the log"))
