@@ -69,9 +69,9 @@ class Edits:
             raise Refusal(Why.NO_SUCH_MESSAGE, f"no message {message_id}")
         message = ref.message
         self.tell(ref, MessageDeleted(message_id, session.user, message.room, message.to))
-        session.outbox.reply(label, Done())
         if message.file is not None:
-            self._files.collect()
+            self._files.collect()  # before the ok: the file is gone when the client hears it
+        session.outbox.reply(label, Done())
 
     def _readable(self, session: Session, message_id: int, *, admin: bool = False) -> MessageRef:
         """The message if the session may read it (an admin: any room's), and it is not
