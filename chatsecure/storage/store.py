@@ -523,6 +523,8 @@ class Store:
         self._is_sqlite = engine.dialect.name == "sqlite"
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
+        # Messages were deleted through this store since its search index was compacted.
+        self.search_index_stale = False
 
     def close(self) -> None:
         """Close the pooled connections (one pool behind all three engines); the store
@@ -1643,7 +1645,8 @@ class Store:
             s.execute(_forget_edits([message_id]))
             where = self._conversation(s, *row)
             self._journal(s, origin, "deleted", message_id=message_id, by=by, **where)
-            return True
+        self.search_index_stale = True
+        return True
 
     def mark_read(
         self,
@@ -1718,11 +1721,14 @@ class Store:
             if ids:
                 conn.execute(_forget_edits(ids))
                 conn.execute(delete(Message).where(Message.id.in_(ids)))
+        if ids:
+            self.search_index_stale = True
         return len(ids)
 
     def compact_search_index(self) -> None:
         """Rewrite the search index without what deleted messages left in it (see
         search.py); after a purge. It rewrites the whole index: seconds per million."""
+        self.search_index_stale = False
         with self._writer.begin() as conn:
             compact_search_index(conn)
 

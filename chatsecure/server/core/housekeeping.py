@@ -1,6 +1,6 @@
 """Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, stored
 login failures whose window has ended, changes made elsewhere (the journal), retention,
-uploads past their time and files no message refers to."""
+uploads past their time, files no message refers to, and the search index's upkeep."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from chatsecure.server.core.notices import EndReason, StillThere
 from chatsecure.server.core.retention import Retention
 from chatsecure.server.core.sessions import Sessions
 from chatsecure.server.core.ticker import Ticker
-from chatsecure.storage.store import now_ms
+from chatsecure.storage.store import Store, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,10 @@ BLOCKED_POLL_INTERVAL = 2.0
 # pool can fail in the time, so the table stays as small as the open windows.
 PRUNE_INTERVAL = 10.0
 # Files no message refers to (after deletions elsewhere, or a crash) are looked for this
-# often; a deletion here, or by retention, collects at once.
-FILE_SWEEP_INTERVAL = 3600.0
+# often, a deletion here or by retention collecting at once; and the search index is
+# compacted as often when messages were deleted, so their words leave the file too (a
+# rewrite of the index: about a second per million messages on SQLite).
+UPKEEP_INTERVAL = 3600.0
 
 
 class Housekeeper:
@@ -37,6 +39,7 @@ class Housekeeper:
         self,
         *,
         settings: LiveSettings,
+        store: Store,
         hub: Hub,
         sessions: Sessions,
         auth: Authenticator,
@@ -47,6 +50,7 @@ class Housekeeper:
         clock: Callable[[], float],
     ) -> None:
         self._settings = settings
+        self._store = store
         self._hub = hub
         self._sessions = sessions
         self._auth = auth
@@ -80,9 +84,11 @@ class Housekeeper:
             if self._retention.tick(now):
                 self._files.collect()
             if now >= self._next_sweep:
-                self._next_sweep = now + FILE_SWEEP_INTERVAL
+                self._next_sweep = now + UPKEEP_INTERVAL
                 self._files.collect()
                 self._files.remove_orphans()
+                if self._store.search_index_stale:
+                    self._store.compact_search_index()
         except Exception:
             log.exception("housekeeping failed; will retry")
             self._observers.emit(events.Fault("housekeeping failed; see the log"))

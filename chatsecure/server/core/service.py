@@ -108,6 +108,7 @@ class ChatService:
         )
         self._housekeeper = Housekeeper(
             settings=live,
+            store=store,
             hub=hub,
             sessions=self.sessions,
             auth=self._auth,
