@@ -65,8 +65,10 @@ UNSUPPORTED = Refusal(Why.UNSUPPORTED, "this server does not share files")
 
 
 def chunk_bytes(max_frame_bytes: int) -> int:
-    """The largest piece (a multiple of 1 KiB) whose frame, base64 and all, fits."""
-    return (max_frame_bytes - FRAME_OVERHEAD) * 3 // 4 // 1024 * 1024
+    """The largest piece whose frame, base64 and all, fits: a multiple of 1 KiB, or of
+    3 bytes under the smallest frame limits."""
+    fits = (max_frame_bytes - FRAME_OVERHEAD) * 3 // 4
+    return fits // 1024 * 1024 if fits >= 1024 else fits // 3 * 3
 
 
 def _mime(name: str) -> str:
@@ -117,7 +119,10 @@ class Files:
         self._rooms = rooms
         self._messages = messages
         self._clock = clock
-        self._lock = threading.Lock()  # guards the uploads and the quota reservations
+        # Guards the uploads, reservations and kept blobs; held for no I/O but a sweep's,
+        # since the message writer takes it to settle an upload.
+        self._lock = threading.Lock()
+        self._offers = threading.Lock()  # one quota check at a time
         self._uploads: dict[str, _Upload] = {}
         self._reserved: dict[int, int] = {}  # account id -> bytes of unfinished uploads
         self._keeping: Counter[str] = Counter()  # blobs kept whose messages are not stored
@@ -163,20 +168,24 @@ class Files:
         if size > limits.max_bytes:
             raise Refusal(Why.FILE_TOO_LARGE, f"files may be at most {limits.max_bytes} bytes")
         account_id = session.account_id
-        with self._lock:
-            mine = [u for u in self._uploads.values() if u.account_id == account_id]
-            if len(mine) >= UPLOADS_PER_ACCOUNT or len(self._uploads) >= UPLOADS_IN_ALL:
-                raise Refusal(Why.RATE_LIMITED, "too many uploads at once", retry_after=5)
-            used = self._store.file_bytes(account_id) + self._reserved.get(account_id, 0)
+        with self._offers:
+            # Reserved first, stored second: an upload settling in between (its reservation
+            # freed once its file is stored) is counted at least once, never not at all.
+            with self._lock:
+                mine = sum(1 for u in self._uploads.values() if u.account_id == account_id)
+                if mine >= UPLOADS_PER_ACCOUNT or len(self._uploads) >= UPLOADS_IN_ALL:
+                    raise Refusal(Why.RATE_LIMITED, "too many uploads at once", retry_after=5)
+                reserved = self._reserved.get(account_id, 0)
+            used = reserved + self._store.file_bytes(account_id)
             if used + size > limits.quota_bytes:
                 left = max(0, limits.quota_bytes - used)
                 raise Refusal(Why.QUOTA_EXCEEDED, f"your files may take {left} more bytes")
             token = secrets.token_urlsafe(24)
             expires = self._clock() + limits.upload_timeout
-            self._uploads[token] = _Upload(
-                token, account_id, to, name, size, sha256, blobs.begin(), expires
-            )
-            self._reserved[account_id] = self._reserved.get(account_id, 0) + size
+            upload = _Upload(token, account_id, to, name, size, sha256, blobs.begin(), expires)
+            with self._lock:
+                self._uploads[token] = upload
+                self._reserved[account_id] = self._reserved.get(account_id, 0) + size
         session.outbox.reply(label, UploadSlot(token, self.chunk_bytes))
 
     def chunk(self, session: Session, label: Label, token: str, offset: int, data: bytes) -> None:
@@ -212,10 +221,10 @@ class Files:
             self._settle(upload)
             raise Refusal(Why.BAD_UPLOAD, "the bytes sent do not match the offered SHA-256")
         try:
-            with self._lock:  # so a sweep sees this blob kept, or its message stored
-                self._blob_store().keep(upload.partial)
+            with self._lock:  # a sweep from now on spares the blob (see collect)
                 upload.kept = True
                 self._keeping[upload.sha256] += 1
+            self._blob_store().keep(upload.partial)
             stored = StoredFile(
                 new_file_id(), upload.name, upload.size, upload.sha256, _mime(upload.name)
             )
@@ -265,9 +274,11 @@ class Files:
         """Delete the files no message refers to any more; returns how many blobs went.
 
         A blob goes once no file row uses it and no upload of this server is between
-        keeping it and storing its message (both judged under the lock ``keep`` is
-        called under), so a deletion takes its file at once. (``chatsecure-admin``,
-        another process, can know no such uploads: it spares recently used blobs.)
+        keeping it and storing its message, so a deletion takes its file at once. Both
+        are judged, and the blob deleted, under the lock an upload must take before it
+        keeps a blob: one that comes after finds the blob gone and keeps its own copy.
+        (``chatsecure-admin``, another process, can know no such uploads: it spares
+        recently used blobs instead.)
         """
         blobs = self._blobs
         if blobs is None:
