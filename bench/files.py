@@ -114,8 +114,8 @@ def file_transfer(work: Path, scale: Scale) -> dict[str, Any]:
         for rep in range(scale.reps):
             payloads = [os.urandom(size) for _ in uploaders]
             clients = [Uploader(server.port, user) for user in uploaders]
-            # Enough chat to cover the uploads at ~10 MiB/s each, whatever they take.
-            seconds = QUIET_BEFORE + max(3.0, UPLOADERS * size / (2 * 1024 * 1024)) + 1
+            # Chat long enough to cover the uploads at half the ~10 MiB/s they take at least.
+            seconds = QUIET_BEFORE + max(3.0, 2 * UPLOADERS * size / (10 * 1024 * 1024)) + 1
             fleet.ask(0, "chat", room="talk", rate=CHAT_RATE, seconds=seconds, chars=64)
             time.sleep(QUIET_BEFORE)
             start = time.monotonic()
@@ -125,6 +125,8 @@ def file_transfer(work: Path, scale: Scale) -> dict[str, Any]:
             for client in clients:
                 client.close()
             chat = fleet.answer(0)
+            if end > chat["start"] + seconds:
+                raise RuntimeError(f"the uploads took {end - start:.1f} s, longer than the chat")
             during = [lat for t, lat in chat["samples"] if start <= t <= end]
             before = [lat for t, lat in chat["samples"] if t < start]
             runs.append(
