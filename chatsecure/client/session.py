@@ -18,6 +18,7 @@ unread count on the others.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import itertools
 import math
@@ -337,7 +338,7 @@ class _Pending:
 
     purpose: _Purpose
     key: ConvKey | None = None
-    backward: bool = False  # a gap filled from the newest message back
+    backward: bool = False  # a gap filled from the newest message back; older search results
     what: str = ""  # for the notice that reports the outcome: "Invite bob to #ops"
     serial: int = 0  # the transfer, the search, or the message being opened
     generation: int = 0  # an upload's chunks: which restart they belong to
@@ -706,8 +707,13 @@ class ChatSession:
     def _deleted(self, frame: Deleted) -> list[Update]:
         assert self.state is not None
         conv = self.state.find_message(frame.id)
-        if conv is None or not conv.delete_line(frame.id):
+        index = conv.line_of(frame.id) if conv is not None else None
+        if conv is None or index is None:
             return []
+        shared = conv.lines[index].file
+        conv.delete_line(frame.id)
+        if shared is not None:
+            self._uncache(shared)  # deleted for everyone: its picture goes from here too
         return [Redraw(conv.key), SidebarChanged()]
 
     def _read_marker(self, frame: ReadMarker) -> list[Update]:
@@ -1306,7 +1312,8 @@ class ChatSession:
             return []  # cancelled; or lost, and resumed once reconnected
         try:
             if isinstance(reply, Ok):
-                if upload.acknowledged(pending.generation, reply.received):
+                stored = reply.id is not None
+                if upload.acknowledged(pending.generation, reply.received, stored=stored):
                     return self._upload_done(upload)
                 if pending.generation == upload.generation:
                     self._send_chunks(upload)
@@ -1317,7 +1324,7 @@ class ChatSession:
                 upload.restart(reply.received)
                 self._send_chunks(upload)
                 return [self._upload_progress(upload)]
-            if reply.code == ErrorCode.BAD_UPLOAD and upload.slot_may_be_stale:
+            if upload.slot_may_be_stale:
                 self._offer(upload)  # the server forgot the upload while we were away
                 return []
             return self._upload_failed(upload, _file_refusal(upload.name, upload.size, reply))
@@ -1348,13 +1355,25 @@ class ChatSession:
         download = self._fetch(info, target)
         return download if isinstance(download, str) else None
 
-    def image_path(self, info: FileInfo) -> Path | None:
-        """The cached copy of a small PNG or GIF for its thumbnail; ``None`` if it is not
-        such a picture or not cached yet, in which case it is fetched (``ImageReady``)."""
+    def _cached(self, info: FileInfo) -> Path | None:
+        """Where a picture small enough for a thumbnail is kept; ``None`` for other files."""
         suffix = IMAGE_SUFFIXES.get(info.mime)
         if suffix is None or info.size > IMAGE_MAX_BYTES or not _SHA256.fullmatch(info.sha256):
             return None
-        path = cache_dir(self.profile_dir) / f"{info.sha256}{suffix}"
+        return cache_dir(self.profile_dir) / f"{info.sha256}{suffix}"
+
+    def _uncache(self, info: FileInfo) -> None:
+        path = self._cached(info)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def image_path(self, info: FileInfo) -> Path | None:
+        """The cached copy of a small PNG or GIF for its thumbnail; ``None`` if it is not
+        such a picture or not cached yet, in which case it is fetched (``ImageReady``)."""
+        path = self._cached(info)
+        if path is None:
+            return None
         if path.is_file():
             return path
         fetching = info.id in self._image_fetches or info.id in self._images_failed

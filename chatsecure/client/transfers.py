@@ -146,9 +146,10 @@ class Upload:
             self.in_flight += 1
         return ready
 
-    def acknowledged(self, generation: int, received: int | None) -> bool:
-        """A chunk's ``ok``; ``True`` once the server has the whole file."""
-        if received is not None and received >= self.size:
+    def acknowledged(self, generation: int, received: int | None, *, stored: bool = False) -> bool:
+        """A chunk's ``ok`` (``stored``: it carries the message's id); ``True`` once the
+        server has the whole file."""
+        if stored or (received is not None and received >= self.size):
             self.acked = self.size
             return True
         if generation == self.generation:

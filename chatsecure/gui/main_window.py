@@ -10,6 +10,7 @@ import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog, ttk
+from typing import TYPE_CHECKING
 
 from chatsecure.client.notify import Notifier, shorten
 from chatsecure.client.profile import ClientSettings, load_client_settings, save_client_settings
@@ -64,7 +65,9 @@ from chatsecure.gui.look import (
 )
 from chatsecure.gui.search_dialog import SearchDialog
 from chatsecure.gui.transfers_panel import TransferRow
-from chatsecure.protocol import FileInfo
+
+if TYPE_CHECKING:
+    from chatsecure.protocol import FileInfo
 
 DELETED_TEXT = "(message deleted)"
 EDITED_MARK = " (edited)"

@@ -33,6 +33,7 @@ from chatsecure.client.state import ConvKey
 from chatsecure.client.transfers import WINDOW, human_size
 from chatsecure.client.validation import search_error
 from chatsecure.protocol import (
+    Deleted,
     Error,
     ErrorCode,
     FileChunk,
@@ -340,3 +341,18 @@ def test_small_pictures_are_fetched_once_into_a_private_cache(alice: Session, pr
     assert alice.session.image_path(big) is None
     assert alice.session.image_path(_info(data, mime="application/pdf")) is None
     assert len(alice.sent(FileGet)) == 1
+
+
+def test_a_deleted_message_takes_its_cached_picture_with_it(alice: Session, private_config):
+    data = b"GIF89a" + os.urandom(30)
+    info = _info(data, mime="image/gif")
+    alice.receive(Message(id=8, ts=TS, from_="bob", text="cat.gif", room="general", file=info))
+    line = alice.state.conversations[GENERAL].lines[-1]
+    assert line.file == info
+    alice.session.image_path(info)
+    _serve(alice, data, piece=100)
+    cached = private_config / "cache" / f"{info.sha256}.gif"
+    assert cached.read_bytes() == data
+    alice.receive(Deleted(id=8, room="general", by="bob"))
+    assert not cached.exists()
+    assert alice.state.conversations[GENERAL].lines[-1].file is None
