@@ -1454,9 +1454,7 @@ class ChatSession:
             download.discard()
             if self._image_fetches.get(download.file_id) == transfer:
                 del self._image_fetches[download.file_id]
-        for req, pending in list(self._pending.items()):
-            if pending.purpose in _FILE_PURPOSES and pending.serial == transfer:
-                del self._pending[req]
+        self._drop_requests(transfer)
 
     def _resume_transfers(self) -> list[Update]:
         """After a reconnect: offer again, send again from what the server confirmed (it
