@@ -1,6 +1,7 @@
-"""What the network thread reports, as small immutable events on a ``queue.Queue``.
+"""What the network thread (and the file hasher) reports, as small immutable events on a
+``queue.Queue``.
 
-They are the only thing that crosses from the network thread to the window's thread.
+They are the only thing that crosses from those threads to the window's thread.
 """
 
 from __future__ import annotations
@@ -74,6 +75,29 @@ class LoggedOut:
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class FileHashed:
+    """A file to send was read through: its size and SHA-256, for the offer."""
+
+    transfer: int
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True, slots=True)
+class HashFailed:
+    transfer: int
+    message: str
+
+
 NetworkEvent = (
-    LoginFailed | TrustNeeded | LoggedIn | FrameArrived | ConnectionLost | SessionEnded | LoggedOut
+    LoginFailed
+    | TrustNeeded
+    | LoggedIn
+    | FrameArrived
+    | ConnectionLost
+    | SessionEnded
+    | LoggedOut
+    | FileHashed
+    | HashFailed
 )

@@ -16,12 +16,23 @@ from chatsecure.atomicfile import atomic_write
 
 LAST_LOGIN_FILE = "last_login.json"
 SETTINGS_FILE = "settings.json"
+CACHE_FOLDER = "cache"
 
 
 def config_dir() -> Path:
     """The per-user folder for the client's small files (not created here)."""
     base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
     return Path(base) / "chatsecure"
+
+
+def cache_dir(folder: Path | None = None) -> Path:
+    """Where fetched pictures are kept for their thumbnails: created 0700, like its parent,
+    since what people share in private conversations is theirs alone."""
+    base = folder or config_dir()
+    base.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = base / CACHE_FOLDER
+    path.mkdir(mode=0o700, exist_ok=True)
+    return path
 
 
 def write_json(path: Path, data: object) -> None:

@@ -6,6 +6,10 @@ them into the state, and returns small ``Update``\\ s saying what to redraw. It 
 track of the requests it made, so a reply finds its purpose: a page back, a gap being
 filled after a reconnect, an export in progress, a password change, a moderation step.
 
+Search and files live here as well: a search's results come back as one update, opening
+one pages history back until the message is loaded; files go up in chunks and come down
+into a temporary file (``transfers``), each with progress updates the window draws.
+
 Read markers go back to the server from here too: whatever the person has seen moves a
 conversation's marker (``Conversation.read_up_to``), and ``poll`` sends it, at most once
 a second per conversation and only forward, so reading on one computer clears the
@@ -14,9 +18,12 @@ unread count on the others.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import itertools
 import math
 import queue
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,7 +33,9 @@ from pathlib import Path
 from chatsecure.client import commands
 from chatsecure.client.events import (
     ConnectionLost,
+    FileHashed,
     FrameArrived,
+    HashFailed,
     LoggedIn,
     LoggedOut,
     LoginFailed,
@@ -35,11 +44,26 @@ from chatsecure.client.events import (
     TrustNeeded,
 )
 from chatsecure.client.network import Credentials, NetworkClient, ServerAddress
-from chatsecure.client.profile import LastLogin, save_last_login
+from chatsecure.client.profile import LastLogin, cache_dir, save_last_login
+from chatsecure.client.search import SearchHit, hits
 from chatsecure.client.state import Added, ChatState, Conversation, ConvKey, Kind, Line
 from chatsecure.client.state import Member as RoomMember
+from chatsecure.client.transfers import (
+    Download,
+    Stage,
+    TransferError,
+    Upload,
+    human_size,
+    start_hashing,
+)
 from chatsecure.client.trust import TrustStore
-from chatsecure.client.validation import message_error, room_error, topic_error, username_error
+from chatsecure.client.validation import (
+    message_error,
+    room_error,
+    search_error,
+    topic_error,
+    username_error,
+)
 from chatsecure.export import ExportRecord, export_to_path
 from chatsecure.names import normalize_room
 from chatsecure.protocol import (
@@ -49,6 +73,13 @@ from chatsecure.protocol import (
     Edit,
     Edited,
     Error,
+    ErrorCode,
+    FileChunk,
+    FileData,
+    FileGet,
+    FileInfo,
+    FileOffer,
+    FileSlot,
     History,
     HistoryReply,
     Invite,
@@ -69,6 +100,8 @@ from chatsecure.protocol import (
     Request,
     RoleChanged,
     RoomsReply,
+    Search,
+    SearchResults,
     Send,
     ServerFrame,
     SetRole,
@@ -83,6 +116,11 @@ GAP_PAGE = 500
 EXPORT_PAGE = 500
 POLL_BATCH = 200
 READ_INTERVAL = 1.0  # seconds between two read markers sent for one conversation
+SEARCH_PAGE = 20
+# Pictures shown as thumbnails: fetched by themselves when drawn, if no larger than this.
+IMAGE_SUFFIXES = {"image/png": ".png", "image/gif": ".gif"}
+IMAGE_MAX_BYTES = 2 * 1024 * 1024
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +220,55 @@ class ExportFailed:
     message: str
 
 
+@dataclass(frozen=True, slots=True)
+class SearchFound:
+    """A page of results; ``appended`` when it continues the page shown (More results)."""
+
+    q: str
+    hits: tuple[SearchHit, ...]
+    more: bool
+    appended: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SearchFailed:
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reveal:
+    """Scroll to this message and make it stand out for a moment (a search result opened)."""
+
+    key: ConvKey
+    message_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransferProgress:
+    transfer: int
+    name: str
+    done: int
+    total: int
+    upload: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TransferEnded:
+    """A transfer finished, failed or was cancelled; ``text`` says which, for people."""
+
+    transfer: int
+    text: str
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ImageReady:
+    """A picture fetched for its thumbnail is in the cache."""
+
+    file_id: str
+    path: Path
+
+
 Update = (
     LinesAdded
     | Redraw
@@ -198,6 +285,12 @@ Update = (
     | ExportProgress
     | ExportFinished
     | ExportFailed
+    | SearchFound
+    | SearchFailed
+    | Reveal
+    | TransferProgress
+    | TransferEnded
+    | ImageReady
     | LoginFailed
     | TrustNeeded
     | LoggedIn
@@ -229,6 +322,14 @@ class _Purpose(enum.Enum):
     ROOMS = enum.auto()  # the room list, for the topics and privacy of one's rooms
     EDIT = enum.auto()  # edit or delete a message
     READ = enum.auto()
+    SEARCH = enum.auto()
+    JUMP = enum.auto()  # pages back until a search result is loaded
+    FILE_OFFER = enum.auto()
+    FILE_CHUNK = enum.auto()
+    FILE_GET = enum.auto()
+
+
+_FILE_PURPOSES = (_Purpose.FILE_OFFER, _Purpose.FILE_CHUNK, _Purpose.FILE_GET)
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,8 +338,10 @@ class _Pending:
 
     purpose: _Purpose
     key: ConvKey | None = None
-    backward: bool = False  # a gap filled from the newest message back
+    backward: bool = False  # a gap filled from the newest message back; older search results
     what: str = ""  # for the notice that reports the outcome: "Invite bob to #ops"
+    serial: int = 0  # the transfer, the search, or the message being opened
+    generation: int = 0  # an upload's chunks: which restart they belong to
 
 
 _ReplyHandler = Callable[[_Pending, ServerFrame | None], list[Update]]
@@ -288,7 +391,18 @@ class ChatSession:
             _Purpose.ROOMS: self._rooms_reply,
             _Purpose.EDIT: self._edit_reply,
             _Purpose.READ: self._read_reply,
+            _Purpose.SEARCH: self._search_reply,
+            _Purpose.JUMP: self._jump_reply,
+            _Purpose.FILE_OFFER: self._offer_reply,
+            _Purpose.FILE_CHUNK: self._chunk_reply,
+            _Purpose.FILE_GET: self._get_reply,
         }
+        self._searches = 0  # the latest search's number: older ones' replies are dropped
+        self._transfer_ids = itertools.count(1)
+        self._uploads: dict[int, Upload] = {}
+        self._downloads: dict[int, Download] = {}
+        self._image_fetches: dict[str, int] = {}  # file id -> its download, for thumbnails
+        self._images_failed: set[str] = set()
 
     # -- lifecycle ----------------------------------------------------------------------
 
@@ -306,6 +420,7 @@ class ChatSession:
             self._network.logout()
 
     def close(self) -> None:
+        self._end_transfers()
         if self._network is not None:
             self._network.close()
 
@@ -351,7 +466,14 @@ class ChatSession:
             return [*updates, Status(text)]
         if isinstance(event, SessionEnded | LoggedOut):
             self.connected = False
-            return [*self._lost(tuple(self._pending)), event]
+            updates = self._lost(tuple(self._pending))
+            self._end_transfers()
+            return [*updates, event]
+        if isinstance(event, FileHashed):
+            return self._hashed(event)
+        if isinstance(event, HashFailed):
+            upload = self._uploads.get(event.transfer)
+            return self._upload_failed(upload, event.message) if upload else []
         return [event]
 
     def _logged_in(self, event: LoggedIn) -> list[Update]:
@@ -374,6 +496,7 @@ class ChatSession:
         if event.reconnected:
             for conv in state.conversations.values():
                 self._fill_gap(conv.key, conv.title, after=conv.last_id)
+            updates.extend(self._resume_transfers())
         elif state.current is None and state.conversations:
             state.select(state.ordered()[0].key)
             updates.append(CurrentChanged(state.current))
@@ -398,7 +521,9 @@ class ChatSession:
         if state is None:
             return []
         req = getattr(frame, "req", None)
-        pending = self._pending.pop(req, None) if isinstance(req, int) else None
+        pending = self._pending.get(req) if isinstance(req, int) else None
+        if isinstance(req, int) and not (isinstance(frame, FileData) and not frame.last):
+            self._pending.pop(req, None)  # a download's reply is many frames: kept to the last
         if pending is not None:
             return self._reply_handlers[pending.purpose](pending, frame)
         if isinstance(frame, Message):
@@ -582,8 +707,13 @@ class ChatSession:
     def _deleted(self, frame: Deleted) -> list[Update]:
         assert self.state is not None
         conv = self.state.find_message(frame.id)
-        if conv is None or not conv.delete_line(frame.id):
+        index = conv.line_of(frame.id) if conv is not None else None
+        if conv is None or index is None:
             return []
+        shared = conv.lines[index].file
+        conv.delete_line(frame.id)
+        if shared is not None:
+            self._uncache(shared)  # deleted for everyone: its picture goes from here too
         return [Redraw(conv.key), SidebarChanged()]
 
     def _read_marker(self, frame: ReadMarker) -> list[Update]:
@@ -1039,6 +1169,325 @@ class ChatSession:
         self._export = None
         return ExportFailed(message)
 
+    # -- search -------------------------------------------------------------------------
+
+    def search(self, q: str, where: ConvKey | None = None, before: int | None = None) -> str | None:
+        """Search one conversation (or, ``where`` None, all); ``before`` asks for older
+        results. An error to show, or ``None`` (``SearchFound`` follows)."""
+        q = q.strip()
+        error = search_error(q)
+        if error:
+            return error
+        if "search" not in self.features:
+            return "This server does not offer search."
+        conv = self._conv(where)
+        if where is not None and conv is None:
+            return "That conversation is no longer open."
+        room = conv.title if conv is not None and conv.is_room else None
+        with_ = conv.title if conv is not None and not conv.is_room else None
+        self._searches += 1
+        request = Search(q=q, room=room, with_=with_, before=before, limit=SEARCH_PAGE)
+        self._request(
+            request,
+            _Pending(_Purpose.SEARCH, where, backward=before is not None, what=q,
+                     serial=self._searches),
+        )  # fmt: skip
+        return None
+
+    def _search_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        if pending.serial != self._searches or self.state is None:
+            return []  # a newer search was made since
+        if reply is None:
+            return [SearchFailed("The connection was lost; search again.")]
+        if isinstance(reply, Error):
+            return [SearchFailed(f"The search failed: {_reason(reply)}")]
+        if not isinstance(reply, SearchResults):
+            return []
+        found = hits(self.state, pending.what, reply.results)
+        return [SearchFound(pending.what, found, reply.more, appended=pending.backward)]
+
+    def open_message(self, hit: SearchHit) -> list[Update]:
+        """Show ``hit``'s conversation at that message, paging back until it is loaded."""
+        assert self.state is not None
+        conv = self.state.ensure(hit.key, hit.title)
+        updates = self.select(hit.key)
+        if hit.id in conv.ids:
+            return [*updates, Reveal(hit.key, hit.id)]
+        self._page_towards(conv, hit.id)
+        return updates
+
+    def _page_towards(self, conv: Conversation, message_id: int) -> None:
+        # Paging back from what is shown keeps the view without holes, which Load older and
+        # the gap filling after a reconnect rely on.
+        request = _history_request(conv.key, conv.title, limit=GAP_PAGE, before=conv.oldest_id)
+        conv.loading_older = True
+        self._request(request, _Pending(_Purpose.JUMP, conv.key, serial=message_id))
+
+    def _jump_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        conv = self._conv(pending.key)
+        if conv is None:
+            return []
+        if not isinstance(reply, HistoryReply):
+            conv.loading_older = False
+            if isinstance(reply, Error):
+                return self._refused(pending, reply, "Cannot open the message")
+            return [Notice("The connection was lost before the message was loaded.", error=True)]
+        updates = self._history(reply, unread=False, older=True)
+        target = pending.serial
+        if target in conv.ids:
+            return [*updates, Reveal(conv.key, target)]
+        if reply.more and reply.messages and reply.messages[0].id > target:
+            self._page_towards(conv, target)
+            return updates
+        return [*updates, Notice("That message is no longer in the conversation.", error=True)]
+
+    # -- files: sending -----------------------------------------------------------------
+
+    def send_file(self, path: Path) -> str | None:
+        """Share the file at ``path`` in the current conversation; an error, or ``None``.
+
+        It is hashed first (on its own thread), then offered, then sent in chunks;
+        ``TransferProgress`` and finally ``TransferEnded`` follow.
+        """
+        conv = self._current()
+        if conv is None:
+            return "Pick a conversation first."
+        if "files" not in self.features:
+            return "This server does not take files."
+        if not path.is_file():
+            return f"{path} is not a file."
+        where = {"room": conv.title} if conv.is_room else {"to": conv.title}
+        upload = Upload(next(self._transfer_ids), path, **where)
+        self._uploads[upload.transfer] = upload
+        start_hashing(upload.transfer, path, self.events)
+        return None
+
+    def _hashed(self, event: FileHashed) -> list[Update]:
+        upload = self._uploads.get(event.transfer)
+        if upload is None:
+            return []  # cancelled while it was read
+        try:
+            upload.hashed(event.size, event.sha256)
+        except TransferError as exc:
+            return self._upload_failed(upload, str(exc))
+        self._offer(upload)
+        return [self._upload_progress(upload)]
+
+    def _offer(self, upload: Upload) -> None:
+        upload.stage = Stage.OFFERED
+        request = FileOffer(name=upload.name, size=upload.size, sha256=upload.sha256,
+                            room=upload.room, to=upload.to)  # fmt: skip
+        self._request(request, _Pending(_Purpose.FILE_OFFER, serial=upload.transfer))
+
+    def _send_chunks(self, upload: Upload) -> None:
+        assert upload.token is not None
+        for offset, data in upload.chunks():
+            self._request(
+                FileChunk(upload=upload.token, offset=offset, data=data),
+                _Pending(_Purpose.FILE_CHUNK, serial=upload.transfer,
+                         generation=upload.generation),
+            )  # fmt: skip
+
+    def _offer_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        upload = self._uploads.get(pending.serial)
+        if upload is None:
+            return []
+        if reply is None:
+            upload.stage = Stage.LOST  # offered again once reconnected
+            return []
+        if isinstance(reply, Error):
+            return self._upload_failed(upload, _file_refusal(upload.name, upload.size, reply))
+        if not isinstance(reply, FileSlot):
+            return []
+        try:
+            upload.slot(reply.upload, reply.chunk_bytes)
+            self._send_chunks(upload)
+        except TransferError as exc:
+            return self._upload_failed(upload, str(exc))
+        return [self._upload_progress(upload)]
+
+    def _chunk_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        upload = self._uploads.get(pending.serial)
+        if upload is None or reply is None:
+            return []  # cancelled; or lost, and resumed once reconnected
+        try:
+            if isinstance(reply, Ok):
+                stored = reply.id is not None
+                if upload.acknowledged(pending.generation, reply.received, stored=stored):
+                    return self._upload_done(upload)
+                if pending.generation == upload.generation:
+                    self._send_chunks(upload)
+                return [self._upload_progress(upload)]
+            if not isinstance(reply, Error) or pending.generation != upload.generation:
+                return []  # a chunk sent before a restart: its complaint is already handled
+            if reply.code == ErrorCode.BAD_UPLOAD and reply.received is not None:
+                upload.restart(reply.received)
+                self._send_chunks(upload)
+                return [self._upload_progress(upload)]
+            if upload.slot_may_be_stale:
+                self._offer(upload)  # the server forgot the upload while we were away
+                return []
+            return self._upload_failed(upload, _file_refusal(upload.name, upload.size, reply))
+        except TransferError as exc:
+            return self._upload_failed(upload, str(exc))
+
+    def _upload_progress(self, upload: Upload) -> TransferProgress:
+        return TransferProgress(upload.transfer, upload.name, upload.acked, upload.size, True)
+
+    def _upload_done(self, upload: Upload) -> list[Update]:
+        self._forget(upload.transfer)
+        return [
+            TransferProgress(upload.transfer, upload.name, upload.size, upload.size, True),
+            TransferEnded(upload.transfer, f"Sent {upload.name} ({human_size(upload.size)}).",
+                          ok=True),
+        ]  # fmt: skip
+
+    def _upload_failed(self, upload: Upload, text: str) -> list[Update]:
+        self._forget(upload.transfer)
+        return [TransferEnded(upload.transfer, text, ok=False)]
+
+    # -- files: fetching ----------------------------------------------------------------
+
+    def save_file(self, info: FileInfo, target: Path) -> str | None:
+        """Fetch a shared file into ``target``; an error, or ``None`` (progress follows)."""
+        if "files" not in self.features:
+            return "This server does not serve files."
+        download = self._fetch(info, target)
+        return download if isinstance(download, str) else None
+
+    def _cached(self, info: FileInfo) -> Path | None:
+        """Where a picture small enough for a thumbnail is kept; ``None`` for other files."""
+        suffix = IMAGE_SUFFIXES.get(info.mime)
+        if suffix is None or info.size > IMAGE_MAX_BYTES or not _SHA256.fullmatch(info.sha256):
+            return None
+        return cache_dir(self.profile_dir) / f"{info.sha256}{suffix}"
+
+    def _uncache(self, info: FileInfo) -> None:
+        path = self._cached(info)
+        if path is not None:
+            with contextlib.suppress(OSError):
+                path.unlink()
+
+    def image_path(self, info: FileInfo) -> Path | None:
+        """The cached copy of a small PNG or GIF for its thumbnail; ``None`` if it is not
+        such a picture or not cached yet, in which case it is fetched (``ImageReady``)."""
+        path = self._cached(info)
+        if path is None:
+            return None
+        if path.is_file():
+            return path
+        fetching = info.id in self._image_fetches or info.id in self._images_failed
+        if not fetching and "files" in self.features:
+            download = self._fetch(info, path)
+            if isinstance(download, Download):
+                self._image_fetches[info.id] = download.transfer
+        return None
+
+    def _fetch(self, info: FileInfo, target: Path) -> Download | str:
+        try:
+            download = Download(next(self._transfer_ids), info, target)
+        except TransferError as exc:
+            return str(exc)
+        self._downloads[download.transfer] = download
+        self._request(FileGet(file=info.id), _Pending(_Purpose.FILE_GET, serial=download.transfer))
+        return download
+
+    def _get_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
+        download = self._downloads.get(pending.serial)
+        if download is None or reply is None:
+            return []  # cancelled; or lost, and asked for again once reconnected
+        if isinstance(reply, Error):
+            return self._download_failed(download, _file_refusal(download.name, download.size,
+                                                                 reply))  # fmt: skip
+        if not isinstance(reply, FileData):
+            return []
+        try:
+            download.append(reply.offset, reply.data)
+            if reply.last:
+                download.finish()
+        except TransferError as exc:
+            return self._download_failed(download, str(exc))
+        image = self._is_image(download)
+        if reply.last:
+            self._forget(download.transfer)
+            if image:
+                return [ImageReady(download.file_id, download.target)]
+            text = f"Saved {download.name} to {download.target}."
+            return [
+                TransferProgress(download.transfer, download.name, download.size, download.size,
+                                 False),
+                TransferEnded(download.transfer, text, ok=True),
+            ]  # fmt: skip
+        if image:
+            return []
+        return [TransferProgress(download.transfer, download.name, download.done, download.size,
+                                 False)]  # fmt: skip
+
+    def _is_image(self, download: Download) -> bool:
+        return self._image_fetches.get(download.file_id) == download.transfer
+
+    def _download_failed(self, download: Download, text: str) -> list[Update]:
+        image = self._is_image(download)
+        if image:
+            self._images_failed.add(download.file_id)
+        self._forget(download.transfer)
+        return [] if image else [TransferEnded(download.transfer, text, ok=False)]
+
+    # -- files: either way --------------------------------------------------------------
+
+    def cancel_transfer(self, transfer: int) -> list[Update]:
+        """Stop at once; a partial upload is dropped by the server after its timeout."""
+        upload, download = self._uploads.get(transfer), self._downloads.get(transfer)
+        name = upload.name if upload else download.name if download else None
+        if name is None:
+            return []
+        self._forget(transfer)
+        return [TransferEnded(transfer, f"Cancelled {name}.", ok=False)]
+
+    def _forget(self, transfer: int) -> None:
+        """Close a transfer's file and drop its requests (their replies are then ignored)."""
+        upload = self._uploads.pop(transfer, None)
+        if upload is not None:
+            upload.close()
+        download = self._downloads.pop(transfer, None)
+        if download is not None:
+            download.discard()
+            if self._image_fetches.get(download.file_id) == transfer:
+                del self._image_fetches[download.file_id]
+        self._drop_requests(transfer)
+
+    def _resume_transfers(self) -> list[Update]:
+        """After a reconnect: offer again, send again from what the server confirmed (it
+        says where to resume if it has more), and fetch again from what was written."""
+        updates: list[Update] = []
+        for upload in list(self._uploads.values()):
+            if upload.stage is Stage.LOST:
+                self._offer(upload)
+            elif upload.stage is Stage.SENDING:
+                self._drop_requests(upload.transfer)
+                upload.slot_may_be_stale = True
+                try:
+                    upload.restart(upload.acked)
+                    self._send_chunks(upload)
+                except TransferError as exc:
+                    updates.extend(self._upload_failed(upload, str(exc)))
+        for download in self._downloads.values():
+            self._drop_requests(download.transfer)
+            self._request(
+                FileGet(file=download.file_id, offset=download.done),
+                _Pending(_Purpose.FILE_GET, serial=download.transfer),
+            )
+        return updates
+
+    def _drop_requests(self, transfer: int) -> None:
+        for req, pending in list(self._pending.items()):
+            if pending.purpose in _FILE_PURPOSES and pending.serial == transfer:
+                del self._pending[req]
+
+    def _end_transfers(self) -> None:
+        for transfer in [*self._uploads, *self._downloads]:
+            self._forget(transfer)
+
 
 def _history_request(
     key: ConvKey, name: str, *, limit: int, before: int | None = None, after: int | None = None
@@ -1058,6 +1507,22 @@ def _reason(error: Error) -> str:
     if error.code == "not_allowed":
         return f"you are not allowed to do that ({error.message})."
     return f"{error.message}."
+
+
+def _file_refusal(name: str, size: int, error: Error) -> str:
+    """Why a file was not sent or fetched, in words that say what to do about it."""
+    if error.code == ErrorCode.FILE_TOO_LARGE:
+        return f"{name} ({human_size(size)}) is larger than this server accepts ({error.message})."
+    if error.code == ErrorCode.QUOTA_EXCEEDED:
+        return (
+            f"{name} was not sent: it would go over your storage quota on the server "
+            f"({error.message}). Delete some of the files you shared first."
+        )
+    if error.code == ErrorCode.BAD_UPLOAD:
+        return f"The server rejected {name}: {error.message}. Try sending it again."
+    if error.code == ErrorCode.NO_SUCH_FILE:
+        return f"{name} is no longer on the server (its message may have been deleted)."
+    return f"{name}: {_reason(error)}"
 
 
 def _as_update(added: Added) -> Update:

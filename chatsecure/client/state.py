@@ -20,7 +20,7 @@ import re
 from dataclasses import dataclass, field
 
 from chatsecure.names import normalize_room, username_key
-from chatsecure.protocol import Message
+from chatsecure.protocol import FileInfo, Message
 
 
 class Kind(enum.Enum):
@@ -57,6 +57,7 @@ class Line:
     edited: bool = False
     deleted: bool = False
     mention: bool = False  # someone else's message that names this user with @
+    file: FileInfo | None = None  # a shared file: its text is the file's name
 
 
 ROLES_THAT_MODERATE = ("owner", "moderator")
@@ -151,7 +152,7 @@ class Conversation:
         if index is None:
             return False
         self.lines[index] = dataclasses.replace(
-            self.lines[index], text="", deleted=True, edited=False, mention=False
+            self.lines[index], text="", deleted=True, edited=False, mention=False, file=None
         )
         return True
 
@@ -283,6 +284,7 @@ class ChatState:
                 edited=message.edited_ts is not None,
                 deleted=message.deleted,
                 mention=not own and not message.deleted and self.mentions_me(text),
+                file=None if message.deleted else message.file,
             )
             at_end = conv.add(line)
             conv.last_id = max(conv.last_id, message.id)

@@ -82,6 +82,21 @@ def new_password_error(username: str, old: str, new: str, again: str) -> str | N
     return None
 
 
+SEARCH_MAX_CHARS = 200  # the contract's limit for a search's words
+
+
+def search_error(q: str) -> str | None:
+    """What to search for: 1-200 characters once trimmed, on one line."""
+    q = q.strip()
+    if not q:
+        return "Type what to search for."
+    if len(q) > SEARCH_MAX_CHARS:
+        return f"The search is {len(q)} characters long; the limit is {SEARCH_MAX_CHARS}."
+    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in q):
+        return "A search cannot contain control characters or line breaks."
+    return None
+
+
 TOPIC_MAX_CHARS = 300  # the contract's limit for topics and kick/ban reasons
 
 

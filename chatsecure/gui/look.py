@@ -69,3 +69,25 @@ def xbm(picture: tuple[str, ...], name: str = "icon") -> str:
         f"#define {name}_width {width}\n#define {name}_height {len(picture)}\n"
         f"static unsigned char {name}_bits[] = {{ {', '.join(data)} }};\n"
     )
+
+
+THUMBNAIL_PIXELS = 200
+# A small file may still unpack into a huge picture; such pictures get no thumbnail.
+MAX_PICTURE_PIXELS = 4096 * 4096
+
+
+def picture_size(head: bytes) -> tuple[int, int] | None:
+    """Width and height from the first bytes of a PNG or GIF, or ``None`` for anything else."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR" and len(head) >= 24:
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    if head[:6] in (b"GIF87a", b"GIF89a") and len(head) >= 10:
+        return int.from_bytes(head[6:8], "little"), int.from_bytes(head[8:10], "little")
+    return None
+
+
+def thumbnail_factor(width: int, height: int, limit: int = THUMBNAIL_PIXELS) -> int | None:
+    """The ``subsample`` step that fits a picture in ``limit`` pixels; ``None`` if it should
+    not be loaded at all (empty, or so large that decoding it would eat the memory)."""
+    if width <= 0 or height <= 0 or width * height > MAX_PICTURE_PIXELS:
+        return None
+    return max(1, -(-max(width, height) // limit))

@@ -10,9 +10,11 @@ import tkinter as tk
 from collections.abc import Callable
 from pathlib import Path
 from tkinter import filedialog, ttk
+from typing import TYPE_CHECKING
 
 from chatsecure.client.notify import Notifier, shorten
 from chatsecure.client.profile import ClientSettings, load_client_settings, save_client_settings
+from chatsecure.client.search import SearchHit
 from chatsecure.client.session import (
     Alert,
     ChatSession,
@@ -20,6 +22,7 @@ from chatsecure.client.session import (
     ExportFailed,
     ExportFinished,
     ExportProgress,
+    ImageReady,
     InviteReceived,
     LinesAdded,
     MembersChanged,
@@ -27,12 +30,18 @@ from chatsecure.client.session import (
     Notice,
     PasswordResult,
     Redraw,
+    Reveal,
     RoomChanged,
+    SearchFailed,
+    SearchFound,
     SidebarChanged,
     Status,
+    TransferEnded,
+    TransferProgress,
     Update,
 )
 from chatsecure.client.state import ChatState, Conversation, ConvKey, Kind, Line
+from chatsecure.client.transfers import human_size
 from chatsecure.export import FORMATS
 from chatsecure.gui.dialogs import (
     AskDialog,
@@ -46,7 +55,19 @@ from chatsecure.gui.dialogs import (
     PasswordDialog,
     SettingsDialog,
 )
-from chatsecure.gui.look import LOCK_PICTURE, local_time, name_colour, xbm
+from chatsecure.gui.look import (
+    LOCK_PICTURE,
+    local_time,
+    name_colour,
+    picture_size,
+    thumbnail_factor,
+    xbm,
+)
+from chatsecure.gui.search_dialog import SearchDialog
+from chatsecure.gui.transfers_panel import TransferRow
+
+if TYPE_CHECKING:
+    from chatsecure.protocol import FileInfo
 
 DELETED_TEXT = "(message deleted)"
 EDITED_MARK = " (edited)"
@@ -55,6 +76,7 @@ ENTRY_HINT = "Enter sends, Shift+Enter: new line, Up: edit your last; /join, /le
 EDIT_HINT = "Editing your message: Enter saves, Escape cancels."
 
 EXPORT_TYPES = [("Text", "*.txt"), ("JSON lines", "*.jsonl"), ("CSV", "*.csv")]
+HIGHLIGHT_MS = 2500  # how long an opened search result stays highlighted
 
 
 def _iid(key: ConvKey) -> str:
@@ -97,6 +119,11 @@ class MainWindow:
         self.settings: ClientSettings = load_client_settings(session.profile_dir)
         self.editing: int | None = None  # the id of the message being edited in the entry
         self.context_menu: tk.Menu | None = None
+        self.search_dialog: SearchDialog | None = None
+        self.transfer_rows: dict[int, TransferRow] = {}
+        self.save_buttons: dict[str, ttk.Button] = {}  # by file id, for what is drawn now
+        self._thumbnails: dict[Path, tk.PhotoImage] = {}  # Tk drops an image nobody holds
+        self._highlight: str | None = None
         self._base_title = ""
         self._focus_check: str | None = None
         self.lock_image = tk.BitmapImage(master=master, data=xbm(LOCK_PICTURE, "lock"),
@@ -129,6 +156,8 @@ class MainWindow:
             accelerator="Ctrl+P",
             command=self.chat_with_selected,
         )
+        chat_menu.add_command(label="Search…", accelerator="Ctrl+F", command=self.ask_search)
+        chat_menu.add_command(label="Send file…", command=self.ask_send_file)
         chat_menu.add_separator()
         chat_menu.add_command(label="Load older", accelerator="Ctrl+Up", command=self.load_older)
         chat_menu.add_command(
@@ -226,6 +255,8 @@ class MainWindow:
         self.hint_label.pack(side="bottom", anchor="w", pady=(2, 0))
         entry_frame = ttk.Frame(middle)
         entry_frame.pack(side="bottom", fill="x", pady=(6, 0))
+        self.transfers = ttk.Frame(middle)
+        self.transfers.pack(side="bottom", fill="x")
         self.send_button = ttk.Button(entry_frame, text="Send", command=self.send)
         self.send_button.pack(side="right", padx=(6, 0), fill="y")
         self.entry = tk.Text(entry_frame, height=3, width=20, wrap="word",
@@ -254,6 +285,8 @@ class MainWindow:
             "deleted", foreground="#999999", font=("TkDefaultFont", 10, "italic")
         )
         self.chat.tag_configure("divider", foreground="#b00020", justify="center")
+        self.chat.tag_configure("file", foreground="#1f4e8c")
+        self.chat.tag_configure("found", background="#ffe08a")
         self.chat.bind("<Button-3>", self._chat_context)
         self.new_messages = ttk.Button(
             middle, text="New messages ↓", command=self.scroll_to_end, style="Toolbutton"
@@ -284,6 +317,7 @@ class MainWindow:
         self.root.bind("<FocusOut>", self._focus_out)
         keys: dict[str, Callable[[], object]] = {
             "<Control-e>": self.export_conversation,
+            "<Control-f>": self.ask_search,
             "<Control-l>": self.logout,
             "<Control-q>": self._on_quit,
             "<Control-j>": self.ask_join,
@@ -313,6 +347,8 @@ class MainWindow:
         """Take down the window's shortcuts and menu with it (the root stays, for login)."""
         if self._focus_check is not None:
             self.root.after_cancel(self._focus_check)
+        if self._highlight is not None:
+            self.root.after_cancel(self._highlight)
         for sequence in self.root.bind():
             self.root.unbind(sequence)
         self.root.configure(menu=tk.Menu(self.root))
@@ -346,6 +382,10 @@ class MainWindow:
                 self.password_dialog.result(update.ok, update.message)
         elif isinstance(update, ExportProgress | ExportFinished | ExportFailed):
             self._export_update(update)
+        elif isinstance(update, SearchFound | SearchFailed | Reveal):
+            self._search_update(update)
+        elif isinstance(update, TransferProgress | TransferEnded | ImageReady):
+            self._transfer_update(update)
         else:
             self._apply_additions(update)
 
@@ -447,6 +487,7 @@ class MainWindow:
 
     def show_current(self, *, keep_top: bool = False) -> None:
         conv = self._current()
+        self.save_buttons.clear()  # deleting the text destroys the buttons in it
         self.chat.configure(state="normal")
         self.chat.delete("1.0", "end")
         self.chat.configure(state="disabled")
@@ -513,6 +554,9 @@ class MainWindow:
             self.chat.insert("end", name, (tag, "line", *marks))
             if line.deleted:
                 self.chat.insert("end", f": {DELETED_TEXT}\n", ("line", "deleted", *marks))
+                continue
+            if line.file is not None:
+                self._insert_file(line.file, marks)
                 continue
             pieces = line.text.split("\n")
             for index, piece in enumerate(pieces):
@@ -880,3 +924,140 @@ class MainWindow:
             dialog.fetched(update.count)
         else:
             dialog.finished(text)
+
+    # -- search -------------------------------------------------------------------------
+
+    def ask_search(self) -> None:
+        """Ctrl+F: the search window, scoped to the conversation on screen (or all)."""
+        if self.search_dialog is not None and self.search_dialog.winfo_exists():
+            self.search_dialog.lift()
+            self.search_dialog.entry.focus_set()
+            return
+        conv = self._current()
+        key = conv.key if conv is not None else None
+        where = None if conv is None else f"#{conv.title}" if conv.is_room else conv.title
+
+        def search(q: str, this_only: bool, before: int | None) -> str | None:
+            return self.session.search(q, key if this_only else None, before)
+
+        self.search_dialog = self.dialog = SearchDialog(self.root, where, search,
+                                                        self.open_result)  # fmt: skip
+
+    def open_result(self, hit: SearchHit) -> None:
+        for update in self.session.open_message(hit):
+            self.apply(update)
+
+    def _search_update(self, update: SearchFound | SearchFailed | Reveal) -> None:
+        if isinstance(update, Reveal):
+            if update.key == self.state.current:
+                self.reveal(update.message_id)
+            return
+        dialog = self.search_dialog
+        if dialog is None or not dialog.winfo_exists():
+            return
+        if isinstance(update, SearchFound):
+            dialog.show(update.hits, update.more, appended=update.appended)
+        else:
+            dialog.show_error(update.message)
+
+    def reveal(self, message_id: int) -> None:
+        """Scroll to a message and light it up for a moment."""
+        ranges = self.chat.tag_ranges(f"msg{message_id}")
+        if not ranges:
+            return
+        self.chat.tag_remove("found", "1.0", "end")
+        self.chat.tag_add("found", ranges[0], ranges[-1])
+        self.chat.tag_raise("found")
+        self.chat.see(ranges[-1])
+        self.chat.see(ranges[0])
+        if self._highlight is not None:
+            self.root.after_cancel(self._highlight)
+        self._highlight = self.root.after(HIGHLIGHT_MS, self._unhighlight)
+
+    def _unhighlight(self) -> None:
+        self._highlight = None
+        self.chat.tag_remove("found", "1.0", "end")
+
+    # -- files --------------------------------------------------------------------------
+
+    def ask_send_file(self) -> None:
+        """Send file…: pick a file and share it here. (Tk has no drag and drop of its own.)"""
+        if self._current() is None:
+            self.set_status("Pick a conversation first.", error=True)
+            return
+        chosen = filedialog.askopenfilename(parent=self.root, title="Send file")
+        if chosen:
+            error = self.session.send_file(Path(chosen))
+            if error:
+                self.set_status(error, error=True)
+
+    def ask_save_file(self, info: FileInfo) -> None:
+        chosen = filedialog.asksaveasfilename(parent=self.root, title="Save file",
+                                              initialfile=info.name)  # fmt: skip
+        if chosen:
+            error = self.session.save_file(info, Path(chosen))
+            if error:
+                self.set_status(error, error=True)
+
+    def _insert_file(self, info: FileInfo, marks: tuple[str, ...]) -> None:
+        """A shared file: its name and size, a Save… button, and a thumbnail for pictures."""
+        self.chat.insert("end", f": {info.name} ({human_size(info.size)}) ",
+                         ("line", "file", *marks))  # fmt: skip
+        button = ttk.Button(self.chat, text="Save…", style="Toolbutton", cursor="hand2",
+                            command=lambda: self.ask_save_file(info))  # fmt: skip
+        self.chat.window_create("end", window=button, padx=4)
+        self.save_buttons[info.id] = button
+        self.chat.insert("end", "\n", marks)
+        path = self.session.image_path(info)
+        image = self.thumbnail(path) if path is not None else None
+        if image is not None:
+            self.chat.image_create("end", image=image, padx=64, pady=4)
+            self.chat.insert("end", "\n", marks)
+
+    def thumbnail(self, path: Path) -> tk.PhotoImage | None:
+        """The picture at ``path`` made at most 200 pixels wide and high, or ``None``."""
+        if path in self._thumbnails:
+            return self._thumbnails[path]
+        try:
+            with path.open("rb") as f:
+                size = picture_size(f.read(32))
+            factor = thumbnail_factor(*size) if size is not None else None
+            if factor is None:
+                return None
+            full = tk.PhotoImage(master=self.root, file=str(path))
+        except (OSError, tk.TclError):
+            return None
+        image = full.subsample(factor) if factor > 1 else full
+        self._thumbnails[path] = image
+        return image
+
+    def _transfer_update(self, update: TransferProgress | TransferEnded | ImageReady) -> None:
+        if isinstance(update, ImageReady):
+            conv = self._current()
+            if conv is not None and any(
+                line.file is not None and line.file.id == update.file_id for line in conv.lines
+            ):
+                top = self.chat.yview()[0]
+                at_end = self.chat.yview()[1] >= 0.999
+                self.show_current()
+                if not at_end:
+                    self.chat.yview_moveto(top)
+            return
+        row = self.transfer_rows.get(update.transfer)
+        if isinstance(update, TransferProgress):
+            if row is None:
+                row = self.transfer_rows[update.transfer] = TransferRow(
+                    self.transfers, update.name, upload=update.upload,
+                    on_cancel=lambda: self.cancel_transfer(update.transfer),
+                )  # fmt: skip
+                row.pack(fill="x")
+            row.progress(update.done, update.total)
+            return
+        self.set_status(update.text, error=not update.ok)
+        if row is not None:
+            row.ended(update.text, ok=update.ok)
+            row.bind("<Destroy>", lambda _e: self.transfer_rows.pop(update.transfer, None))
+
+    def cancel_transfer(self, transfer: int) -> None:
+        for update in self.session.cancel_transfer(transfer):
+            self.apply(update)

@@ -219,6 +219,8 @@ def test_a_mention_raises_a_notification_when_not_focused(
     type_and_press_enter(b, f"@{alice} too")
     type_and_press_enter(b, "and more")
     pump([a, b], lambda: a.main.sidebar.item(f"room:{room}", "text") == f"# {room}  (2, @1)")
+    # Its notification runs on a thread of its own: counted once it is written.
+    pump([a, b], lambda: record.read_text().count("---") == 2)
 
     # Switched off in Settings: no more notifications, and the choice is saved (0600).
     menu_invoke(a, "Account", "Settings…")
