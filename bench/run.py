@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import worker
+from bench.search import search
 from bench.servers import (
     HOST,
     OPER_NAME,
@@ -61,13 +62,28 @@ class Scale:
     history_messages: int
     idle_connections: int
     chars: int = 100
+    search: tuple[int, int] = (100_000, 200)  # messages stored, queries timed per case
 
 
 SCALES = {
-    "smoke": Scale("smoke", 1, (5, 10), 0.5, 8, (20, 100), 0.5, 0.5, 4, 3, 2_000, 20),
+    "smoke": Scale(
+        "smoke", 1, (5, 10), 0.5, 8, (20, 100), 0.5, 0.5, 4, 3, 2_000, 20, search=(2_000, 20)
+    ),
     "default": Scale("default", 3, (100, 1000), 2.0, 64, (20, 100), 4.0, 3.0, 40, 20, 100_000, 500),
     "full": Scale(
-        "full", 5, (100, 1000), 5.0, 64, (20, 100), 10.0, 5.0, 200, 20, 1_000_000, 10_000
+        "full",
+        5,
+        (100, 1000),
+        5.0,
+        64,
+        (20, 100),
+        10.0,
+        5.0,
+        200,
+        20,
+        1_000_000,
+        10_000,
+        search=(1_000_000, 1000),
     ),
 }
 
@@ -623,12 +639,20 @@ def machine() -> dict[str, Any]:
 
 
 # Each scenario gets the folder, the scale and the servers of the rooms scenarios.
+def _file_transfer(work: Path, scale: Scale) -> dict[str, Any]:
+    from bench.files import file_transfer  # noqa: PLC0415 - bench.files builds on this module
+
+    return file_transfer(work, scale)
+
+
 SCENARIOS: dict[str, Callable[[Path, Scale, Sequence[str]], dict[str, Any]]] = {
     "rooms": rooms_scenarios,
     "ingest": lambda w, s, _servers: {"ingest": ingest(w, s)},
     "storm": lambda w, s, _servers: {"login_storm": login_storm(w, s)},
     "history": lambda w, s, _servers: history_and_export(w, s),
     "idle": lambda w, s, _servers: {"idle": idle(w, s)},
+    "search": lambda w, s, _servers: {"search": {"chatsecure": search(w, *s.search, say)}},
+    "files": lambda w, s, _servers: {"file_transfer": _file_transfer(w, s)},
 }
 
 

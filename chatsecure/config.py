@@ -192,6 +192,19 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class FilesSettings:
+    """Files shared in conversations: kept under ``dir``, named by their content's SHA-256."""
+
+    enabled: bool = True
+    dir: Path = Path("files")
+    # The largest file one upload may send, and what one account's live files may add up to.
+    max_bytes: int = _ranged(25 * 1024 * 1024, 1, 2**53)
+    quota_bytes: int = _ranged(1024 * 1024 * 1024, 1, 2**53)
+    # An upload not finished within this many seconds is dropped (its slot and bytes freed).
+    upload_timeout: float = _ranged(900.0, 1, 86400)
+
+
+@dataclass(frozen=True, slots=True)
 class Settings:
     """All settings; ``path`` is the file they came from (``None`` for built-in defaults)."""
 
@@ -207,6 +220,7 @@ class Settings:
     cluster: ClusterSettings = ClusterSettings()
     logging: LoggingSettings = LoggingSettings()
     metrics: MetricsSettings = MetricsSettings()
+    files: FilesSettings = FilesSettings()
 
     @property
     def base_dir(self) -> Path:
@@ -425,7 +439,8 @@ def _resolve_paths(settings: Settings) -> Settings:
     )
     log_file = settings.logging.file
     logs = dataclasses.replace(settings.logging, file=log_file and base / log_file)
-    return dataclasses.replace(settings, tls=tls, database=database, logging=logs)
+    files = dataclasses.replace(settings.files, dir=base / settings.files.dir)
+    return dataclasses.replace(settings, tls=tls, database=database, logging=logs, files=files)
 
 
 def resolve_database_url(url: str, base: Path) -> str:

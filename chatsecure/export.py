@@ -7,10 +7,13 @@ loops run in C (``writelines(map(...))``, ``csv.writerows``) with no per-row Pyt
 beyond formatting: an export runs within 1.3x of a bare sqlite3 loop writing the same bytes.
 
 - jsonl: one JSON object per line, keys ``id``, ``ts``, ``from``, ``room`` or ``to``, ``text``
-  (the wire's ``message`` frame without ``type``), and ``edited_ts`` for an edited message.
-  A deleted message has no ``text`` but ``"deleted":true``: its text is gone.
-- csv: the header ``id,ts,from,room,to,text,edited_ts,deleted`` (``deleted`` is ``true``
-  or empty), RFC 4180 quoting, so commas, quotes and
+  (the wire's ``message`` frame without ``type``), ``edited_ts`` for an edited message,
+  and ``file`` (``id``, ``name``, ``size``, ``sha256``, ``mime``, as on the wire, plus
+  ``saved_as``: see ``saved_file_name``) for a message that shares a file. A deleted
+  message has no ``text`` but ``"deleted":true``: its text is gone.
+- csv: the header ``id,ts,from,room,to,text,edited_ts,deleted,file`` (``deleted`` is
+  ``true`` or empty; ``file`` the shared file's ``saved_as``, or empty), RFC 4180
+  quoting, so commas, quotes and
   newlines in a text survive. A text that a spreadsheet would run as a formula (it starts
   with ``= + - @``, a tab or a carriage return) is written with a ``'`` in front, as
   OWASP advises against CSV injection; the jsonl export keeps the exact text.
@@ -20,7 +23,7 @@ beyond formatting: an export runs within 1.3x of a bare sqlite3 loop writing the
   besides ``\n`` also ``\r``, VT, FF, the separators 0x1C-0x1E, NEL (U+0085), and the line
   and paragraph separators U+2028 and U+2029, each written as a newline and the indent, so
   no text can start a line of its own. An edited text ends in `` (edited)``; a deleted
-  message reads ``(deleted)``.
+  message reads ``(deleted)``; a shared file adds `` [file SAVED_AS, N bytes]``.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import NamedTuple, TextIO
 from chatsecure.atomicfile import atomic_write
 
 FORMATS = ("txt", "jsonl", "csv")
-CSV_HEADER = ("id", "ts", "from", "room", "to", "text", "edited_ts", "deleted")
+CSV_HEADER = ("id", "ts", "from", "room", "to", "text", "edited_ts", "deleted", "file")
 _CSV_DELETED = ("", "true")  # indexed by ExportRecord.deleted
 TXT_INDENT = "    "
 PROGRESS_EVERY = 10_000
@@ -43,6 +46,31 @@ PROGRESS_EVERY = 10_000
 _LINE_BREAK = re.compile("\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029]")
 # Cells a spreadsheet reads as a formula (OWASP, "CSV Injection").
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# What may stay of a file's name in ``saved_file_name``; anything else becomes "_".
+_UNSAFE_IN_NAME = re.compile(r"[^A-Za-z0-9._-]")
+SAVED_NAME_CHARS = 100
+
+
+class ExportFile(NamedTuple):
+    """A file a message shares, as the wire's ``file`` object."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+
+
+def saved_file_name(file: ExportFile) -> str:
+    """The name an export saves the file under: ``<id>-<name>``, both made safe.
+
+    Only ASCII letters, digits, ``.``, ``_`` and ``-`` stay (so no ``/``, ``..`` segment,
+    control character or leading dot), cut to ``SAVED_NAME_CHARS``; the id in front
+    keeps names apart and never empty.
+    """
+    safe_id = _UNSAFE_IN_NAME.sub("_", file.id)[:32]
+    safe_name = _UNSAFE_IN_NAME.sub("_", file.name).lstrip(".")[:SAVED_NAME_CHARS]
+    return f"{safe_id}-{safe_name or 'file'}"
 
 
 class ExportRecord(NamedTuple):
@@ -56,6 +84,7 @@ class ExportRecord(NamedTuple):
     text: str  # '' when deleted
     edited_ts: str | None = None  # as ``ts``; None if never edited
     deleted: bool = False
+    file: ExportFile | None = None  # the file it shares
 
 
 Progress = Callable[[int], None]
@@ -64,8 +93,12 @@ _Writer = Callable[[Iterable[ExportRecord]], None]
 _encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
 
+def _file_object(file: ExportFile) -> dict[str, object]:
+    return {**file._asdict(), "saved_as": saved_file_name(file)}
+
+
 def _jsonl_line(record: ExportRecord) -> str:
-    message_id, ts, sender, room, to, text, edited_ts, deleted = record
+    message_id, ts, sender, room, to, text, edited_ts, deleted, file = record
     obj: dict[str, object]
     if room is not None:
         obj = {"id": message_id, "ts": ts, "from": sender, "room": room}
@@ -77,15 +110,19 @@ def _jsonl_line(record: ExportRecord) -> str:
         obj["text"] = text
         if edited_ts is not None:
             obj["edited_ts"] = edited_ts
+        if file is not None:
+            obj["file"] = _file_object(file)
     return _encode_json(obj) + "\n"
 
 
 def _txt_line(record: ExportRecord) -> str:
-    _, ts, sender, room, to, text, edited_ts, deleted = record
+    _, ts, sender, room, to, text, edited_ts, deleted, file = record
     if deleted:
         text = "(deleted)"
     elif edited_ts is not None:
         text += " (edited)"
+    if file is not None:
+        text += f" [file {saved_file_name(file)}, {file.size} bytes]"
     if text.splitlines() != [text]:  # a line break in it; splitlines is the cheap test
         text = _LINE_BREAK.sub("\n" + TXT_INDENT, text)
     where = f"#{room} {sender}" if room is not None else f"{sender} -> {to}"
@@ -106,7 +143,8 @@ def _csv_row(record: ExportRecord) -> tuple[object, ...]:
     """
     if record.text.startswith(_FORMULA_START):
         record = record._replace(text="'" + record.text)
-    return (*record[:7], _CSV_DELETED[record.deleted])
+    saved = "" if record.file is None else saved_file_name(record.file)
+    return (*record[:7], _CSV_DELETED[record.deleted], saved)
 
 
 def _csv_writer(out: TextIO) -> _Writer:

@@ -10,6 +10,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from chatsecure.storage.models import Base
+from chatsecure.storage.search import include_in_models
 
 config = context.config
 target_metadata = Base.metadata
@@ -21,6 +22,7 @@ def run_with(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,  # SQLite alters tables by copying them
         compare_type=True,
+        include_name=include_in_models,  # the search index is the migrations' alone
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -23,6 +23,11 @@ def test_the_repository_config_is_the_defaults():
     assert settings.limits.max_frame_bytes == 65536
     assert settings.limits.max_text_chars == 4000
     assert settings.limits.login_timeout == 30
+    assert settings.files.enabled is True
+    assert settings.files.max_bytes == 25 * 1024 * 1024
+    assert settings.files.quota_bytes == 1024 * 1024 * 1024
+    assert settings.files.upload_timeout == 900
+    assert settings.files.dir == repo_config.parent / "files"
 
 
 def test_an_empty_file_gives_the_defaults(tmp_path):
@@ -86,6 +91,11 @@ def test_absolute_memory_and_server_urls_pass_unchanged(tmp_path, url):
         ('[metrics]\nlisten = "127.0.0.1:0"\n', "[metrics] listen", "not HOST:PORT"),
         ('[metrics]\nlisten = "::1:9464"\n', "[metrics] listen", "not a host"),
         ('[metrics]\nlisten = ""\n', "[metrics] listen", "non-empty"),
+        ("[files]\nmax_bytes = 0\n", "[files] max_bytes", "out of range"),
+        ("[files]\nquota_bytes = 1.5\n", "[files] quota_bytes", "whole number"),
+        ("[files]\nupload_timeout = 0\n", "[files] upload_timeout", "out of range"),
+        ('[files]\nenabled = "yes"\n', "[files] enabled", "true or false"),
+        ("[files]\ndir = 7\n", "[files] dir", "file path"),
     ],
 )
 def test_a_bad_value_names_file_key_and_problem(tmp_path, text, where, problem):
@@ -140,3 +150,17 @@ def test_log_file_and_metrics_address(tmp_path):
     defaults = _load(tmp_path, "")
     assert defaults.logging.file is None
     assert defaults.metrics.listen is None
+
+
+def test_files_defaults_and_a_relative_dir_beside_the_config(tmp_path, monkeypatch):
+    monkeypatch.chdir("/")
+    files = _load(tmp_path, "").files
+    assert files.enabled is True
+    assert files.dir == tmp_path / "files"
+    assert files.max_bytes == 25 * 1024 * 1024
+    assert files.quota_bytes == 1024 * 1024 * 1024
+    assert files.upload_timeout == 900
+    moved = _load(tmp_path, '[files]\ndir = "data/blobs"\nmax_bytes = 1024\n').files
+    assert moved.dir == tmp_path / "data/blobs"
+    assert moved.max_bytes == 1024
+    assert _load(tmp_path, '[files]\ndir = "/srv/files"\n').files.dir == Path("/srv/files")

@@ -11,8 +11,10 @@ import pytest
 from chatsecure.export import (
     CSV_HEADER,
     TXT_INDENT,
+    ExportFile,
     ExportRecord,
     export_to_path,
+    saved_file_name,
     write_records,
 )
 
@@ -64,9 +66,19 @@ def test_jsonl_round_trips_and_names_room_or_to():
 def test_csv_round_trips_with_the_contract_header():
     rows = list(csv.reader(io.StringIO(_export("csv"), newline="")))
     assert tuple(rows[0]) == CSV_HEADER
-    assert CSV_HEADER == ("id", "ts", "from", "room", "to", "text", "edited_ts", "deleted")
+    assert CSV_HEADER == (
+        "id",
+        "ts",
+        "from",
+        "room",
+        "to",
+        "text",
+        "edited_ts",
+        "deleted",
+        "file",
+    )
     assert rows[1:] == [
-        [str(r.id), r.ts, r.sender, r.room or "", r.to or "", r.text, "", ""] for r in RECORDS
+        [str(r.id), r.ts, r.sender, r.room or "", r.to or "", r.text, "", "", ""] for r in RECORDS
     ]
 
 
@@ -90,8 +102,8 @@ def test_edited_messages_carry_edited_ts_and_deleted_ones_no_text():
         "deleted": True,
     }
     rows = list(csv.reader(io.StringIO(_export("csv", [EDITED, DELETED]), newline="")))
-    assert rows[1][6:] == ["2026-11-21T10:01:00.000Z", ""]
-    assert rows[2][5:] == ["", "", "true"]
+    assert rows[1][6:] == ["2026-11-21T10:01:00.000Z", "", ""]
+    assert rows[2][5:] == ["", "", "true", ""]
     txt = _export("txt", [EDITED, DELETED]).splitlines()
     assert txt == [
         "[2026-11-21 10:00:04] #general alice: fixed (edited)",
@@ -180,3 +192,44 @@ def test_csv_writes_formula_cells_inert(first: str) -> None:
     # Only the first character matters: elsewhere these are ordinary text.
     plain = record._replace(text="a" + text)
     assert list(csv.reader(io.StringIO(_export("csv", [plain]), newline="")))[1][5] == "a" + text
+
+
+REPORT = ExportFile("Xy_9-a", "report 2026.pdf", 1234, "ab" * 32, "application/pdf")
+SHARED = ExportRecord(
+    7, "2026-11-21T10:00:06.000Z", "alice", "general", None, "report 2026.pdf", file=REPORT
+)
+
+
+def test_a_shared_file_is_in_every_format():
+    (obj,) = (json.loads(line) for line in _export("jsonl", [SHARED]).splitlines())
+    assert obj["text"] == "report 2026.pdf"
+    assert obj["file"] == {
+        "id": "Xy_9-a",
+        "name": "report 2026.pdf",
+        "size": 1234,
+        "sha256": "ab" * 32,
+        "mime": "application/pdf",
+        "saved_as": "Xy_9-a-report_2026.pdf",
+    }
+    rows = list(csv.reader(io.StringIO(_export("csv", [SHARED]), newline="")))
+    assert rows[1][-1] == "Xy_9-a-report_2026.pdf"
+    assert _export("txt", [SHARED]) == (
+        "[2026-11-21 10:00:06] #general alice: report 2026.pdf"
+        " [file Xy_9-a-report_2026.pdf, 1234 bytes]\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "saved"),
+    [
+        ("../../etc/passwd", "f1-_.._etc_passwd"),
+        ("..", "f1-file"),
+        (".hidden", "f1-hidden"),
+        ("a/b\\c\x00d", "f1-a_b_c_d"),
+        ("ünï.txt", "f1-_n_.txt"),
+        ("x" * 300, "f1-" + "x" * 100),
+    ],
+)
+def test_saved_file_names_never_leave_the_folder(name, saved):
+    assert saved_file_name(REPORT._replace(id="f1", name=name)) == saved
+    assert saved_file_name(REPORT._replace(id="../x", name="a")) == ".._x-a"  # no "/" left

@@ -14,7 +14,7 @@ from chatsecure.storage.store import (
     NoSuchAccountError,
     NoSuchRoomError,
     Store,
-    StoredMessage,
+    message_from_row,
 )
 
 
@@ -309,7 +309,7 @@ def test_iter_message_rows_what_an_account_sees(store, people):
     assert seen_by_alice == ["m0", "to bob"]
     seen_by_bob = [row[3] for row in store.iter_message_rows(visible_to=people["bob"])]
     assert seen_by_bob == ["m0", "to bob", "carol to bob"]
-    in_secret = [StoredMessage(*row) for row in store.iter_message_rows(room_id=secret_id)]
+    in_secret = [message_from_row(row) for row in store.iter_message_rows(room_id=secret_id)]
     assert [(m.sender, m.room, m.text) for m in in_secret] == [("carol", "secret", "m0")]
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import getpass
 import json
+import os
 import shlex
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -31,12 +32,31 @@ from chatsecure.admin.status import (
 )
 from chatsecure.atomicfile import atomic_write
 from chatsecure.config import DEFAULT_CONFIG_NAME, ConfigError
-from chatsecure.export import FORMATS, ExportRecord, export_to_path, write_records
+from chatsecure.export import (
+    FORMATS,
+    ExportFile,
+    ExportRecord,
+    export_to_path,
+    saved_file_name,
+    write_records,
+)
 from chatsecure.lockout import locked_until
-from chatsecure.names import USERNAME_MAX, is_valid_username, normalize_room, text_problem
+from chatsecure.names import (
+    USERNAME_MAX,
+    is_valid_username,
+    normalize_room,
+    text_problem,
+    username_key,
+)
 from chatsecure.package import shipped
 from chatsecure.passwords import check_policy, hash_password
 from chatsecure.storage.backup import copy_database, restore_database, sqlite_file
+from chatsecure.storage.blobs import (
+    PRIVATE_FILE_MODE,
+    PRIVATE_FOLDER_MODE,
+    LocalBlobs,
+    sweep_unreferenced,
+)
 from chatsecure.storage.db import (
     current_revision,
     head_revision,
@@ -45,6 +65,7 @@ from chatsecure.storage.db import (
     upgrade,
 )
 from chatsecure.storage.models import ROLES
+from chatsecure.storage.search import parse_terms
 from chatsecure.storage.store import (
     ADMIN_ORIGIN,
     AccountRecord,
@@ -460,6 +481,19 @@ def deluser(ctx: Context, args: argparse.Namespace) -> None:
     except NoSuchAccountError:
         raise CommandError(f"there is no account named {args.name!r}") from None
     ctx.say(f"deleted account {account.name!r}. {effects}")
+    if args.erase:
+        _sweep_files(ctx)
+
+
+def _sweep_files(ctx: Context) -> None:
+    """Delete the files that deleted messages shared, unless another message shares the
+    same bytes (a file used in the last minutes stays for the server's own sweep)."""
+    files = ctx.settings.files
+    if not files.enabled:
+        return
+    removed = sweep_unreferenced(ctx.store(), LocalBlobs(files.dir))
+    if removed:
+        ctx.note(f"deleted {removed} file{'' if removed == 1 else 's'} no message shares any more")
 
 
 def set_admin(ctx: Context, args: argparse.Namespace) -> None:
@@ -871,9 +905,85 @@ def purge(ctx: Context, args: argparse.Namespace) -> None:
         deleted += batch
         progress(deleted)
     progress.finish()
+    if deleted:
+        store.compact_search_index()  # or the index keeps the purged messages' words
     ctx.say(
         f"deleted {deleted} message{'' if deleted == 1 else 's'} {where} before {format_ts(before)}"
     )
+    _sweep_files(ctx)
+
+
+# -- search ------------------------------------------------------------------------------
+
+SEARCH_MAX_CHARS = 200  # as the protocol's search request
+SEARCH_MAX_LIMIT = 100
+
+
+def _positive(value: str) -> int:
+    number = int(value) if value.isdigit() else 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number above 0")
+    return number
+
+
+def _search_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--user", metavar="NAME", required=True, help="search what this account may read"
+    )
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--room", metavar="NAME", help="only this room (the user must be in it)")
+    where.add_argument(
+        "--with", dest="peer", metavar="USER", help="only the direct conversation with USER"
+    )
+    parser.add_argument(
+        "--limit",
+        type=_positive,
+        default=20,
+        metavar="N",
+        help=f"at most this many results, 1-{SEARCH_MAX_LIMIT} (default: 20)",
+    )
+    parser.add_argument(
+        "--before", type=_positive, metavar="ID", help="only messages older than this id"
+    )
+    parser.add_argument(
+        "words", metavar="WORDS", nargs="+", help='words and "quoted phrases", all required'
+    )
+
+
+def search(ctx: Context, args: argparse.Namespace) -> None:
+    q = " ".join(args.words).strip()
+    if len(q) > SEARCH_MAX_CHARS:
+        raise CommandError(f"WORDS: at most {SEARCH_MAX_CHARS} characters")
+    if not parse_terms(q):
+        raise CommandError("WORDS: there is no word to search for")
+    if args.limit > SEARCH_MAX_LIMIT:
+        raise CommandError(f"--limit: at most {SEARCH_MAX_LIMIT}")
+    store = ctx.store()
+    account = _user(ctx, args.user)
+    room = _existing_room(store, args.room) if args.room is not None else None
+    if room is not None and store.role_of(account.id, room.id) is None:
+        raise CommandError(f"{account.name!r} is not a member of #{room.name}")
+    peer = _user(ctx, args.peer) if args.peer is not None else None
+    found, more = store.search(
+        account.id,
+        q,
+        room_id=room.id if room else None,
+        peer_id=peer.id if peer else None,
+        before=args.before,
+        limit=args.limit,
+    )
+    for message in found:
+        if message.room is not None:
+            where = f"#{message.room}"
+        else:  # the other party of the user's direct conversation
+            mine = username_key(message.sender) == username_key(account.name)
+            where = f"->{message.to if mine else message.sender}"
+        text = "\n    ".join(message.text.splitlines()) or message.text
+        ctx.say(f"{message.id}  {format_ts(message.ts_ms)}  {where}  {message.sender}: {text}")
+    if not found:
+        ctx.note("no messages match")
+    elif more:
+        ctx.note(f"more: add --before {found[-1].id} for older ones")
 
 
 # -- export ------------------------------------------------------------------------------
@@ -893,24 +1003,82 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--until", metavar="DATE", help="before this time (not included)")
     parser.add_argument("--format", choices=FORMATS, default="txt", help="default: txt")
     parser.add_argument("--output", metavar="FILE", type=Path, help="write here, not to stdout")
-    parser.add_argument("--force", action="store_true", help="replace an existing --output file")
+    parser.add_argument(
+        "--force", action="store_true", help="replace an existing --output file (and files)"
+    )
+    parser.add_argument(
+        "--with-files",
+        metavar="DIR",
+        type=Path,
+        help="also copy the files the messages share into DIR (made 0700 if missing)",
+    )
 
 
 def export_records(rows: Iterable[MessageRow]) -> Iterator[ExportRecord]:
     """Store rows as export records (the store keeps milliseconds; exports show RFC 3339)."""
-    return (
-        ExportRecord(
-            message_id,
-            format_ts(ts_ms),
-            sender,
-            room,
-            to,
-            text,
+    for row in rows:
+        edited_ms = row[6]
+        yield ExportRecord(
+            row[0],
+            format_ts(row[1]),
+            row[2],
+            row[4],
+            row[5],
+            row[3],
             None if edited_ms is None else format_ts(edited_ms),
-            deleted,
+            row[7],
+            None if row[8] is None else ExportFile._make(row[8:]),
         )
-        for message_id, ts_ms, sender, text, room, to, edited_ms, deleted in rows
-    )
+
+
+class FileCopier:
+    """Copies the files of exported records into a folder as they stream past.
+
+    Each is saved as ``saved_file_name`` (never a path from the stored name), 0600 in a
+    0700 folder. A file whose bytes are gone from the file store is reported, not fatal.
+    """
+
+    def __init__(self, ctx: Context, folder: Path, *, replace: bool) -> None:
+        self.ctx = ctx
+        self.folder = folder
+        self.replace = replace
+        self.blobs = LocalBlobs(ctx.settings.files.dir)
+        self.copied = 0
+        self.missing = 0
+
+    def __call__(self, records: Iterable[ExportRecord]) -> Iterator[ExportRecord]:
+        for record in records:
+            if record.file is not None:
+                self._copy(record.id, record.file)
+            yield record
+
+    def _copy(self, message_id: int, file: ExportFile) -> None:
+        target = self.folder / saved_file_name(file)
+        try:
+            source = self.blobs.open(file.sha256)
+        except (FileNotFoundError, ValueError):
+            self.missing += 1
+            self.ctx.note(f"the file {file.id} of message {message_id} is gone from the file store")
+            return
+        if self.replace:
+            target.unlink(missing_ok=True)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW
+        try:
+            fd = os.open(target, flags, PRIVATE_FILE_MODE)
+        except FileExistsError:
+            source.close()
+            raise CommandError(f"{target} already exists; add --force to replace it") from None
+        with source, open(fd, "wb") as out:
+            while chunk := source.read(1 << 20):
+                out.write(chunk)
+        self.copied += 1
+
+
+def _files_folder(folder: Path) -> None:
+    """Make the folder the files go to, 0700, unless it is there."""
+    if folder.exists() and not folder.is_dir():
+        raise CommandError(f"--with-files: {folder} is not a folder")
+    folder.mkdir(mode=PRIVATE_FOLDER_MODE, parents=True, exist_ok=True)
 
 
 def _date_option(value: str | None, option: str) -> int | None:
@@ -941,15 +1109,24 @@ def export(ctx: Context, args: argparse.Namespace) -> None:
         account = _existing_account(ctx, args.user)
         rows = store.iter_message_rows(visible_to=account.id, since_ms=since, until_ms=until)
     progress = Progress(ctx.stderr, "messages exported", terminal_only=True)
+    records = export_records(rows)
+    copier: FileCopier | None = None
+    if args.with_files is not None:
+        _files_folder(args.with_files)
+        copier = FileCopier(ctx, args.with_files, replace=args.force)
+        records = copier(records)
     if output is None:
-        write_records(export_records(rows), ctx.stdout, args.format, progress)
+        write_records(records, ctx.stdout, args.format, progress)
         progress.finish()
-        return
-    count = export_to_path(
-        export_records(rows), output, args.format, overwrite=args.force, progress=progress
-    )
-    progress.finish()
-    ctx.note(f"exported {count} messages to {output}")
+    else:
+        count = export_to_path(
+            records, output, args.format, overwrite=args.force, progress=progress
+        )
+        progress.finish()
+        ctx.note(f"exported {count} messages to {output}")
+    if copier is not None:
+        missing = f" ({copier.missing} gone from the file store)" if copier.missing else ""
+        ctx.note(f"copied {copier.copied} files to {args.with_files}{missing}")
 
 
 # -- setting up and checking -------------------------------------------------------------
@@ -1272,6 +1449,24 @@ COMMANDS = (
         ),
         purge,
         _purge_arguments,
+    ),
+    Command(
+        "search",
+        "search the messages an account may read",
+        "Search what --user may read: the rooms it is in now and its direct conversations, "
+        "or one --room it is in, or its direct conversation --with another account. Every "
+        "word must appear, as a whole word, in any letter case and with or without accents; "
+        '"quoted phrases" (quote them from the shell too) must appear as written. Deleted '
+        "messages never match; an edited one matches its new text. Newest first, one "
+        "line each: id, time (UTC), #room or ->peer, sender and text. When there are "
+        "more, stderr says which --before gets the next page.",
+        (
+            "chatsecure-admin search --user alice deploy friday",
+            "chatsecure-admin search --user alice --room dev '\"release notes\"'",
+            "chatsecure-admin search --user alice --with bob --limit 50 --before 1042 lunch",
+        ),
+        search,
+        _search_arguments,
     ),
     Command(
         "export",

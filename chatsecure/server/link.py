@@ -23,6 +23,9 @@ class Link(Protocol):
     def close(self) -> None:
         """Deliver what is queued (within a bound of time), then close. Idempotent."""
 
+    def unsent_bytes(self) -> int:
+        """Bytes queued and not yet sent: how a bulk sender keeps pace with its reader."""
+
 
 class SessionPort(Protocol):
     """What the transport calls for one connection, from that connection's reader thread."""

@@ -37,7 +37,7 @@ from chatsecure.storage.models import (
     Message,
     Room,
 )
-from chatsecure.storage.store import MESSAGE_COLUMNS, StoredMessage
+from chatsecure.storage.store import MESSAGE_COLUMNS, MESSAGE_FROM, StoredMessage, message_from_row
 
 # How many conversations one catch-up query covers, and how many rows it returns at most.
 CONVERSATIONS_PER_QUERY = 100
@@ -187,7 +187,7 @@ class ClusterStore:
             (Message.room_id,),
             lambda room, cursor: and_(Message.room_id == room, Message.id > cursor),
         )
-        return [(row[0], StoredMessage(*row[1:])) for row in rows], more
+        return [(row[0], message_from_row(row[1:])) for row in rows], more
 
     def direct_messages_after(
         self, cursors: Mapping[int, int]
@@ -202,7 +202,7 @@ class ClusterStore:
                 Message.id > cursor,
             ),
         )
-        return [(row[0], row[1], StoredMessage(*row[2:])) for row in rows], more
+        return [(row[0], row[1], message_from_row(row[2:])) for row in rows], more
 
     def _after(
         self,
@@ -219,7 +219,7 @@ class ClusterStore:
                 chunk = items[start : start + CONVERSATIONS_PER_QUERY]
                 query = (
                     select(*keys, *MESSAGE_COLUMNS)
-                    .outerjoin(Room, Room.id == Message.room_id)
+                    .select_from(MESSAGE_FROM)
                     .where(or_(*(after(key, cursor) for key, cursor in chunk)))
                     .order_by(Message.id)
                     .limit(ROWS_PER_QUERY)

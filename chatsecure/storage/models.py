@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    CHAR,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -135,7 +136,36 @@ class RoomBan(Base):
     at: Mapped[datetime] = mapped_column(DateTime())
 
 
+# A file's public id: random, URL-safe, never a database sequence (see store.new_file_id).
+FILE_ID_LENGTH = 32
+
+
+class File(Base):
+    """A file shared in a message: what the message shows of it, and whose quota it uses.
+
+    The bytes live in the blob store (``blobs.py``) under ``sha256``, so two uploads of
+    the same content share one blob; a row lives as long as a message refers to it
+    (``Store.sweep_files`` drops the others). ``name`` is the uploader's, for display
+    only: no path is ever built from it.
+    """
+
+    __tablename__ = "files"
+    __table_args__ = (Index(None, "sha256"), Index(None, "account_id"))
+
+    id: Mapped[str] = mapped_column(String(FILE_ID_LENGTH), primary_key=True)
+    sha256: Mapped[str] = mapped_column(CHAR(64))
+    size: Mapped[int] = mapped_column(BigInteger())
+    name: Mapped[str] = mapped_column(String(255))
+    mime: Mapped[str] = mapped_column(String(255))
+    # The uploader (NULL once the account is deleted): counts against its quota.
+    account_id: Mapped[int | None] = mapped_column(
+        Id, ForeignKey("accounts.id", ondelete="SET NULL")
+    )
+    created_ms: Mapped[int] = mapped_column(BigInteger())
+
+
 DIRECT = text("pair_low IS NOT NULL")  # a direct message, not a room's
+SHARES_FILE = text("file_id IS NOT NULL")
 
 
 class Message(Base):
@@ -151,6 +181,9 @@ class Message(Base):
         Index(None, "room_id", "id"),
         Index(None, "pair_low", "pair_high", "id"),
         Index(None, "sender_id"),
+        # Few messages share a file: the others stay out of the index, and their inserts
+        # cost no index write.
+        Index(None, "file_id", postgresql_where=SHARES_FILE, sqlite_where=SHARES_FILE),
         # A cluster node reads an account's new direct messages, either side of the pair.
         Index(None, "pair_low", "id", postgresql_where=DIRECT, sqlite_where=DIRECT),
         Index(None, "pair_high", "id", postgresql_where=DIRECT, sqlite_where=DIRECT),
@@ -174,6 +207,10 @@ class Message(Base):
     # A deleted message keeps its row (ids and history stay whole) but its text is ''.
     # No Python-side default: insert_messages' prepared INSERTs name their columns only.
     deleted: Mapped[bool] = mapped_column(Boolean(), server_default=false())
+    # The file the message shares; a deletion clears it, so the file can be swept.
+    file_id: Mapped[str | None] = mapped_column(
+        String(FILE_ID_LENGTH), ForeignKey("files.id", ondelete="SET NULL")
+    )
 
 
 class DirectPeer(Base):

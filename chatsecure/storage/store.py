@@ -16,6 +16,7 @@ two dialects apart.
 from __future__ import annotations
 
 import functools
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -40,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, aliased, sessionmaker
+from sqlalchemy.orm import Session, aliased, outerjoin, sessionmaker
 from sqlalchemy.sql.dml import ReturningInsert
 
 from chatsecure.names import username_key
@@ -49,6 +50,7 @@ from chatsecure.storage.models import (
     Account,
     AddressFailure,
     DirectPeer,
+    File,
     Membership,
     Message,
     Room,
@@ -56,6 +58,7 @@ from chatsecure.storage.models import (
     RoomEventRow,
     RoomInvite,
 )
+from chatsecure.storage.search import compact_search_index, matching, parse_terms
 
 
 class StoreError(Exception):
@@ -184,8 +187,24 @@ class RoomEvent(NamedTuple):
 # three times cheaper to build, which the message writer does for every message.
 
 
+class StoredFile(NamedTuple):
+    """A file shared in a message, as readers see it; its bytes are the blob ``sha256``."""
+
+    id: str
+    name: str
+    size: int
+    sha256: str
+    mime: str
+
+
+def new_file_id() -> str:
+    """A fresh public file id: random (128 bits), so ids cannot be guessed or counted."""
+    return secrets.token_urlsafe(16)
+
+
 class NewMessage(NamedTuple):
-    """A message to store: to a room (``room_id``) or to an account (``recipient_id``)."""
+    """A message to store: to a room (``room_id``) or to an account (``recipient_id``),
+    sharing ``file`` if given (its row is written with the message)."""
 
     sender_id: int
     sender_name: str
@@ -194,6 +213,7 @@ class NewMessage(NamedTuple):
     room_name: str | None = None
     recipient_id: int | None = None
     recipient_name: str | None = None
+    file: StoredFile | None = None
 
 
 class StoredMessage(NamedTuple):
@@ -205,10 +225,27 @@ class StoredMessage(NamedTuple):
     to: str | None = None
     edited_ms: int | None = None  # when last edited; None if never
     deleted: bool = False  # then text is ''
+    file: StoredFile | None = None  # the file it shares; None once deleted
 
 
-# (id, ts_ms, sender, text, room, to, edited_ms, deleted): a StoredMessage without the object.
-MessageRow = tuple[int, int, str, str, str | None, str | None, int | None, bool]
+# A StoredMessage without the objects: (id, ts_ms, sender, text, room, to, edited_ms,
+# deleted, file_id, file_name, file_size, file_sha256, file_mime), the file's five None
+# when the message shares none.
+MessageRow = tuple[
+    int,
+    int,
+    str,
+    str,
+    str | None,
+    str | None,
+    int | None,
+    bool,
+    str | None,
+    str | None,
+    int | None,
+    str | None,
+    str | None,
+]
 
 
 class MessageRef(NamedTuple):
@@ -293,6 +330,10 @@ def _forget_edits(message_ids: Any) -> Any:
     )
 
 
+# Whether a message shares the file (the row in files): then it is the file's to keep.
+_FILE_SHARED = select(Message.id).where(Message.file_id == File.id).exists()
+
+
 # The INSERT constructs of the databases the store runs on: both have ON CONFLICT.
 _DIALECT_INSERTS: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert,
@@ -300,7 +341,9 @@ _DIALECT_INSERTS: dict[str, Callable[..., sqlite.Insert | postgresql.Insert]] = 
 }
 
 
-# The columns of a StoredMessage, in its field order (the room by name: joined to rooms).
+# The columns of a StoredMessage, in its field order, the file's as its five fields (read
+# them with ``message_from_row``). Select them FROM ``MESSAGE_FROM``: the room by name is
+# joined from rooms, the file from files.
 MESSAGE_COLUMNS = (
     Message.id,
     Message.ts_ms,
@@ -310,7 +353,23 @@ MESSAGE_COLUMNS = (
     Message.recipient_name,
     Message.edited_ms,
     Message.deleted,
+    File.id,
+    File.name,
+    File.size,
+    File.sha256,
+    File.mime,
 )
+MESSAGE_FROM = outerjoin(Message, Room, Room.id == Message.room_id).outerjoin(
+    File, File.id == Message.file_id
+)
+
+
+def message_from_row(row: Sequence[Any]) -> StoredMessage:
+    """The StoredMessage of a row of ``MESSAGE_COLUMNS`` (further columns are ignored)."""
+    if row[8] is None:
+        return StoredMessage(*row[:8])
+    return StoredMessage._make((*row[:8], StoredFile(*row[8:13])))
+
 
 # Column order of the rows insert_messages builds.
 _INSERT_COLUMNS = (
@@ -329,14 +388,14 @@ _INSERT_CHUNKS = (512, 256, 128, 64, 32, 16, 8, 4, 2, 1)
 MAX_BATCH = _INSERT_CHUNKS[0]  # the largest batch one statement stores
 _LATEST_IN_ROOM = (
     select(*MESSAGE_COLUMNS)
-    .outerjoin(Room, Room.id == Message.room_id)
+    .select_from(MESSAGE_FROM)
     .where(Message.room_id == bindparam("room_id"))
     .order_by(Message.id.desc())
     .limit(bindparam("limit"))
 )
 _LATEST_DIRECT = (
     select(*MESSAGE_COLUMNS)
-    .outerjoin(Room, Room.id == Message.room_id)
+    .select_from(MESSAGE_FROM)
     .where(Message.pair_low == bindparam("low"), Message.pair_high == bindparam("high"))
     .order_by(Message.id.desc())
     .limit(bindparam("limit"))
@@ -439,7 +498,7 @@ def _page_of(rows: Iterable[Any], limit: int, *, newest_first: bool) -> Page:
         if len(messages) == limit or (chars > PAGE_TEXT_CHARS and messages):
             more = True
             break
-        messages.append(StoredMessage(*row))
+        messages.append(message_from_row(row))
     if newest_first:
         messages.reverse()
     return Page(messages, more)
@@ -464,6 +523,8 @@ class Store:
         self._is_sqlite = engine.dialect.name == "sqlite"
         self._read = sessionmaker(engine, expire_on_commit=False)
         self._write = sessionmaker(self._writer, expire_on_commit=False)
+        # Messages were deleted through this store since its search index was compacted.
+        self.search_index_stale = False
 
     def close(self) -> None:
         """Close the pooled connections (one pool behind all three engines); the store
@@ -599,7 +660,8 @@ class Store:
     def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
         """Delete the account, its memberships, invites and bans; its messages stay, under
         its name, unless ``erase``: then every message it sent goes first, in the same
-        transaction (an erasure request: nothing of it may be left behind).
+        transaction (an erasure request: nothing of it may be left behind, so the search
+        index is compacted too).
 
         One DELETE ... RETURNING, so of two concurrent deletions exactly one succeeds.
         """
@@ -613,6 +675,7 @@ class Store:
                 sent = select(Message.id).where(Message.sender_id == sent_by)
                 s.execute(_forget_edits(sent))
                 s.execute(delete(Message).where(Message.sender_id == sent_by))
+                compact_search_index(s.connection())
             a = s.scalars(
                 delete(Account).where(Account.name_key == username_key(name)).returning(Account)
             ).first()
@@ -1203,7 +1266,13 @@ class Store:
             for m in batch
         ]
         peers = _latest_per_pair(batch)
-        if self._is_sqlite and not peers and self.one_statement_batch(len(rows)) == len(rows):
+        shared = [(index, m) for index, m in enumerate(batch) if m.file is not None]
+        if (
+            self._is_sqlite
+            and not peers
+            and not shared
+            and self.one_statement_batch(len(rows)) == len(rows)
+        ):
             with self._single.connect() as conn:
                 ids = self._insert_chunk(conn, rows)
         elif self._is_sqlite:
@@ -1215,16 +1284,55 @@ class Store:
                     ids += self._insert_chunk(conn, rows[done : done + size])
                     done += size
                 self._update_peers(conn, peers, ids)
+                self._insert_files(conn, shared, ids, ts)
         else:
             columns = dict(zip(_INSERT_COLUMNS, map(list, zip(*rows, strict=True)), strict=True))
             with self._writer.begin() as conn:
                 self._lock_conversations(conn, batch)
                 ids = sorted(conn.execute(_INSERT_UNNESTED, columns).scalars())
                 self._update_peers(conn, peers, ids)
+                self._insert_files(conn, shared, ids, ts)
         return [
-            StoredMessage(i, ts, m.sender_name, m.text, m.room_name, m.recipient_name)
+            StoredMessage(
+                i, ts, m.sender_name, m.text, m.room_name, m.recipient_name, None, False, m.file
+            )
             for i, m in zip(ids, batch, strict=True)
         ]
+
+    @staticmethod
+    def _insert_files(
+        conn: Connection, shared: list[tuple[int, NewMessage]], ids: list[int], ts: int
+    ) -> None:
+        """Write the files of a batch's messages (``shared``: batch index and message) and
+        point the messages at them, in the batch's transaction.
+
+        Separate statements, not columns of the batch's INSERT, so that the INSERT of
+        ordinary messages (nearly all of them) stays as it is; a file costs two more.
+        """
+        if not shared:
+            return
+        conn.execute(
+            insert(File),
+            [
+                {
+                    "id": m.file.id,
+                    "sha256": m.file.sha256,
+                    "size": m.file.size,
+                    "name": m.file.name,
+                    "mime": m.file.mime,
+                    "account_id": m.sender_id,
+                    "created_ms": ts,
+                }
+                for _, m in shared
+                if m.file is not None
+            ],
+        )
+        conn.execute(
+            update(Message)
+            .where(Message.id == bindparam("message"))
+            .values(file_id=bindparam("file")),
+            [{"message": ids[index], "file": m.file.id} for index, m in shared if m.file],
+        )
 
     @staticmethod
     def _insert_chunk(conn: Connection, rows: list[tuple[object, ...]]) -> list[int]:
@@ -1321,7 +1429,7 @@ class Store:
         limit: int,
         newest: bool,
     ) -> Page:
-        query = select(*MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        query = select(*MESSAGE_COLUMNS).select_from(MESSAGE_FROM)
         query = query.where(*where)  # type: ignore[arg-type]
         if isinstance(before, At):
             query = query.where(Message.ts_ms < before.ts_ms)
@@ -1340,6 +1448,48 @@ class Store:
             conn.execution_options(stream_results=True).execute(query.limit(limit + 1)) as rows,
         ):
             return _page_of(rows, limit, newest_first=not oldest_first)
+
+    def search(
+        self,
+        account_id: int,
+        q: str,
+        *,
+        room_id: int | None = None,
+        peer_id: int | None = None,
+        before: int | None = None,
+        limit: int = 20,
+    ) -> tuple[list[StoredMessage], bool]:
+        """Newest first; (matches, more). Only what account_id may read: with room_id, that
+        room only if a member now (else []); with peer_id, the direct conversation of the
+        two; with neither, every room the account is a member of now plus its direct
+        conversations. Deleted messages never match. q is the user's raw text: words and
+        "quoted phrases", all required, whole-word, case- and accent-insensitive; q
+        without any word gives [] (see search.py). Like a history page, the matches end
+        early (with ``more``) once their text passes ``PAGE_TEXT_CHARS``."""
+        terms = parse_terms(q)
+        if not terms:
+            return [], False
+        rooms = select(Membership.room_id).where(Membership.account_id == account_id)
+        if peer_id is not None:
+            low, high = _pair(account_id, peer_id)
+            readable = and_(Message.pair_low == low, Message.pair_high == high)
+        elif room_id is not None:
+            readable = and_(Message.room_id == room_id, Message.room_id.in_(rooms))
+        else:
+            readable = or_(
+                Message.room_id.in_(rooms),
+                Message.pair_low == account_id,
+                Message.pair_high == account_id,
+            )
+        query = (
+            select(*MESSAGE_COLUMNS)
+            .select_from(MESSAGE_FROM)
+            .where(readable, Message.deleted.is_(False))
+        )
+        query = matching(query, terms, sqlite=self._is_sqlite, before=before)
+        with self.engine.connect() as conn, conn.execute(query.limit(limit + 1)) as rows:
+            page = _page_of(rows, limit, newest_first=False)
+        return page.messages, page.more
 
     def activity(
         self, account_id: int, *, after_ms: int, before_ms: int, limit: int, newest: bool
@@ -1394,10 +1544,10 @@ class Store:
         """Stream messages in id order, in flat memory: one room's, or all one account sees.
 
         "All one account sees" is its current rooms plus its direct conversations. Rows
-        are plain tuples in ``StoredMessage`` field order: exports read millions, and
-        building an object per row would cost more than reading it.
+        are plain tuples (``MessageRow``): exports read millions, and building an object
+        per row would cost more than reading it.
         """
-        query = select(*MESSAGE_COLUMNS).outerjoin(Room, Room.id == Message.room_id)
+        query = select(*MESSAGE_COLUMNS).select_from(MESSAGE_FROM)
         if room_id is not None:
             query = query.where(Message.room_id == room_id)
         if visible_to is not None:
@@ -1433,16 +1583,16 @@ class Store:
                 Message.pair_low,
                 Message.pair_high,
             )
-            .outerjoin(Room, Room.id == Message.room_id)
+            .select_from(MESSAGE_FROM)
             .where(Message.id == message_id)
         )
         with self.engine.connect() as conn:
             row = conn.execute(query).first()
         if row is None:
             return None
-        *message, sender_id, room_id, low, high = row
+        *_, sender_id, room_id, low, high = row
         pair = (low, high) if low is not None else None
-        return MessageRef(StoredMessage(*message), sender_id, room_id, pair)
+        return MessageRef(message_from_row(row), sender_id, room_id, pair)
 
     def _conversation(
         self,
@@ -1477,8 +1627,9 @@ class Store:
             return True
 
     def delete_message(self, message_id: int, *, by: str, origin: str) -> bool:
-        """Delete the message's text (the row stays, with text '' and ``deleted``), and
-        the text its edits left in the journal; False if it is gone or deleted already.
+        """Delete the message's text (the row stays, with text '' and ``deleted``), the
+        text its edits left in the journal, and its file (``sweep_files`` then collects
+        it); False if it is gone or deleted already.
 
         On SQLite ``secure_delete`` (db.py) zeroes the space the text took in the file.
         """
@@ -1486,7 +1637,7 @@ class Store:
             row = s.execute(
                 update(Message)
                 .where(Message.id == message_id, Message.deleted.is_(False))
-                .values(text="", deleted=True, edited_ms=None)
+                .values(text="", deleted=True, edited_ms=None, file_id=None)
                 .returning(Message.sender_id, Message.room_id, Message.pair_low, Message.pair_high)
             ).first()
             if row is None:
@@ -1494,7 +1645,8 @@ class Store:
             s.execute(_forget_edits([message_id]))
             where = self._conversation(s, *row)
             self._journal(s, origin, "deleted", message_id=message_id, by=by, **where)
-            return True
+        self.search_index_stale = True
+        return True
 
     def mark_read(
         self,
@@ -1569,7 +1721,80 @@ class Store:
             if ids:
                 conn.execute(_forget_edits(ids))
                 conn.execute(delete(Message).where(Message.id.in_(ids)))
+        if ids:
+            self.search_index_stale = True
         return len(ids)
+
+    def compact_search_index(self) -> None:
+        """Rewrite the search index without what deleted messages left in it (see
+        search.py); after a purge. It rewrites the whole index: seconds per million."""
+        self.search_index_stale = False
+        with self._writer.begin() as conn:
+            compact_search_index(conn)
+
+    # -- files ----------------------------------------------------------------------
+
+    def file_bytes(self, account_id: int) -> int:
+        """The size of the live files the account uploaded (those a message shares): what
+        counts against its quota."""
+        query = select(func.coalesce(func.sum(File.size), 0)).where(
+            File.account_id == account_id, _FILE_SHARED
+        )
+        with self.engine.connect() as conn:
+            return int(conn.scalar(query) or 0)
+
+    def readable_file(self, account_id: int, file_id: str) -> StoredFile | None:
+        """The file, if the account may read the conversation of the (undeleted) message
+        that shares it now: a member of its room, or a party to its direct chat."""
+        member = (
+            select(Membership.room_id)
+            .where(Membership.account_id == account_id, Membership.room_id == Message.room_id)
+            .exists()
+        )
+        query = (
+            select(File.id, File.name, File.size, File.sha256, File.mime)
+            .join(Message, Message.file_id == File.id)
+            .where(
+                File.id == file_id,
+                Message.deleted.is_(False),
+                or_(member, Message.pair_low == account_id, Message.pair_high == account_id),
+            )
+            .limit(1)
+        )
+        with self.engine.connect() as conn:
+            row = conn.execute(query).first()
+        return StoredFile(*row) if row else None
+
+    def sweep_files(self, limit: int = 1000) -> list[str]:
+        """Drop up to ``limit`` file rows that no message refers to (deleted, purged or
+        erased messages), in a short transaction; the SHA-256s no remaining row uses,
+        whose blobs may go (see ``blobs.sweep_unreferenced``)."""
+        with self._writer.begin() as conn:
+            ids = list(conn.scalars(select(File.id).where(~_FILE_SHARED).limit(limit)))
+            if not ids:
+                return []
+            gone = set(
+                conn.scalars(
+                    delete(File).where(File.id.in_(ids), ~_FILE_SHARED).returning(File.sha256)
+                )
+            )
+            if not gone:
+                return []
+            kept = set(conn.scalars(select(File.sha256).where(File.sha256.in_(gone))))
+        return sorted(gone - kept)
+
+    def has_unreferenced_files(self) -> bool:
+        """Whether ``sweep_files`` has anything left to drop."""
+        with self.engine.connect() as conn:
+            return conn.scalar(select(File.id).where(~_FILE_SHARED).limit(1)) is not None
+
+    def shas_in_use(self, shas: Iterable[str]) -> set[str]:
+        """Those of ``shas`` that some file row uses (the others' blobs are orphans)."""
+        wanted = set(shas)
+        if not wanted:
+            return set()
+        with self.engine.connect() as conn:
+            return set(conn.scalars(select(File.sha256).where(File.sha256.in_(wanted))))
 
     def message_count(self) -> int:
         with self.reading() as s:
@@ -1600,5 +1825,8 @@ __all__ = [
     "RoomSummary",
     "Store",
     "StoreError",
+    "StoredFile",
     "StoredMessage",
+    "message_from_row",
+    "new_file_id",
 ]

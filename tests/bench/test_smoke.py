@@ -66,3 +66,14 @@ def test_the_peer_runs_with_its_sender_opered_and_plus_f(tmp_path: Path) -> None
     assert results["errors"] == {}
     assert results["room_servers"] == ["ngircd"]
     assert results["figures"]["fanout_10"]["ngircd"]["complete"] == 1.0
+
+
+def test_the_search_scenario_alone(tmp_path: Path) -> None:
+    results = _bench(tmp_path, "--no-peer", "--only", "search")
+    assert results["errors"] == {}
+    figures = results["figures"]["search"]["chatsecure"]
+    for scenario, key, _label, _unit, _higher in ROWS:
+        if scenario == "search":
+            assert math.isfinite(figures[key])
+    assert figures["messages"] == 2_000.0
+    assert 0 < figures["index_share_pct"] < 100

@@ -41,7 +41,7 @@ def test_hello_announces_the_configured_frame_limit(server: ServerProcess) -> No
         "version": 1,
         "max_frame_bytes": MAX_FRAME,
         "server_version": version(),
-        "features": ["rooms2", "edit", "read"],
+        "features": ["rooms2", "edit", "read", "search", "files"],
     }
 
 

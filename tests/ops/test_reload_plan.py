@@ -6,7 +6,7 @@ import dataclasses
 from pathlib import Path
 
 from chatsecure.config import Settings, parse_settings
-from chatsecure.server.ops.reload import LIVE_SECTIONS, plan_reload
+from chatsecure.server.ops.reload import FIXED, LIVE_SECTIONS, plan_reload
 
 
 def _settings(tmp_path: Path, **sections: dict[str, object]) -> Settings:
@@ -56,3 +56,4 @@ def test_a_section_not_known_to_be_live_needs_a_restart():
     """A section added later is safe by default: listed as needing a restart."""
     every = {f.name for f in dataclasses.fields(Settings)} - {"path"}
     assert every - LIVE_SECTIONS == {"irc", "database", "metrics", "cluster"}
+    assert {("files", "dir"), ("files", "enabled")} <= FIXED

@@ -1,15 +1,18 @@
 """Edits and deletions of stored messages, told to everyone who may read them.
 
-Only the author edits; the author, a room's owners and moderators, and server admins
-delete. A message the session may not read is missing to it (``no_such_message``), so
-ids cannot be probed. The change is stored first, then told under the ``sequencer``: a
-reader that joins meanwhile either reads the new text in its history or hears the change.
+Only the author edits (and not a file's message, which is the file's name); the author, a
+room's owners and moderators, and server admins delete, and deleting a file's message
+deletes the file once no message refers to it. A message the session may not read is
+missing to it (``no_such_message``), so ids cannot be probed. The change is stored
+first, then told under the ``sequencer``: a reader that joins meanwhile either reads the
+new text in its history or hears the change.
 """
 
 from __future__ import annotations
 
 import threading
 
+from chatsecure.server.core.files import Files
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.messages import Messages
 from chatsecure.server.core.moderation import MODERATORS
@@ -28,12 +31,14 @@ class Edits:
         hub: Hub,
         rooms: Rooms,
         messages: Messages,
+        files: Files,
         sequencer: threading.Lock,
     ) -> None:
         self._store = store
         self._hub = hub
         self._rooms = rooms
         self._messages = messages
+        self._files = files
         self._sequencer = sequencer
 
     def edit(self, session: Session, label: Label, message_id: int, text: str) -> None:
@@ -41,6 +46,8 @@ class Edits:
         ref = self._readable(session, message_id)
         if ref.sender_id != session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "only its author may edit a message")
+        if ref.message.file is not None:
+            raise Refusal(Why.NOT_ALLOWED, "a file's message is its name; it cannot be edited")
         edited_ms = now_ms()
         if not self._store.edit_message(
             message_id, text, edited_ms=edited_ms, by=session.user, origin=self._rooms.origin
@@ -62,6 +69,8 @@ class Edits:
             raise Refusal(Why.NO_SUCH_MESSAGE, f"no message {message_id}")
         message = ref.message
         self.tell(ref, MessageDeleted(message_id, session.user, message.room, message.to))
+        if message.file is not None:
+            self._files.collect()  # before the ok: the file is gone when the client hears it
         session.outbox.reply(label, Done())
 
     def _readable(self, session: Session, message_id: int, *, admin: bool = False) -> MessageRef:

@@ -1,5 +1,6 @@
 """Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, stored
-login failures whose window has ended, changes made elsewhere (the journal), and retention."""
+login failures whose window has ended, changes made elsewhere (the journal), retention,
+uploads past their time, files no message refers to, and the search index's upkeep."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Callable
 
 from chatsecure.server.core import events
 from chatsecure.server.core.auth import Authenticator
+from chatsecure.server.core.files import Files
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.journal import Journal
 from chatsecure.server.core.live import LiveSettings
@@ -15,7 +17,7 @@ from chatsecure.server.core.notices import EndReason, StillThere
 from chatsecure.server.core.retention import Retention
 from chatsecure.server.core.sessions import Sessions
 from chatsecure.server.core.ticker import Ticker
-from chatsecure.storage.store import now_ms
+from chatsecure.storage.store import Store, now_ms
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +27,11 @@ BLOCKED_POLL_INTERVAL = 2.0
 # A batch of ended address failures is deleted this often: more than a node's bcrypt
 # pool can fail in the time, so the table stays as small as the open windows.
 PRUNE_INTERVAL = 10.0
+# Files no message refers to (after deletions elsewhere, or a crash) are looked for this
+# often, a deletion here or by retention collecting at once; and the search index is
+# compacted as often when messages were deleted, so their words leave the file too (a
+# rewrite of the index: about a second per million messages on SQLite).
+UPKEEP_INTERVAL = 3600.0
 
 
 class Housekeeper:
@@ -32,23 +39,27 @@ class Housekeeper:
         self,
         *,
         settings: LiveSettings,
+        store: Store,
         hub: Hub,
         sessions: Sessions,
         auth: Authenticator,
         journal: Journal,
         retention: Retention,
+        files: Files,
         observers: events.Observers,
         clock: Callable[[], float],
     ) -> None:
         self._settings = settings
+        self._store = store
         self._hub = hub
         self._sessions = sessions
         self._auth = auth
         self._journal = journal
         self._retention = retention
+        self._files = files
         self._observers = observers
         self._clock = clock
-        self._next_poll = self._next_prune = clock()
+        self._next_poll = self._next_prune = self._next_sweep = clock()
         self._ticker = Ticker("housekeeping", HOUSEKEEPING_INTERVAL, self._tick)
 
     def start(self) -> None:
@@ -69,7 +80,15 @@ class Housekeeper:
                 self._next_prune = now + PRUNE_INTERVAL
                 self._auth.prune_failures()
                 self._journal.prune(now_ms())
-            self._retention.tick(now)
+            self._files.expire(now)
+            if self._retention.tick(now):
+                self._files.collect()
+            if now >= self._next_sweep:
+                self._next_sweep = now + UPKEEP_INTERVAL
+                self._files.collect()
+                self._files.remove_orphans()
+                if self._store.search_index_stale:
+                    self._store.compact_search_index()
         except Exception:
             log.exception("housekeeping failed; will retry")
             self._observers.emit(events.Fault("housekeeping failed; see the log"))

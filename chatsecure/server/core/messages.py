@@ -38,6 +38,7 @@ from chatsecure.storage.store import (
     NewMessage,
     Page,
     Store,
+    StoredFile,
     StoredMessage,
 )
 
@@ -89,18 +90,46 @@ class Messages:
     def send(self, session: Session, label: Label, to: Conversation, text: str) -> None:
         """Queue ``text`` for storing; the sender hears ``Accepted`` once it is stored."""
         self.pace(session, "sending")
+        message, recipient_id = self.address(session, to, text)
+        self._writer.submit(Submission(message, session, label, recipient_id))
+
+    def share(
+        self,
+        session: Session,
+        label: Label,
+        to: Conversation,
+        file: StoredFile,
+        *,
+        settle: Callable[[bool], None],
+    ) -> None:
+        """Queue a message sharing ``file`` (its text is the file's name); ``settle`` hears
+        whether it was stored. Not paced: the upload's offer was."""
+        message, recipient_id = self.address(session, to, file.name, file)
+        self._writer.submit(Submission(message, session, label, recipient_id, settle))
+
+    def address(
+        self, session: Session, to: Conversation, text: str, file: StoredFile | None = None
+    ) -> tuple[NewMessage, int | None]:
+        """The message from the session's account to ``to``, and the recipient's account
+        id for a direct one; refused if the account may not write there."""
         account = session.account
         assert account is not None
         if isinstance(to, InRoom):
             room_id = self._rooms.member_room_id(session, to.room)
-            message = NewMessage(account.id, account.name, text, room_id=room_id, room_name=to.room)
-            self._writer.submit(Submission(message, session, label))
-            return
+            room = NewMessage(
+                account.id, account.name, text, room_id=room_id, room_name=to.room, file=file
+            )
+            return room, None
         peer = self._peer(to)
-        message = NewMessage(
-            account.id, account.name, text, recipient_id=peer.id, recipient_name=peer.name
+        direct = NewMessage(
+            account.id,
+            account.name,
+            text,
+            recipient_id=peer.id,
+            recipient_name=peer.name,
+            file=file,
         )
-        self._writer.submit(Submission(message, session, label, recipient_id=peer.id))
+        return direct, peer.id
 
     def pace(self, session: Session, doing: str) -> None:
         """Refuse a write told to a whole conversation past the account's message rate:
@@ -123,7 +152,10 @@ class Messages:
             self._observers.emit(events.BatchStored(len(stored)))
         for submission, message in stored:
             sender = submission.sender
-            sender.outbox.reply(submission.label, Accepted(message.id, message.ts_ms))
+            if submission.settle is not None:
+                submission.settle(True)
+            received = None if message.file is None else message.file.size
+            sender.outbox.reply(submission.label, Accepted(message.id, message.ts_ms, received))
             if observed:
                 self._observers.emit(
                     events.MessageStored(
@@ -139,6 +171,8 @@ class Messages:
     def _refuse_unstored(self, submissions: Sequence[Submission]) -> None:
         self._observers.emit(events.Fault(f"could not store {len(submissions)} message(s)"))
         for submission in submissions:
+            if submission.settle is not None:
+                submission.settle(False)
             submission.sender.outbox.refuse(submission.label, NOT_STORED)
 
     # -- history ----------------------------------------------------------------------

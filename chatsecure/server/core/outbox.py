@@ -46,3 +46,6 @@ class Outbox(Protocol):
 
     def end(self, reason: EndReason) -> None:
         """Say goodbye for ``reason`` and close; nothing more is put in afterwards."""
+
+    def unsent_bytes(self) -> int:
+        """Bytes queued for the client and not yet sent (a file is sent only so fast)."""

@@ -45,16 +45,29 @@ class Why(enum.Enum):
     ROOM_EXISTS = "room_exists"
     BANNED = "banned"
     NO_SUCH_MESSAGE = "no_such_message"  # unknown, or not the session's to read
+    FILE_TOO_LARGE = "file_too_large"
+    QUOTA_EXCEEDED = "quota_exceeded"
+    BAD_UPLOAD = "bad_upload"  # wrong offset, size or hash; unknown or expired upload
+    NO_SUCH_FILE = "no_such_file"  # unknown, or not the session's to fetch
+    UNSUPPORTED = "unsupported"  # a feature this server has switched off
 
 
 class Refusal(Exception):
     """A command the service will not carry out, and what to tell the client."""
 
-    def __init__(self, why: Why, message: str, retry_after: int | None = None) -> None:
+    def __init__(
+        self,
+        why: Why,
+        message: str,
+        retry_after: int | None = None,
+        *,
+        received: int | None = None,
+    ) -> None:
         super().__init__(message)
         self.why = why
         self.message = message
         self.retry_after = retry_after
+        self.received = received  # with BAD_UPLOAD: where the upload may resume
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,10 +135,45 @@ class RoomList:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """A message stored under ``id`` (and delivered after this reply)."""
+    """A message stored under ``id`` (and delivered after this reply); a file's message
+    also says the upload's bytes ``received``."""
 
     id: int
     ts_ms: int
+    received: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """Search results, newest first; ``more`` if older matches follow."""
+
+    messages: Sequence[StoredMessage]
+    more: bool
+
+
+@dataclass(frozen=True, slots=True)
+class UploadSlot:
+    """An accepted file offer: send it under ``upload`` in pieces of ``chunk_bytes``."""
+
+    upload: str
+    chunk_bytes: int
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """The upload holds ``received`` bytes so far."""
+
+    received: int
+
+
+@dataclass(frozen=True, slots=True)
+class FilePiece:
+    """Bytes of a fetched file from ``offset``; ``last`` on the final piece."""
+
+    file_id: str
+    offset: int
+    data: bytes
+    last: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,5 +189,17 @@ class Done:
 
 
 Reply = (
-    Welcome | Joined | HistoryPage | Activities | MemberList | RoomList | Accepted | Revised | Done
+    Welcome
+    | Joined
+    | HistoryPage
+    | Activities
+    | MemberList
+    | RoomList
+    | Accepted
+    | Revised
+    | Done
+    | Found
+    | UploadSlot
+    | Received
+    | FilePiece
 )

@@ -8,7 +8,9 @@ service's parts, each a domain noun:
 - ``moderation``: invitations, topics, roles, kicks and bans;
 - ``messages``: send (stored by the message writer, then delivered in id order), history;
 - ``edits``: edit and delete stored messages;
-- ``reads``: read markers, the same on every device of an account.
+- ``reads``: read markers, the same on every device of an account;
+- ``search``: full-text search of what the account may read;
+- ``files``: uploads, the messages that share them, and downloads.
 
 Answers and news go out through each session's ``Outbox``, which its adapter encodes;
 fan-out to many sessions goes through the ``Hub`` the service is given. The ``sequencer``
@@ -27,6 +29,7 @@ from chatsecure.config import Settings
 from chatsecure.server.core.auth import Authenticator
 from chatsecure.server.core.edits import Edits
 from chatsecure.server.core.events import Observers
+from chatsecure.server.core.files import Files
 from chatsecure.server.core.housekeeping import Housekeeper
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.journal import Journal
@@ -37,7 +40,9 @@ from chatsecure.server.core.notices import EndReason
 from chatsecure.server.core.reads import ReadMarkers
 from chatsecure.server.core.retention import Retention
 from chatsecure.server.core.rooms import Rooms
+from chatsecure.server.core.search import Search
 from chatsecure.server.core.sessions import Sessions
+from chatsecure.storage.blobs import BlobStore, LocalBlobs
 from chatsecure.storage.store import Store
 
 
@@ -73,8 +78,23 @@ class ChatService:
             observers=self.observers,
             clock=clock,
         )
+        self.search = Search(store=store, rooms=self.rooms, clock=clock)
+        blobs: BlobStore | None = LocalBlobs(settings.files.dir) if settings.files.enabled else None
+        self.files = Files(
+            settings=live,
+            store=store,
+            blobs=blobs,
+            rooms=self.rooms,
+            messages=self.messages,
+            clock=clock,
+        )
         self.edits = Edits(
-            store=store, hub=hub, rooms=self.rooms, messages=self.messages, sequencer=sequencer
+            store=store,
+            hub=hub,
+            rooms=self.rooms,
+            messages=self.messages,
+            files=self.files,
+            sequencer=sequencer,
         )
         self.sessions = Sessions(
             settings=live,
@@ -88,6 +108,7 @@ class ChatService:
         )
         self._housekeeper = Housekeeper(
             settings=live,
+            store=store,
             hub=hub,
             sessions=self.sessions,
             auth=self._auth,
@@ -99,6 +120,7 @@ class ChatService:
                 reads=self.reads,
             ),
             retention=Retention(settings=live, store=store, clock=clock),
+            files=self.files,
             observers=self.observers,
             clock=clock,
         )
@@ -114,12 +136,14 @@ class ChatService:
 
     def start(self) -> None:
         self.messages.start()
+        self.files.start()
         self._housekeeper.start()
 
     def shutdown(self) -> None:
         """Store and deliver what is queued, then end every session with ``SHUTDOWN``."""
         self._housekeeper.stop()
         self.messages.stop()
+        self.files.stop()
         self._hub.flush()
         self.sessions.end_all(EndReason.SHUTDOWN)
         self._auth.close()

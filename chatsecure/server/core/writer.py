@@ -31,6 +31,7 @@ class Submission(NamedTuple):
     sender: Session
     label: Label
     recipient_id: int | None = None
+    settle: Callable[[bool], None] | None = None  # told whether it was stored
 
 
 Delivered = Callable[[Sequence[tuple[Submission, StoredMessage]]], None]

@@ -46,10 +46,14 @@ class HoldingLink:
     def close(self) -> None:
         self._link.close()
 
+    def unsent_bytes(self) -> int:
+        return self._size + self._link.unsent_bytes()
+
     def release(self) -> None:
         """Send what was held, in order, and pass everything straight on from now."""
         with self._lock:
             held, self._held = self._held or [], None
+            self._size = 0
             for data in held:
                 self._link.send(data)
 

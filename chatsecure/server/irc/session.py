@@ -290,6 +290,9 @@ class IrcSession:
             self._members.pop(change.room, None)
         return Message("KICK", (where, self.nick, change.reason or change.by), source)
 
+    def unsent_bytes(self) -> int:
+        return self._link.unsent_bytes()
+
     def end(self, reason: EndReason) -> None:
         if self._connection.state is not ConnectionState.CLOSED:
             self._connection.close()

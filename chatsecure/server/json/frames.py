@@ -16,6 +16,9 @@ from chatsecure.protocol import (
     Edited,
     Error,
     ErrorCode,
+    FileData,
+    FileInfo,
+    FileSlot,
     HistoryReply,
     Invited,
     Joined,
@@ -31,6 +34,7 @@ from chatsecure.protocol import (
     RoleChanged,
     RoomInfo,
     RoomsReply,
+    SearchResults,
     ServerFrame,
     ServerPing,
     TopicChanged,
@@ -67,6 +71,11 @@ ERROR_CODES: dict[results.Why, ErrorCode] = {
     results.Why.ROOM_EXISTS: ErrorCode.ROOM_EXISTS,
     results.Why.BANNED: ErrorCode.BANNED,
     results.Why.NO_SUCH_MESSAGE: ErrorCode.NO_SUCH_MESSAGE,
+    results.Why.FILE_TOO_LARGE: ErrorCode.FILE_TOO_LARGE,
+    results.Why.QUOTA_EXCEEDED: ErrorCode.QUOTA_EXCEEDED,
+    results.Why.BAD_UPLOAD: ErrorCode.BAD_UPLOAD,
+    results.Why.NO_SUCH_FILE: ErrorCode.NO_SUCH_FILE,
+    results.Why.UNSUPPORTED: ErrorCode.UNKNOWN_TYPE,  # as if the feature did not exist
 }
 
 # BROKE_PROTOCOL is missing on purpose: the adapter already said which rule was broken.
@@ -91,6 +100,7 @@ def error_frame(req: Req | None, refusal: results.Refusal) -> Error:
         message=refusal.message,
         req=req,
         retry_after=refusal.retry_after,
+        received=refusal.received,
     )
 
 
@@ -106,6 +116,12 @@ def message_frame(m: StoredMessage) -> Message:
             deleted=True,
         )
     edited_ts = None if m.edited_ms is None else format_ts(m.edited_ms)
+    f = m.file
+    file = (
+        None
+        if f is None
+        else FileInfo(id=f.id, name=f.name, size=f.size, sha256=f.sha256, mime=f.mime)
+    )
     return Message(
         id=m.id,
         ts=format_ts(m.ts_ms),
@@ -114,6 +130,7 @@ def message_frame(m: StoredMessage) -> Message:
         room=m.room,
         to=m.to,
         edited_ts=edited_ts,
+        file=file,
     )
 
 
@@ -160,7 +177,16 @@ def _rooms(req: Req | None, r: results.RoomList) -> Sequence[ServerFrame]:
 
 
 def _accepted(req: Req | None, a: results.Accepted) -> Sequence[ServerFrame]:
-    return (Ok(req=req, id=a.id, ts=format_ts(a.ts_ms)),)
+    return (Ok(req=req, id=a.id, ts=format_ts(a.ts_ms), received=a.received),)
+
+
+def _found(req: Req | None, f: results.Found) -> Sequence[ServerFrame]:
+    found = tuple(message_frame(m) for m in f.messages)
+    return (SearchResults(req=req, results=found, more=f.more),)
+
+
+def _piece(req: Req | None, p: results.FilePiece) -> Sequence[ServerFrame]:
+    return (FileData(req=req, file=p.file_id, offset=p.offset, data=p.data, last=p.last),)
 
 
 _REPLIES: dict[type[Any], Callable[[Req | None, Any], Sequence[ServerFrame]]] = {
@@ -172,6 +198,12 @@ _REPLIES: dict[type[Any], Callable[[Req | None, Any], Sequence[ServerFrame]]] = 
     results.Accepted: _accepted,
     results.Revised: lambda req, r: (Ok(req=req, edited_ts=format_ts(r.edited_ms)),),
     results.Done: lambda req, _done: (Ok(req=req),),
+    results.Found: _found,
+    results.UploadSlot: lambda req, s: (
+        FileSlot(req=req, upload=s.upload, chunk_bytes=s.chunk_bytes),
+    ),
+    results.Received: lambda req, r: (Ok(req=req, received=r.received),),
+    results.FilePiece: _piece,
 }
 
 

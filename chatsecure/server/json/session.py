@@ -21,6 +21,9 @@ from chatsecure.protocol import (
     Create,
     Delete,
     Edit,
+    FileChunk,
+    FileGet,
+    FileOffer,
     History,
     Invite,
     Join,
@@ -32,6 +35,7 @@ from chatsecure.protocol import (
     Logout,
     MarkRead,
     Passwd,
+    Search,
     Send,
     ServerFrame,
     ServerPong,
@@ -58,8 +62,10 @@ from chatsecure.server.faults import request_failures
 from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
 from chatsecure.server.link import Link
 
-# The contract's Additions this adapter serves, announced in `hello`.
-FEATURES = ("rooms2", "edit", "read")
+# The contract's Additions this adapter serves, announced in `hello` ("files" only when
+# the server shares files).
+FEATURES = ("rooms2", "edit", "read", "search")
+FILES = "files"
 
 
 def _conversation(room: str | None, user: str | None) -> Conversation:
@@ -78,7 +84,8 @@ class JsonSession:
         self.link = link
         self._connection = ServerConnection(limits.max_frame_bytes, limits.max_text_chars)
         self._broken: ByeReason | None = None  # the rule this client broke, if it did
-        link.send(self._connection.hello(server_version=version(), features=FEATURES))
+        features = (*FEATURES, FILES) if service.files.enabled else FEATURES
+        link.send(self._connection.hello(server_version=version(), features=features))
         self.session = service.sessions.open(self, address)
 
     # -- SessionPort: the transport's reader thread -----------------------------------
@@ -135,6 +142,9 @@ class JsonSession:
             bye = Bye(reason=self._broken or BYE_REASONS[reason])
             self.link.send(self._connection.send(bye))
         self.link.close()
+
+    def unsent_bytes(self) -> int:
+        return self.link.unsent_bytes()
 
     def _send_as_logged_in(self) -> None:
         try:
@@ -220,6 +230,24 @@ class JsonSession:
     def _read(self, r: MarkRead) -> None:
         self._service.reads.mark(self.session, r.req, _conversation(r.room, r.with_), r.up_to)
 
+    def _search(self, r: Search) -> None:
+        within = None if r.room is None and r.with_ is None else _conversation(r.room, r.with_)
+        self._service.search.search(
+            self.session, r.req, r.q, within, before=r.before, limit=r.limit
+        )
+
+    def _file_offer(self, r: FileOffer) -> None:
+        to = _conversation(r.room, r.to)
+        self._service.files.offer(
+            self.session, r.req, to, name=r.name, size=r.size, sha256=r.sha256
+        )
+
+    def _file_chunk(self, r: FileChunk) -> None:
+        self._service.files.chunk(self.session, r.req, r.upload, r.offset, r.data)
+
+    def _file_get(self, r: FileGet) -> None:
+        self._service.files.fetch(self.session, r.req, r.file, r.offset)
+
     def _ping(self, r: ClientPing) -> None:
         self._send(ServerPong(req=r.req))
 
@@ -246,6 +274,10 @@ _HANDLERS: dict[type[Any], Callable[[JsonSession, Any], None]] = {
     Edit: JsonSession._edit,
     Delete: JsonSession._delete,
     MarkRead: JsonSession._read,
+    Search: JsonSession._search,
+    FileOffer: JsonSession._file_offer,
+    FileChunk: JsonSession._file_chunk,
+    FileGet: JsonSession._file_get,
     ClientPing: JsonSession._ping,
     ClientPong: JsonSession._pong,
 }

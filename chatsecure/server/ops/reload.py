@@ -34,8 +34,18 @@ log = logging.getLogger(__name__)
 
 # Sections whose new values apply at once (new TLS context and limits: to new
 # connections), but for the keys in FIXED.
-LIVE_SECTIONS = frozenset({"server", "tls", "auth", "history", "rooms", "limits", "logging"})
-FIXED = frozenset({("server", "host"), ("server", "port"), ("auth", "max_concurrent_checks")})
+LIVE_SECTIONS = frozenset(
+    {"server", "tls", "auth", "history", "rooms", "limits", "logging", "files"}
+)
+FIXED = frozenset(
+    {
+        ("server", "host"),
+        ("server", "port"),
+        ("auth", "max_concurrent_checks"),
+        ("files", "enabled"),
+        ("files", "dir"),
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

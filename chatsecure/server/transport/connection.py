@@ -188,6 +188,10 @@ class Connection(Link):
             log.warning("%s: too slow to read its frames (%s); disconnecting", self.label, why)
         self._writer.schedule(self)
 
+    def unsent_bytes(self) -> int:
+        # Unlocked: a stale sum only delays or hastens a bulk sender's next piece.
+        return self._pending_bytes + self._backlog_bytes
+
     def _give_up_locked(self) -> None:
         """Drop the frames not yet encrypted (ciphertext can't be), queue the farewell."""
         self._pending = [self._farewell]
