@@ -128,7 +128,7 @@ def _time_queries(store: Store, queries: int, say: Callable[[str], None]) -> dic
     assert more, "the common word must fill more than a page"
     middle = found[0].id // 2  # a page from halfway back in time
     room = store.room_id("s1")
-    cases = {
+    cases: dict[str, Callable[[], object]] = {
         "newest": lambda: store.search(reader.id, COMMON),
         "paged": lambda: store.search(reader.id, COMMON, before=middle),
         "room": lambda: store.search(reader.id, COMMON, room_id=room),

@@ -68,11 +68,11 @@ def test_a_file_message_round_trips_through_every_read(store, people, blobs):
     assert [m.file for m in stored] == [None, file, None]
     message_id = stored[1].id
     assert store.message(message_id) == stored[1]
-    assert store.message_ref(message_id).message.file == file  # type: ignore[union-attr]
-    page = store.room_history(store.room_id("dev"))  # type: ignore[arg-type]
+    assert store.message_ref(message_id).message.file == file
+    page = store.room_history(store.room_id("dev"))
     assert [m.file for m in page.messages] == [None, file, None]
     snapshot = store.login_snapshot(people["bob"], 10, 10)
-    assert [m.file for m in snapshot.room_pages[store.room_id("dev")].messages] == [  # type: ignore[index]
+    assert [m.file for m in snapshot.room_pages[store.room_id("dev")].messages] == [
         None,
         file,
         None,
@@ -124,13 +124,13 @@ def test_readable_file_follows_who_may_read_the_conversation(store, people, blob
     assert store.readable_file(people["bob"], direct.id) == direct
     assert store.readable_file(people["carol"], direct.id) is None
     assert store.readable_file(people["bob"], "no-such-id") is None
-    store.leave_room(people["bob"], store.room_id("dev"))  # type: ignore[arg-type]
+    store.leave_room(people["bob"], store.room_id("dev"))
     assert store.readable_file(people["bob"], in_room.id) is None  # a member now, not then
     store.join_room(people["carol"], "dev", create=False)
     assert store.readable_file(people["carol"], in_room.id) == in_room
     assert store.delete_message(room_message, by="alice", origin="n1")
     assert store.readable_file(people["carol"], in_room.id) is None
-    assert store.message(room_message).file is None  # type: ignore[union-attr]
+    assert store.message(room_message).file is None
 
 
 def test_file_bytes_counts_the_live_files_an_account_uploaded(store, people, blobs):

@@ -38,7 +38,7 @@ def people(migrated):
 
 def _lines(result) -> list[str]:
     assert result.code == 0, result.err
-    return result.out.splitlines()
+    return list(result.out.splitlines())
 
 
 def _refused(result, problem: str) -> None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from chatsecure.client import session as session_module
-from chatsecure.client.events import FrameArrived, LoggedIn
+from chatsecure.client.events import ConnectionLost, FrameArrived, LoggedIn
 from chatsecure.client.network import Credentials, ServerAddress
 from chatsecure.client.notify import BODY_CHARS, Notifier, shorten
 from chatsecure.client.profile import ClientSettings, load_client_settings, save_client_settings
@@ -94,9 +94,12 @@ class Session:
         self.updates = self.receive(LoggedIn("alice", rooms, reconnected=False, features=features))
         self.session.select(GENERAL)  # the first room is dev, by name; start in general
 
-    def receive(self, *frames: ServerFrame | LoggedIn) -> list[Update]:
+    def receive(self, *frames: ServerFrame | LoggedIn | ConnectionLost) -> list[Update]:
         for frame in frames:
-            self.session.events.put(frame if isinstance(frame, LoggedIn) else FrameArrived(frame))
+            if isinstance(frame, LoggedIn | ConnectionLost):
+                self.session.events.put(frame)
+            else:
+                self.session.events.put(FrameArrived(frame))
         return list(self.session.poll())
 
     def sent(self, kind: type) -> list[object]:

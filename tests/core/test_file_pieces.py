@@ -20,7 +20,7 @@ def test_the_largest_pieces_fit_in_a_frame(max_frame_bytes: int) -> None:
     data = b"\xff" * piece
     req = "r" * MAX_REQ_CHARS
     token = "t" * MAX_TOKEN_CHARS
-    frames = [
+    frames: list[FileChunk | FileData] = [
         FileChunk(upload=token, offset=MAX_FILE_SIZE, data=data, req=req),
         FileData(file=token, offset=MAX_FILE_SIZE, data=data, last=False, req=req),
     ]

@@ -111,6 +111,9 @@ class LineSession:
         self._service = wire.service
         self.session = self._service.sessions.open(self, address)
 
+    def unsent_bytes(self) -> int:
+        return 0
+
     def receive(self, data: bytes) -> None:
         self._service.sessions.heard_from(self.session)
         for line in data.decode().splitlines():

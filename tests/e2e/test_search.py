@@ -102,11 +102,12 @@ def test_deleted_never_match_and_edits_match_their_new_text(server: ServerProces
 
 def test_bad_searches_are_bad_requests(server: ServerProcess) -> None:
     a = server.login(server.new_user())
-    for frame in [
+    frames: list[dict[str, object]] = [
         {"type": "search"},
         {"type": "search", "q": ""},
         {"type": "search", "q": "x" * 201},
         {"type": "search", "q": "x", "limit": 101},
         {"type": "search", "q": "x", "room": "a", "with": "b"},
-    ]:
+    ]
+    for frame in frames:
         assert_error(a.request(frame), "bad_request")

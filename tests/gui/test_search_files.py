@@ -66,8 +66,9 @@ def test_a_sent_file_shows_progress_and_the_other_client_saves_the_same_bytes(
     target = tmp_path / "saved" / "copy.bin"
     target.parent.mkdir()
     monkeypatch.setattr(filedialog, "asksaveasfilename", lambda **_options: str(target))
-    pump(b, lambda: line.file.id in b.main.save_buttons)
-    b.main.save_buttons[line.file.id].invoke()
+    file_id = line.file.id
+    pump(b, lambda: file_id in b.main.save_buttons)
+    b.main.save_buttons[file_id].invoke()
     pump(b, target.exists)
     assert target.read_bytes() == data
     assert os.listdir(target.parent) == ["copy.bin"]
