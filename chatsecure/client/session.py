@@ -113,6 +113,8 @@ from chatsecure.protocol import (
 
 OLDER_PAGE = 50
 GAP_PAGE = 500
+# Opening a search result pages back at most this far (pages of GAP_PAGE) before giving up.
+MAX_JUMP_PAGES = 20
 EXPORT_PAGE = 500
 POLL_BATCH = 200
 READ_INTERVAL = 1.0  # seconds between two read markers sent for one conversation
@@ -342,6 +344,7 @@ class _Pending:
     what: str = ""  # for the notice that reports the outcome: "Invite bob to #ops"
     serial: int = 0  # the transfer, the search, or the message being opened
     generation: int = 0  # an upload's chunks: which restart they belong to
+    pages: int = 0  # opening a message: the pages read back so far
 
 
 _ReplyHandler = Callable[[_Pending, ServerFrame | None], list[Update]]
@@ -1216,12 +1219,13 @@ class ChatSession:
         self._page_towards(conv, hit.id)
         return updates
 
-    def _page_towards(self, conv: Conversation, message_id: int) -> None:
+    def _page_towards(self, conv: Conversation, message_id: int, pages: int = 0) -> None:
         # Paging back from what is shown keeps the view without holes, which Load older and
-        # the gap filling after a reconnect rely on.
+        # the gap filling after a reconnect rely on; so it is bounded by MAX_JUMP_PAGES.
         request = _history_request(conv.key, conv.title, limit=GAP_PAGE, before=conv.oldest_id)
         conv.loading_older = True
-        self._request(request, _Pending(_Purpose.JUMP, conv.key, serial=message_id))
+        pending = _Pending(_Purpose.JUMP, conv.key, serial=message_id, pages=pages + 1)
+        self._request(request, pending)
 
     def _jump_reply(self, pending: _Pending, reply: ServerFrame | None) -> list[Update]:
         conv = self._conv(pending.key)
@@ -1237,7 +1241,11 @@ class ChatSession:
         if target in conv.ids:
             return [*updates, Reveal(conv.key, target)]
         if reply.more and reply.messages and reply.messages[0].id > target:
-            self._page_towards(conv, target)
+            if pending.pages >= MAX_JUMP_PAGES:
+                far = f"{MAX_JUMP_PAGES * GAP_PAGE:,}"
+                text = f"That message is more than {far} messages back; Load older goes on."
+                return [*updates, Notice(text, error=True)]
+            self._page_towards(conv, target, pending.pages)
             return updates
         return [*updates, Notice("That message is no longer in the conversation.", error=True)]
 

@@ -19,6 +19,7 @@ import pytest
 from chatsecure.client.events import ConnectionLost, LoggedIn
 from chatsecure.client.search import SearchHit, hits, snippet
 from chatsecure.client.session import (
+    MAX_JUMP_PAGES,
     CurrentChanged,
     ImageReady,
     Notice,
@@ -165,6 +166,19 @@ def test_opening_a_result_pages_back_until_the_message_is_loaded(alice: Session)
     sent = len(alice.network.sent)
     assert alice.session.open_message(_hit(alice, 901))[-1] == Reveal(GENERAL, 901)
     assert len(alice.network.sent) == sent
+
+
+def test_opening_a_result_pages_back_only_so_far(alice: Session) -> None:
+    top = 100_000
+    alice.receive(HistoryReply(room="general", messages=(_msg(top),), more=True))
+    alice.session.open_message(_hit(alice, 5))
+    for page in range(MAX_JUMP_PAGES):
+        newest = top - page * 500
+        messages = tuple(_msg(i) for i in range(newest - 500, newest))
+        updates = alice.reply(HistoryReply, room="general", messages=messages, more=True)
+    assert isinstance(updates[-1], Notice)
+    assert "more than 10,000 messages back" in updates[-1].text
+    assert len(alice.sent(History)) == MAX_JUMP_PAGES
 
 
 def test_a_result_that_is_gone_is_said_so(alice: Session) -> None:
