@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from chatsecure.server.irc.replies import message_lines, split_text, text_from_irc
-from chatsecure.storage.store import StoredMessage
+from chatsecure.storage.store import StoredFile, StoredMessage
 
 
 def test_long_text_is_split_never_truncated_and_utf8_stays_whole():
@@ -39,3 +39,13 @@ def test_a_me_text_goes_out_as_an_action_split_like_any_other():
         x.params[1].startswith("\x01ACTION ") and x.params[1].endswith("\x01") for x in lines
     )
     assert all(len(x.params[1].encode()) < 512 for x in lines)
+
+
+def test_a_shared_file_says_what_it_is_and_where_to_get_it():
+    shared = StoredFile("f1", "report.pdf", 123456, "0" * 64, "application/pdf")
+    m = StoredMessage(8, 1795255200123, "bob", "report.pdf", room="dev", file=shared)
+    (line,) = message_lines(m, frozenset())
+    assert line.params == (
+        "#dev",
+        "[file] report.pdf (123,456 bytes; open it in the chatsecure client)",
+    )

@@ -29,7 +29,7 @@ from chatsecure.server.core.results import (
 )
 from chatsecure.server.irc.codec import MAX_BODY_BYTES, Message, body_bytes
 from chatsecure.server.irc.connection import SERVER_NAME
-from chatsecure.storage.store import StoredMessage
+from chatsecure.storage.store import StoredFile, StoredMessage
 from chatsecure.timestamps import format_ts
 
 SERVER_TIME = "server-time"
@@ -154,6 +154,11 @@ def _target(m: StoredMessage) -> str:
     return channel(m.room) if m.room is not None else (m.to or "")
 
 
+def _file_text(file: StoredFile) -> str:
+    """A shared file as IRC shows it: IRC has no way to fetch it, so say where."""
+    return f"[file] {file.name} ({file.size:,} bytes; open it in the chatsecure client)"
+
+
 def message_lines(
     m: StoredMessage,
     caps: frozenset[str],
@@ -173,7 +178,7 @@ def message_lines(
         tags["time"] = format_ts(m.ts_ms)
     if ACCOUNT_TAG in caps:
         tags["account"] = m.sender
-    text = m.text
+    text = m.text if m.file is None else _file_text(m.file)
     action = text.startswith(ACTION_PREFIX) and "\n" not in text
     if action:
         text = text[len(ACTION_PREFIX) :]
