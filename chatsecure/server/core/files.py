@@ -38,7 +38,6 @@ from chatsecure.server.core.results import (
     UploadSlot,
     Why,
 )
-from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
 from chatsecure.storage.blobs import BlobStore, Partial, remove_orphans
 from chatsecure.storage.store import Store, StoredFile, new_file_id
@@ -109,14 +108,12 @@ class Files:
         settings: LiveSettings,
         store: Store,
         blobs: BlobStore | None,
-        rooms: Rooms,
         messages: Messages,
         clock: Callable[[], float],
     ) -> None:
         self._settings = settings
         self._store = store
         self._blobs = blobs
-        self._rooms = rooms
         self._messages = messages
         self._clock = clock
         # Guards the uploads, reservations and kept blobs; held for no I/O but a sweep's,

@@ -84,7 +84,6 @@ class ChatService:
             settings=live,
             store=store,
             blobs=blobs,
-            rooms=self.rooms,
             messages=self.messages,
             clock=clock,
         )
