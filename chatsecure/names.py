@@ -12,6 +12,7 @@ import re
 USERNAME_MAX = 32
 ROOM_MAX = 32
 TOPIC_MAX_CHARS = 300  # a room's topic, and a kick's or ban's reason
+SEARCH_MAX_CHARS = 200  # the words of a search
 
 _USERNAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,31}", re.ASCII)
 _ROOM = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}", re.ASCII)

@@ -42,6 +42,7 @@ from chatsecure.export import (
 )
 from chatsecure.lockout import locked_until
 from chatsecure.names import (
+    SEARCH_MAX_CHARS,
     USERNAME_MAX,
     is_valid_username,
     normalize_room,
@@ -915,7 +916,6 @@ def purge(ctx: Context, args: argparse.Namespace) -> None:
 
 # -- search ------------------------------------------------------------------------------
 
-SEARCH_MAX_CHARS = 200  # as the protocol's search request
 SEARCH_MAX_LIMIT = 100
 
 

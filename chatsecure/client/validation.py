@@ -7,7 +7,15 @@ come from ``chatsecure.names`` and ``chatsecure.passwords``, shared with the ser
 
 from __future__ import annotations
 
-from chatsecure.names import TextProblem, is_valid_username, normalize_room, text_problem
+from chatsecure.names import (
+    SEARCH_MAX_CHARS,
+    TOPIC_MAX_CHARS,
+    TextProblem,
+    has_control_character,
+    is_valid_username,
+    normalize_room,
+    text_problem,
+)
 from chatsecure.passwords import WeakPasswordError, check_policy
 from chatsecure.protocol import DEFAULT_MAX_TEXT_CHARS
 
@@ -82,7 +90,14 @@ def new_password_error(username: str, old: str, new: str, again: str) -> str | N
     return None
 
 
-SEARCH_MAX_CHARS = 200  # the contract's limit for a search's words
+def _one_line_error(text: str, what: str, limit: int) -> str | None:
+    """A line of at most ``limit`` characters without control characters, as the server
+    checks it."""
+    if len(text) > limit:
+        return f"The {what} is {len(text)} characters long; the limit is {limit}."
+    if has_control_character(text):
+        return f"The {what} cannot contain control characters or line breaks."
+    return None
 
 
 def search_error(q: str) -> str | None:
@@ -90,20 +105,9 @@ def search_error(q: str) -> str | None:
     q = q.strip()
     if not q:
         return "Type what to search for."
-    if len(q) > SEARCH_MAX_CHARS:
-        return f"The search is {len(q)} characters long; the limit is {SEARCH_MAX_CHARS}."
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in q):
-        return "A search cannot contain control characters or line breaks."
-    return None
-
-
-TOPIC_MAX_CHARS = 300  # the contract's limit for topics and kick/ban reasons
+    return _one_line_error(q, "search", SEARCH_MAX_CHARS)
 
 
 def topic_error(text: str, what: str = "topic") -> str | None:
     """A topic or a kick/ban reason: may be empty, at most 300 characters, one line."""
-    if len(text) > TOPIC_MAX_CHARS:
-        return f"The {what} is {len(text)} characters long; the limit is {TOPIC_MAX_CHARS}."
-    if any(ord(c) < 0x20 or ord(c) == 0x7F or 0xD800 <= ord(c) <= 0xDFFF for c in text):
-        return f"The {what} cannot contain control characters or line breaks."
-    return None
+    return _one_line_error(text, what, TOPIC_MAX_CHARS)

@@ -86,7 +86,6 @@ from chatsecure.protocol.events import (
 MAX_REQ_CHARS = 64
 MAX_LOGIN_USERNAME_CHARS = 64
 MAX_PASSWORD_CHARS = 1024
-MAX_SEARCH_CHARS = 200  # a search's `q`
 MAX_FILE_NAME_CHARS = 255
 MAX_TOKEN_CHARS = 64  # an upload token or a file id
 MAX_FILE_SIZE = 2**53  # beyond what any `[files] max_bytes` allows, and exact in JSON
@@ -540,7 +539,7 @@ def _parse_read(fields: _Fields, _max_text_chars: int) -> MarkRead:
 
 
 def _parse_search(fields: _Fields, _max_text_chars: int) -> Search:
-    q = fields.string("q", MAX_SEARCH_CHARS).strip()
+    q = fields.string("q", names.SEARCH_MAX_CHARS).strip()
     if not q:
         raise fields.error("field 'q' must have something to search for")
     if names.has_control_character(q):
