@@ -24,8 +24,8 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
-from contextlib import suppress
+from collections.abc import Callable, Collection, Iterator
+from contextlib import AbstractContextManager, nullcontext, suppress
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
@@ -227,17 +227,23 @@ def sweep_unreferenced(
     *,
     batch: int = SWEEP_BATCH,
     idle_seconds: float = SWEEP_IDLE_SECONDS,
+    spared: Callable[[], Collection[str]] = frozenset,
+    guard: AbstractContextManager[object] | None = None,
 ) -> int:
     """Drop file rows no message refers to, in short transactions of ``batch``, and
     delete the blobs no row uses any more; how many blobs went.
 
     A blob used within ``idle_seconds`` stays (see the module's docstring); if it is
-    still unused later, ``remove_orphans`` takes it.
+    still unused later, ``remove_orphans`` takes it. A process that knows which blobs
+    its uploads are about to use says so by ``spared``, judged with the deletions under
+    ``guard``, and may then pass no idle time at all.
     """
     removed = 0
     while True:
         shas = store.sweep_files(limit=batch)
-        removed += sum(blobs.delete_if_idle(sha, idle_seconds) for sha in shas)
+        with guard or nullcontext():
+            idle = set(shas) - set(spared()) - store.shas_in_use(shas)
+            removed += sum(blobs.delete_if_idle(sha, idle_seconds) for sha in sorted(idle))
         if not shas and not store.has_unreferenced_files():
             return removed
 

@@ -39,7 +39,7 @@ from chatsecure.server.core.results import (
     Why,
 )
 from chatsecure.server.core.session import Session
-from chatsecure.storage.blobs import BlobStore, Partial, remove_orphans
+from chatsecure.storage.blobs import BlobStore, Partial, remove_orphans, sweep_unreferenced
 from chatsecure.storage.store import Store, StoredFile, new_file_id
 
 log = logging.getLogger(__name__)
@@ -277,17 +277,15 @@ class Files:
         (``chatsecure-admin``, another process, can know no such uploads: it spares
         recently used blobs instead.)
         """
-        blobs = self._blobs
-        if blobs is None:
+        if self._blobs is None:
             return 0
-        removed = 0
-        while True:
-            shas = self._store.sweep_files()
-            with self._lock:
-                idle = set(shas) - set(self._keeping) - self._store.shas_in_use(shas)
-                removed += sum(blobs.delete_if_idle(sha, 0.0) for sha in sorted(idle))
-            if not shas and not self._store.has_unreferenced_files():
-                return removed
+        return sweep_unreferenced(
+            self._store,
+            self._blobs,
+            idle_seconds=0.0,
+            spared=lambda: self._keeping,
+            guard=self._lock,
+        )
 
     def remove_orphans(self) -> int:
         """Delete a bounded share of the blobs no file row names (left by a crash between
