@@ -69,15 +69,17 @@ SCALES = {
     "smoke": Scale(
         "smoke", 1, (5, 10), 0.5, 8, (20, 100), 0.5, 0.5, 4, 3, 2_000, 20, search=(2_000, 20)
     ),
-    "default": Scale("default", 3, (100, 1000), 2.0, 64, (20, 100), 4.0, 3.0, 40, 20, 100_000, 500),
+    "default": Scale(
+        "default", 3, (100, 1000), 2.0, 100, (20, 100), 4.0, 3.0, 40, 20, 100_000, 500
+    ),
     "full": Scale(
         "full",
         5,
         (100, 1000),
         5.0,
-        64,
+        100,
         (20, 100),
-        10.0,
+        20.0,
         5.0,
         200,
         20,
@@ -265,7 +267,11 @@ def fanout_once(
     return {
         "deliveries_per_s": deliveries / wall,
         "messages_per_s": sent["sent"] / wall,
-        "complete": float(deliveries == sent["sent"] * n and sent["drained"]),
+        "complete": float(
+            deliveries == sent["sent"] * n
+            and sent["drained"]
+            and not any(s["disorder"] for s in stats)
+        ),
         "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
     }

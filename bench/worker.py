@@ -16,7 +16,7 @@ from functools import partial
 from multiprocessing.connection import Connection as Pipe
 from typing import Any
 
-from bench.swarm import Conn, Swarm, raise_fd_limit
+from bench.swarm import Conn, Swarm, by_line, raise_fd_limit
 
 MARK = b"~S"
 CHAT_MESSAGE = b'{"type":"message"'
@@ -74,6 +74,11 @@ class Dialect(abc.ABC):
     def answer_ping(self, conn: Conn, line: bytes) -> None: ...
 
     @abc.abstractmethod
+    def pinged(self, block: bytes) -> bool:
+        """Whether a block of lines may hold a ping to answer."""
+        ...
+
+    @abc.abstractmethod
     def say(self, room: str, text: str, req: int) -> bytes: ...
 
 
@@ -104,6 +109,9 @@ class ChatDialect(Dialect):
     def answer_ping(self, conn: Conn, line: bytes) -> None:
         if line.startswith(CHAT_PING):
             self.swarm.send(conn, b'{"type":"pong"}\n')
+
+    def pinged(self, block: bytes) -> bool:
+        return CHAT_PING in block
 
     def say(self, room: str, text: str, req: int) -> bytes:
         return b'{"type":"send","room":"%s","text":"%s","req":%d}\n' % (
@@ -161,6 +169,9 @@ class IrcDialect(Dialect):
     def answer_ping(self, conn: Conn, line: bytes) -> None:
         if line.startswith(b"PING"):
             self.swarm.send(conn, b"PONG" + line[4:].rstrip(b"\r") + b"\r\n")
+
+    def pinged(self, block: bytes) -> bool:
+        return block.startswith(b"PING") or b"\nPING" in block
 
     def say(self, room: str, text: str, req: int) -> bytes:
         return f"PRIVMSG #{room} :{text}\r\n".encode()
@@ -260,58 +271,69 @@ class Agent:
             self.dialect.answer_ping(conn, line)
 
     def receive(self, limit_s: float, only: list[str] | None = None) -> dict[str, Any]:
-        """Record message arrivals until the parent says stop; per seq: first, last, count.
+        """Record message arrivals until the parent says stop; per seq: first and last.
 
         ``only``: the users whose connections are the room's receivers (default: all).
+        One sender's messages reach each receiver in order, so a block of lines is
+        counted in C (``count`` of the mark) and only its last sequence number is parsed:
+        a receiver's messages are then exactly those up to its highest, which the count
+        checks (``disorder`` counts blocks where it did not hold). After each poll, the
+        sequence numbers that some receiver now has for the first time got their first
+        arrival, and those that every receiver now has their last.
         """
         first: dict[int, float] = {}
         last: dict[int, float] = {}
-        count: dict[int, int] = {}
         chosen = set(only) if only is not None else None
         receivers = [
             c for c in self.swarm.conns if not c.closed and (chosen is None or c.user in chosen)
         ]
-        n = len(receivers)
-        mark = 0
-        is_message = self.dialect.is_message
+        deliveries = disorder = 0
+        pinged, answer_ping = self.dialect.pinged, self.dialect.answer_ping
 
-        def on_line(conn: Conn, line: bytes, now: float) -> None:
-            nonlocal mark
-            if not is_message(line):
-                self.dialect.answer_ping(conn, line)
+        def on_block(conn: Conn, block: bytes, _now: float) -> None:
+            nonlocal deliveries, disorder
+            if pinged(block):
+                for line in block.split(b"\n"):
+                    answer_ping(conn, line)
+            k = block.count(MARK)
+            if not k:
                 return
-            seq = seq_of(line)
-            if seq < 0:
-                return
-            c = count.get(seq, 0) + 1
-            count[seq] = c
-            if c == 1:
-                first[seq] = now
-            if c == n:
-                last[seq] = now
-                while count.get(mark + 1, 0) == n:
-                    mark += 1
-                if self.slot >= 0:
-                    self.marks[self.slot] = mark
+            top = seq_of(block[block.rfind(MARK) :])
+            if top - conn.seen != k:
+                disorder += 1
+            conn.seen = top
+            deliveries += k
 
         for conn in receivers:
-            conn.on_line = on_line
-        self.pipe.send({"receiving": n})
+            conn.seen = 0
+            conn.on_block = on_block
+        self.pipe.send({"receiving": len(receivers)})
+        mark = ahead = 0  # every receiver has up to mark; some receiver up to ahead
         deadline = time.monotonic() + limit_s
         while not self.pipe.poll(0) and time.monotonic() < deadline:
-            self.swarm.poll(0.02)
+            now = self.swarm.poll(0.02)
+            if now is None or not receivers:
+                continue
+            seen = [c.seen for c in receivers]
+            top, low = max(seen), min(seen)
+            for seq in range(ahead + 1, top + 1):
+                first[seq] = now
+            for seq in range(mark + 1, low + 1):
+                last[seq] = now
+            ahead, mark = max(ahead, top), max(mark, low)
+            if self.slot >= 0:
+                self.marks[self.slot] = mark
         if self.pipe.poll(0):
             self.pipe.recv()  # the stop
         for conn in receivers:
-            conn.on_line = self._idle_line
-        lost = sum(c.closed for c in receivers)
+            conn.on_block = by_line
         return {
-            "receivers": n,
-            "lost": lost,
+            "receivers": len(receivers),
+            "lost": sum(c.closed for c in receivers),
             "first": first,
             "last": last,
-            "count": count,
-            "deliveries": sum(count.values()),
+            "deliveries": deliveries,
+            "disorder": disorder,
         }
 
     def _sender(self) -> Conn:
@@ -340,10 +362,15 @@ class Agent:
         times: dict[int, float] = {}
         while time.monotonic() < stop_at and not conn.closed:
             done = min(self.marks[i] for i in range(slots))
-            while sent - done < window:
-                sent += 1
-                times[sent] = time.monotonic()
-                self.swarm.send(conn, say(room, body(sent, chars), sent))
+            free = window - (sent - done)
+            if free > 0:  # the whole refill in one TLS write, as a pipelining client
+                now = time.monotonic()
+                lines = []
+                for seq in range(sent + 1, sent + free + 1):
+                    times[seq] = now
+                    lines.append(say(room, body(seq, chars), seq))
+                sent += free
+                self.swarm.send(conn, b"".join(lines))
             self.swarm.poll(0.0005)
         drained = self.swarm.run_until(
             lambda: min(self.marks[i] for i in range(slots)) >= sent,
