@@ -28,15 +28,18 @@ class IrcAudience:
         groups: dict[frozenset[str], list[IrcSession]] = {}
         for session in sessions:
             groups.setdefault(session.caps & ENCODING_CAPS, []).append(session)
-        self._groups = tuple((caps, tuple(members)) for caps, members in groups.items())
+        # Each member with its link's send bound once: the loop runs per member per message.
+        self._groups = tuple(
+            (caps, tuple((s, s.link.send) for s in members)) for caps, members in groups.items()
+        )
 
     def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
         if isinstance(notice, StoredMessage):
             for caps, members in self._groups:
                 data = encode_all(message_lines(notice, caps))
-                for session in members:
+                for session, send in members:
                     if session is not skip and session.own_message_id != notice.id:
-                        session.link.send(data)
+                        send(data)
             return
         if isinstance(notice, MemberChange):
             data = encode_all([member_line(notice)])

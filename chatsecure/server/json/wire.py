@@ -19,21 +19,22 @@ from chatsecure.server.link import Link
 
 
 class JsonAudience:
-    __slots__ = ("_links", "_sessions")
+    __slots__ = ("_sends", "_sessions")
 
     def __init__(self, sessions: Sequence[JsonSession]) -> None:
         self._sessions = tuple(sessions)
-        self._links = tuple(s.link for s in sessions)
+        # Bound once: the loop below runs once per member per message.
+        self._sends = tuple(s.link.send for s in sessions)
 
     def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
         data = encode(notice_frame(notice))
         if skip is None:
-            for link in self._links:
-                link.send(data)
+            for send in self._sends:
+                send(data)
             return
-        for session, link in zip(self._sessions, self._links, strict=True):
+        for session, send in zip(self._sessions, self._sends, strict=True):
             if session is not skip:
-                link.send(data)
+                send(data)
 
 
 class JsonWire:

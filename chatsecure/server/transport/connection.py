@@ -57,7 +57,7 @@ from typing import Protocol
 
 from chatsecure.server.link import Link, SessionPort
 from chatsecure.server.transport.addresses import format_address
-from chatsecure.server.transport.budget import QueueBudget
+from chatsecure.server.transport.budget import FAIR_SHARE, QueueBudget
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ class Connection(Link):
         self._writer = writer
         self._handshake_timeout = handshake_timeout
         self._max_unsent = max_unsent_bytes
+        self._free_share = min(FAIR_SHARE, max_unsent_bytes)  # held without asking the budget
         self._budget = budget
         self._drain_timeout = drain_timeout
         self._farewell = slow_consumer_farewell
@@ -163,30 +164,42 @@ class Connection(Link):
 
     def send(self, data: bytes) -> None:
         """Queue ``data``; past this connection's bound, or its share of the server's,
-        replace the queue with the farewell."""
+        replace the queue with the farewell.
+
+        The hot path of every broadcast (once per recipient), so a connection holding
+        no more than it may hold whatever the budget (``FAIR_SHARE``) is not charged
+        here: the writer charges what it holds when it next looks (``_recount``), and
+        the budget is only asked, and charged in full, past that share.
+        """
         size = len(data)
         with self._lock:
             if not self._accepting:
                 return
             held = self._pending_bytes + self._backlog_bytes
-            if held + size > self._max_unsent:
-                why = "its queue is full"
-            elif not self._budget.admits(held, size):
-                why = "the server's queue budget is spent"
-            else:
+            why = "" if held + size <= self._free_share else self._overflow_locked(held, size)
+            if not why:
                 self._pending.append(data)
                 self._pending_bytes += size
-                self._charged += size
-                self._budget.add(size)
                 if self._scheduled:
                     return
                 self._scheduled = True
-                why = ""
-            if why:
+            else:
                 self._give_up_locked()
         if why:
             log.warning("%s: too slow to read its frames (%s); disconnecting", self.label, why)
         self._writer.schedule(self)
+
+    def _overflow_locked(self, held: int, size: int) -> str:
+        """Why ``size`` more bytes may not be queued (empty if they may); if they may,
+        charge the budget for all this connection will then hold."""
+        if held + size > self._max_unsent:
+            return "its queue is full"
+        uncharged = held + size - self._charged
+        if not self._budget.admits(held, uncharged):
+            return "the server's queue budget is spent"
+        self._charged = held + size
+        self._budget.add(uncharged)
+        return ""
 
     def unsent_bytes(self) -> int:
         # Unlocked: a stale sum only delays or hastens a bulk sender's next piece.
