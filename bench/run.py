@@ -295,6 +295,8 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
             first.append(min(s["first"][seq] for s in stats) - t)
             last.append(max(s["last"][seq] for s in stats) - t)
     deliveries = sum(s["deliveries"] for s in stats)
+    if any(s["disorder"] for s in stats):  # first and last arrivals assume order
+        raise RuntimeError("a receiver saw the room's messages out of order")
     wall = sent["end"] - sent["start"]
     return {
         "first_p50_ms": 1000 * percentile(first, 0.5),
