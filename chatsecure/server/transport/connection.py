@@ -9,10 +9,17 @@ Three parties touch a connection, each through its own door:
 * its **reader thread** (``run``): handshake, then ``poll`` → ``recv`` → decrypt →
   ``session.receive`` on the accepted socket ``_raw``;
 * its **wire adapter** (any thread): ``send`` and ``close``, the ``Link`` protocol; these
-  only queue bytes and flags under ``_lock`` and ask the writer to look;
-* the shared **writer thread** (``service``, ``expire``, ``release``): encrypts the queue in
-  one TLS write, sends it on the same socket, runs the close sequence and, last, closes
-  the socket. Only the writer touches ``_out``.
+  only put frames in the ``_inbox`` deque, set flags and ask the writer to look;
+* the shared **writer thread** (``service``, ``expire``, ``release``): takes the inbox,
+  bounds it, encrypts it in one TLS write, sends it on the same socket, runs the close
+  sequence and, last, closes the socket. Only the writer touches ``_pending`` and ``_out``.
+
+``send`` runs once per recipient of every broadcast, so it takes no lock: a deque's
+``append`` and ``popleft`` are atomic, and the writer, not the sender, counts the bytes
+and cuts a client whose queue is past its bound. What it holds in between is frames that
+every recipient shares (a broadcast is encoded once) and the writer takes at its next
+pass. ``close`` puts a mark in the inbox, so what a racing ``send`` appends after it is
+dropped, never delivered after the goodbye.
 
 One socket and one fd per connection, used by two threads. During the handshake only the
 reader uses it, with timeouts. Then it becomes non-blocking (timeout 0) for good, since
@@ -44,6 +51,7 @@ last, and every other use is ordered before the close:
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import enum
 import logging
@@ -74,6 +82,13 @@ SLOW_CONSUMER_GRACE = 1.0
 LINGER = 2.0
 
 OpenSession = Callable[["Connection"], SessionPort | None]
+
+
+class _Mark(bytes):
+    """An empty frame told apart by identity: where ``close`` ended the inbox."""
+
+
+CLOSE_MARK = _Mark()
 
 
 class WriterPort(Protocol):
@@ -130,22 +145,26 @@ class Connection(Link):
         self._open_session = open_session
         self._on_exit = on_exit
 
-        # Guarded by _lock; written by send/close (any thread), the reader and the writer.
-        self._lock = threading.Lock()
-        self._pending: list[bytes] = []
-        self._pending_bytes = 0
+        # Appended to by send (any thread), taken by the writer; both atomic (see above).
+        self._inbox: collections.deque[bytes] = collections.deque()
+        # Read by send without the lock; a stale value costs one frame before the mark.
         self._accepting = False  # whether send() queues; false before the handshake and after close
+        self._scheduled = False  # already in the writer's ready list; cleared before it looks
+
+        # Guarded by _lock; written by close/abort (any thread), the reader and the writer.
+        self._lock = threading.Lock()
         self._close_grace: float | None = None  # set once close is asked for
         self._abort_requested = False
-        self._scheduled = False  # already in the writer's ready list, or blocked on EVENT_WRITE
         self._reader_done = False
         self._raw_closed = False  # set by whichever of the reader and the writer closes it
-        self._charged = 0  # bytes this connection has charged to the budget
         self.attached = False  # handed to the writer (after the handshake)
         self.dropped_as_slow = False  # its queue overflowed: it got the farewell
 
-        # Writer thread only. _backlog_bytes is also read, unlocked, by send(): a stale
-        # value only moves the slow-consumer cut-off by one frame.
+        # Writer thread only; unsent_bytes() reads the counts unlocked.
+        self._inbox_open = True  # false once the close mark (or an abort) ended it
+        self._pending: list[bytes] = []  # taken from the inbox, counted, not yet encrypted
+        self._pending_bytes = 0
+        self._charged = 0  # bytes this connection has charged to the budget
         self._out = bytearray()  # ciphertext; the first _sent bytes are already sent
         self._sent = 0
         self._backlog_bytes = 0
@@ -163,63 +182,30 @@ class Connection(Link):
     # --- Link: called by the wire adapter, from any thread ---------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue ``data``; past this connection's bound, or its share of the server's,
-        replace the queue with the farewell.
+        """Queue ``data``; the writer bounds the queue when it takes it (``_take_inbox``).
 
-        The hot path of every broadcast (once per recipient), so a connection holding
-        no more than it may hold whatever the budget (``FAIR_SHARE``) is not charged
-        here: the writer charges what it holds when it next looks (``_recount``), and
-        the budget is only asked, and charged in full, past that share.
+        The hot path of every broadcast, once per recipient per message: no lock, no
+        counting. The flag saves a wake-up per frame; two senders that both see it clear
+        only schedule the connection twice, and the writer clears it before it takes
+        the inbox, so a frame appended before the flag was read is always taken.
         """
-        size = len(data)
-        with self._lock:
-            if not self._accepting:
-                return
-            held = self._pending_bytes + self._backlog_bytes
-            why = "" if held + size <= self._free_share else self._overflow_locked(held, size)
-            if not why:
-                self._pending.append(data)
-                self._pending_bytes += size
-                if self._scheduled:
-                    return
+        if self._accepting:
+            self._inbox.append(data)
+            if not self._scheduled:
                 self._scheduled = True
-            else:
-                self._give_up_locked()
-        if why:
-            log.warning("%s: too slow to read its frames (%s); disconnecting", self.label, why)
-        self._writer.schedule(self)
-
-    def _overflow_locked(self, held: int, size: int) -> str:
-        """Why ``size`` more bytes may not be queued (empty if they may); if they may,
-        charge the budget for all this connection will then hold."""
-        if held + size > self._max_unsent:
-            return "its queue is full"
-        uncharged = held + size - self._charged
-        if not self._budget.admits(held, uncharged):
-            return "the server's queue budget is spent"
-        self._charged = held + size
-        self._budget.add(uncharged)
-        return ""
+                self._writer.schedule(self)
 
     def unsent_bytes(self) -> int:
         # Unlocked: a stale sum only delays or hastens a bulk sender's next piece.
-        return self._pending_bytes + self._backlog_bytes
-
-    def _give_up_locked(self) -> None:
-        """Drop the frames not yet encrypted (ciphertext can't be), queue the farewell."""
-        self._pending = [self._farewell]
-        self._pending_bytes = len(self._farewell)
-        self._accepting = False
-        self._close_grace = SLOW_CONSUMER_GRACE
-        self.dropped_as_slow = True
+        queued = sum(map(len, tuple(self._inbox)))  # tuple(): one step under the GIL
+        return queued + self._pending_bytes + self._backlog_bytes
 
     def close(self) -> None:
         """Deliver what is queued (within ``CLOSE_GRACE``), then close. Idempotent."""
         with self._lock:
             if self._close_grace is not None:
                 return
-            self._accepting = False
-            self._close_grace = CLOSE_GRACE
+            self._end_inbox_locked(CLOSE_GRACE)
             attached = self.attached
         if attached:
             self._writer.schedule(self)
@@ -230,13 +216,17 @@ class Connection(Link):
         """Drop everything and close now; wakes the reader. Any thread. Idempotent."""
         with self._lock:
             self._accepting = False
-            self._abort_requested = True
-            self._pending = []
-            self._pending_bytes = 0
+            self._abort_requested = True  # the writer drops what is queued
             attached = self.attached
         self._shutdown_raw()
         if attached:
             self._writer.schedule(self)
+
+    def _end_inbox_locked(self, grace: float) -> None:
+        """Accept no more frames: deliver those before the mark within ``grace``."""
+        self._accepting = False
+        self._close_grace = grace
+        self._inbox.append(CLOSE_MARK)
 
     def _shutdown_raw(self) -> None:
         """Shut the socket both ways (the reader wakes with EOF); any thread, any time."""
@@ -398,8 +388,7 @@ class Connection(Link):
                 self._close_raw_locked()
             elif self._close_grace is None:
                 # Still flush what is queued (a peer that half-closed still reads).
-                self._accepting = False
-                self._close_grace = CLOSE_GRACE
+                self._end_inbox_locked(CLOSE_GRACE)
         if attached:
             self._writer.schedule(self)  # the writer finishes the close, closes the fd
         if session is not None:
@@ -423,24 +412,31 @@ class Connection(Link):
         """Whether ciphertext is waiting for the socket to become writable."""
         return self._sent < len(self._out) and self.phase in (Phase.OPEN, Phase.CLOSING)
 
-    def service(self, now: float) -> None:
-        """Encrypt the queue in one TLS write, send what the socket takes, advance closing."""
+    def service(self, now: float, *, writable: bool = True) -> None:
+        """Take the inbox, encrypt the queue in one TLS write, send what the socket takes,
+        advance closing. ``writable=False``: the writer only has news for a connection that
+        may be blocked; its selector says when the socket takes more."""
         if self.phase is Phase.DONE:
             return
-        if self.wants_write:
+        if writable and self.wants_write:
             self._send_or_abort()
+        self._scheduled = False  # before taking: see send
         with self._lock:
-            # While blocked, frames wait and coalesce.
-            chunks = self._take_batch_locked() if self._sent == len(self._out) else []
-            queue_empty = not self._pending
             close_grace = self._close_grace
             abort_requested = self._abort_requested
             reader_done = self._reader_done
         if abort_requested and self.phase in (Phase.OPEN, Phase.CLOSING, Phase.LINGER):
             self._abort()
-        if self.phase is Phase.OPEN and close_grace is not None:
+        if self._inbox_open:
+            self._take_inbox(close_grace is not None)
+        elif self._inbox:
+            self._inbox.clear()  # what racing senders put in after the end
+        # While blocked, frames wait and coalesce.
+        chunks = self._take_batch() if self._sent == len(self._out) else []
+        queue_empty = not self._pending and not (self._inbox_open and close_grace is not None)
+        if self.phase is Phase.OPEN and self._close_grace is not None:  # the farewell sets it
             self.phase = Phase.CLOSING
-            self.deadline = now + close_grace
+            self.deadline = now + self._close_grace
         if self.phase in (Phase.OPEN, Phase.CLOSING):
             try:
                 self._encrypt(chunks)
@@ -460,7 +456,54 @@ class Connection(Link):
         if not queue_empty and not self.wants_write and self.phase in (Phase.OPEN, Phase.CLOSING):
             self._writer.schedule(self)  # the rest of the queue, after the others' turn
 
-    def _take_batch_locked(self) -> list[bytes]:
+    def _take_inbox(self, closing: bool) -> None:
+        """Move what ``send`` queued to ``_pending``, up to the close mark; past this
+        connection's bound, or its share of the server's, queue the farewell instead."""
+        inbox = self._inbox
+        taken = [inbox.popleft() for _ in range(len(inbox))]
+        if closing:  # only then can the mark be there
+            for index, frame in enumerate(taken):
+                if frame is CLOSE_MARK:
+                    del taken[index:]
+                    self._inbox_open = False
+                    inbox.clear()
+                    break
+        if not taken:
+            return
+        size = sum(map(len, taken))
+        held = self._pending_bytes + len(self._out) - self._sent
+        why = "" if held + size <= self._free_share else self._overflow(held, size)
+        if why:
+            log.warning("%s: too slow to read its frames (%s); disconnecting", self.label, why)
+            self._give_up()
+            return
+        self._pending += taken
+        self._pending_bytes += size
+
+    def _overflow(self, held: int, size: int) -> str:
+        """Why ``size`` more bytes may not be queued (empty if they may); if they may,
+        charge the budget for all this connection will then hold."""
+        if held + size > self._max_unsent:
+            return "its queue is full"
+        uncharged = held + size - self._charged
+        if not self._budget.admits(held, uncharged):
+            return "the server's queue budget is spent"
+        self._charged = held + size
+        self._budget.add(uncharged)
+        return ""
+
+    def _give_up(self) -> None:
+        """Drop the frames not yet encrypted (ciphertext can't be), queue the farewell."""
+        self._pending = [self._farewell]
+        self._pending_bytes = len(self._farewell)
+        self._inbox_open = False
+        self._inbox.clear()
+        self.dropped_as_slow = True
+        with self._lock:
+            self._accepting = False
+            self._close_grace = SLOW_CONSUMER_GRACE
+
+    def _take_batch(self) -> list[bytes]:
         """The queue's first ``ENCRYPT_BATCH`` bytes (at least one frame) to encrypt.
 
         Encrypting a whole queue at once would make OpenSSL's buffer and ``_out`` as
@@ -474,9 +517,7 @@ class Connection(Link):
             count += 1
         chunks = pending[:count]
         del pending[:count]
-        self._backlog_bytes += taken  # keeps send()'s bound honest
         self._pending_bytes -= taken
-        self._scheduled = bool(pending)  # the writer comes back for the rest
         return chunks
 
     def _watch_drain(self, now: float, held: int) -> None:
@@ -493,11 +534,9 @@ class Connection(Link):
 
     def _recount(self) -> int:
         """Charge the budget for what is held now, ciphertext included (0 once done)."""
-        backlog = len(self._out) - self._sent
-        with self._lock:
-            self._backlog_bytes = backlog
-            held = 0 if self.phase is Phase.DONE else self._pending_bytes + backlog
-            delta, self._charged = held - self._charged, held
+        self._backlog_bytes = len(self._out) - self._sent
+        held = 0 if self.phase is Phase.DONE else self._pending_bytes + self._backlog_bytes
+        delta, self._charged = held - self._charged, held
         if delta:
             self._budget.add(delta)
         return held
@@ -505,7 +544,7 @@ class Connection(Link):
     @property
     def holds_data(self) -> bool:
         """Whether anything queued for the client has yet to leave the process."""
-        return self.wants_write or self._pending_bytes > 0
+        return self.wants_write or self._pending_bytes > 0 or bool(self._inbox)
 
     def expire(self, now: float) -> None:
         """The deadline passed: an open queue that never drained, or a close that lingered."""
@@ -516,8 +555,7 @@ class Connection(Link):
                 self.label,
                 self._drain_timeout,
             )
-            with self._lock:
-                self._give_up_locked()
+            self._give_up()
         else:
             log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
             self._abort()
@@ -580,7 +618,8 @@ class Connection(Link):
         self._sent = 0
         self.phase = Phase.ABORTED
         self.deadline = None
-        with self._lock:
-            self._accepting = False
-            self._pending = []
-            self._pending_bytes = 0
+        self._accepting = False
+        self._inbox_open = False
+        self._inbox.clear()
+        self._pending = []
+        self._pending_bytes = 0

@@ -129,12 +129,12 @@ class Writer:
                     if key.data is None:
                         self._drain_wakeups()
                     else:
-                        self._service(key.data, now)
+                        self._service(key.data, now, writable=True)
                 with self._lock:  # after draining the wake-ups, so none is lost
                     ready, self._ready = self._ready, []
                     stopping = self._stopping
-                for conn in ready:
-                    self._service(conn, now)
+                for conn in ready:  # news; the selector says which sockets take more
+                    self._service(conn, now, writable=False)
                 for conn in self._expired(now):
                     self._expire(conn, now)
                 if stopping and not self._live_snapshot():
@@ -162,16 +162,16 @@ class Writer:
         except BlockingIOError:
             pass
 
-    def _service(self, conn: Connection, now: float) -> None:
-        self._step(conn, conn.service, now)
+    def _service(self, conn: Connection, now: float, *, writable: bool) -> None:
+        self._step(conn, lambda: conn.service(now, writable=writable), now)
 
     def _expire(self, conn: Connection, now: float) -> None:
-        self._step(conn, conn.expire, now)
+        self._step(conn, lambda: conn.expire(now), now)
 
-    def _step(self, conn: Connection, step: Callable[[float], None], now: float) -> None:
+    def _step(self, conn: Connection, step: Callable[[], None], now: float) -> None:
         """Run one step of ``conn``; a fault in one connection never stops the writer."""
         try:
-            step(now)
+            step()
             if self._hurry and conn.phase is Phase.LINGER:
                 conn.expire(now)
             self._after(conn)
