@@ -6,19 +6,22 @@ alternate (A B, B A, ...): each pair sees the same machine, and the median of th
 per-pair ratios says what the change did. BEFORE and AFTER are checkout folders (for
 example from ``git worktree add``) whose ``chatsecure`` package the servers import; ``-``
 is this checkout. ``--scenario ingest`` (the default) is 50 senders each in a room of its
-own; ``--scenario fanout`` is one sender into a room of 1,000 receivers.
+own; ``--scenario fanout`` is one sender into a room of 1,000 receivers;
+``--scenario latency`` sends into that room at ``--rate`` messages/s and compares the p99
+time to the last receiver (lower is better; at least 400 messages a run make it a p99).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import statistics
 import tempfile
 from pathlib import Path
 from typing import Any, Protocol
 
-from bench.run import SCALES, IngestRig, fanout_once, room_setup, say
+from bench.run import SCALES, IngestRig, fanout_once, latency_once, room_setup, say
 
 
 class Rig(Protocol):
@@ -50,6 +53,23 @@ class FanoutRig:
         self.server.stop()
 
 
+class LatencyRig(FanoutRig):
+    """The fan-out room, sent into at a fixed rate: the p99 time to the last receiver."""
+
+    def __init__(self, work: Path, code: Path | None = None, *, rate: int = 20) -> None:
+        super().__init__(work, code)
+        self.rate = rate
+
+    def run(self, seconds: float, chars: int) -> dict[str, float]:
+        scale = dataclasses.replace(SCALES["default"], latency_seconds=seconds, chars=chars)
+        figures = latency_once(
+            self.fleet, self.server, n=self.RECEIVERS, rate=self.rate, scale=scale
+        )
+        if figures["delivered_pct"] < 100:
+            raise RuntimeError(f"only {figures['delivered_pct']:.2f}% delivered")
+        return {"rate": figures["last_p99_ms"], "cpu_us": figures["server_cpu_us_per_delivery"]}
+
+
 class IngestAb:
     def __init__(self, work: Path, code: Path | None = None) -> None:
         self.rig = IngestRig(work, code)
@@ -65,6 +85,7 @@ class IngestAb:
 SCENARIOS: dict[str, tuple[Any, str]] = {
     "ingest": (IngestAb, "acked msgs/s"),
     "fanout": (FanoutRig, "deliveries/s"),
+    "latency": (LatencyRig, "ms p99 to the last receiver"),
 }
 
 
@@ -75,15 +96,20 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=8, help="runs of each (default 8)")
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a run")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ingest")
+    parser.add_argument("--rate", type=int, default=20, help="latency: messages/s (default 20)")
     args = parser.parse_args()
     if not 1 <= args.runs <= 50 or not 0.5 <= args.seconds <= 30:
         parser.error("--runs must be 1-50 and --seconds 0.5-30")
+    if not 1 <= args.rate <= 1000:
+        parser.error("--rate must be 1-1000")
     codes = [None if c == "-" else Path(c).resolve() for c in (args.before, args.after)]
     for code in codes:
         if code is not None and not (code / "chatsecure" / "__init__.py").is_file():
             parser.error(f"{code} holds no chatsecure package")
     with tempfile.TemporaryDirectory(prefix="chatsecure-ab-") as work:
         make_rig, unit = SCENARIOS[args.scenario]
+        if make_rig is LatencyRig:
+            make_rig = functools.partial(LatencyRig, rate=args.rate)
         rigs: list[Rig] = []
         try:
             for name, code in zip("ab", codes, strict=True):
@@ -95,15 +121,15 @@ def main() -> None:
                     figures = rigs[side].run(args.seconds, chars=100)
                     rates[side].append(figures["rate"])
                     cpu[side].append(figures["cpu_us"])
-                say(f"  pair {run + 1}: {rates[0][-1]:,.0f} -> {rates[1][-1]:,.0f} {unit}")
+                say(f"  pair {run + 1}: {rates[0][-1]:,.1f} -> {rates[1][-1]:,.1f} {unit}")
         finally:
             for rig in rigs:
                 rig.close()
     for side, name in enumerate((args.before, args.after)):
         say(
-            f"{name}: median {statistics.median(rates[side]):,.0f} {unit}, "
+            f"{name}: median {statistics.median(rates[side]):,.1f} {unit}, "
             f"{statistics.median(cpu[side]):.2f} us of server CPU per "
-            f"{'delivery' if args.scenario == 'fanout' else 'message'}"
+            f"{'message' if args.scenario == 'ingest' else 'delivery'}"
         )
     ratios = [b / a for a, b in zip(rates[0], rates[1], strict=True)]
     say(
