@@ -10,11 +10,13 @@ from chatsecure.storage.store import (
     NewMessage,
     NoSuchAccountError,
     NoSuchRoomError,
+    Removed,
     RoomCaps,
     RoomExistsError,
     RoomLimitError,
     RoomMemberRecord,
     RoomRecord,
+    RoomView,
     Store,
 )
 
@@ -67,6 +69,10 @@ def test_create_room_makes_the_creator_owner(store, people):
     assert store.room_members(room_id) == [RoomMemberRecord(people["alice"], "alice", "owner")]
     assert store.role_of(people["alice"], room_id) == "owner"
     assert store.role_of(people["bob"], room_id) is None
+    record = store.room("ops")
+    assert store.room_view("ops", people["alice"]) == RoomView(record, "owner")
+    assert store.room_view("ops", people["bob"]) == RoomView(record, None)
+    assert store.room_view("nope", people["bob"]) is None
     with pytest.raises(RoomExistsError, match="ops"):
         store.create_room("ops")
     plain = store.create_room("plain")  # the admin's way: no owner, public
@@ -155,20 +161,24 @@ def test_roles_and_topics_are_journaled(store, people):
 def test_kick_ban_and_unban(store, people):
     room_id = store.create_room("ops", creator_id=people["alice"])
     store.join_room(people["bob"], "ops", create=False)
-    assert store.remove_member(room_id, people["bob"], by="alice", reason="", ban=False, origin="a")
+    kick = {"by": "alice", "reason": "", "ban": False, "origin": "a"}
+    assert store.remove_member(room_id, people["bob"], **kick) is Removed.MEMBER
     assert store.role_of(people["bob"], room_id) is None
-    assert not store.remove_member(  # not a member: a kick does nothing
-        room_id, people["bob"], by="alice", reason="", ban=False, origin="a"
-    )
+    # Not a member: a kick does nothing.
+    assert store.remove_member(room_id, people["bob"], **kick) is Removed.NOTHING
+    assert not Removed.NOTHING
     assert store.join_room(people["bob"], "ops", create=False)[1]  # a kick is no ban
-    assert store.remove_member(
-        room_id, people["bob"], by="alice", reason="spam", ban=True, origin="a"
+    assert (
+        store.remove_member(room_id, people["bob"], by="alice", reason="spam", ban=True, origin="a")
+        is Removed.MEMBER
     )
     with pytest.raises(BannedError):
         store.join_room(people["bob"], "ops", create=False)
-    # A ban of a non-member holds too, and an invite lifts no ban.
-    assert store.remove_member(
-        room_id, people["carol"], by="alice", reason="", ban=True, origin="a"
+    # A ban of a non-member holds too (in a public room it is told on join), and an
+    # invite lifts no ban.
+    assert (
+        store.remove_member(room_id, people["carol"], by="alice", reason="", ban=True, origin="a")
+        is Removed.BANNED
     )
     store.invite(room_id, people["carol"], people["alice"], origin="a")
     with pytest.raises(BannedError):
@@ -176,11 +186,45 @@ def test_kick_ban_and_unban(store, people):
     assert store.unban(room_id, people["bob"], origin="a")
     assert not store.unban(room_id, people["bob"], origin="a")
     assert store.join_room(people["bob"], "ops", create=False)[1]
+    # Only members' removals are journaled: a non-member's ban is news for nobody.
     assert [e[1:] for e in _events(store)] == [
         ("kicked", "ops", "bob", "alice", None, "", False),
         ("kicked", "ops", "bob", "alice", None, "spam", True),
-        ("kicked", "ops", "carol", "alice", None, "", True),
         ("invited", "ops", "carol", "alice", None, "", None),
+    ]
+
+
+def test_a_private_room_stays_missing_to_whom_a_ban_was_not_told(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    store.invite(room_id, people["bob"], people["alice"], origin="a")
+    store.join_room(people["bob"], "ops", create=False)
+    store.invite(room_id, people["carol"], people["alice"], origin="a")  # pending
+    store.create_account("dave", "h", [])
+    dave = store.get_account("dave").id
+    ban = {"by": "alice", "reason": "spam", "ban": True, "origin": "a"}
+    assert store.remove_member(room_id, people["bob"], **ban) is Removed.MEMBER
+    assert store.remove_member(room_id, people["carol"], **ban) is Removed.BANNED
+    assert store.remove_member(room_id, dave, **ban) is Removed.BANNED
+    with pytest.raises(BannedError):  # bob was a member, and was told
+        store.join_room(people["bob"], "ops", create=False)
+    with pytest.raises(NoSuchRoomError) as missing:
+        store.join_room(people["carol"], "nowhere", create=False)
+    for never_told in (people["carol"], dave):  # the ban dropped carol's invite
+        with pytest.raises(NoSuchRoomError) as hidden:
+            store.join_room(never_told, "ops", create=False)
+        assert str(hidden.value) == str(missing.value).replace("nowhere", "ops")
+    # Banned again as a non-member, bob still knows; invited after a ban, dave knows.
+    assert store.remove_member(room_id, people["bob"], **ban) is Removed.BANNED
+    with pytest.raises(BannedError):
+        store.join_room(people["bob"], "ops", create=False)
+    store.invite(room_id, dave, people["alice"], origin="a")
+    with pytest.raises(BannedError):
+        store.join_room(dave, "ops", create=False)
+    assert [(e.kind, e.user) for e in store.room_events_after(0, not_from="x")] == [
+        ("invited", "bob"),
+        ("invited", "carol"),
+        ("kicked", "bob"),
+        ("invited", "dave"),
     ]
 
 

@@ -15,6 +15,7 @@ two dialects apart.
 
 from __future__ import annotations
 
+import enum
 import functools
 import secrets
 import time
@@ -79,6 +80,14 @@ class BannedError(StoreError):
 
 class RoomLimitError(StoreError):
     """A room was not created: the server, or its creator, has all the rooms allowed."""
+
+
+class Removed(enum.IntEnum):
+    """What ``remove_member`` did; false only when it did nothing."""
+
+    NOTHING = 0  # a kick of a non-member
+    BANNED = 1  # a non-member banned: the ban is stored, and nobody is told
+    MEMBER = 2  # a member removed (and banned, with ``ban``): journaled as "kicked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +156,14 @@ class RoomRecord:
     private: bool
     topic: str
     created_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room as one account stands to it (``Store.room_view``)."""
+
+    room: RoomRecord
+    role: str | None  # the account's role there; None if it is not a member
 
 
 class RoomMemberRecord(NamedTuple):
@@ -418,6 +435,35 @@ _MEMBERS_OF_ROOMS = (
     .join(Account, Membership.account_id == Account.id)
     .where(Membership.room_id.in_(bindparam("room_ids", expanding=True)))
     .order_by(Account.name_key)
+)
+
+
+# A room by name, with the account's role, ban (whether it was told; NULL for none) and
+# invite there: one row, or none if the room is missing. A refusal of a room to an account
+# is decided on this one lookup, so a hidden room costs what a missing one does.
+_STANDING = (
+    select(
+        Room.id,
+        Room.name,
+        Room.private,
+        Room.topic,
+        Room.created_by,
+        Membership.role,
+        RoomBan.disclosed,
+        RoomInvite.inviter_id,
+    )
+    .outerjoin(
+        Membership,
+        and_(Membership.room_id == Room.id, Membership.account_id == bindparam("account")),
+    )
+    .outerjoin(
+        RoomBan, and_(RoomBan.room_id == Room.id, RoomBan.account_id == bindparam("account"))
+    )
+    .outerjoin(
+        RoomInvite,
+        and_(RoomInvite.room_id == Room.id, RoomInvite.account_id == bindparam("account")),
+    )
+    .where(Room.name == bindparam("name"))
 )
 
 
@@ -880,6 +926,12 @@ class Store:
             ).first()
             return RoomRecord(*row) if row else None
 
+    def room_view(self, name: str, account_id: int) -> RoomView | None:
+        """The room named ``name`` and the account's role in it; None if there is none."""
+        with self.reading() as s:
+            row = s.execute(_STANDING, {"name": name, "account": account_id}).first()
+        return None if row is None else RoomView(RoomRecord(*row[:5]), row.role)
+
     def list_rooms(
         self, account_id: int | None = None, *, after: str | None = None, limit: int | None = None
     ) -> list[RoomSummary]:
@@ -923,13 +975,15 @@ class Store:
         A room it makes (``create``) is its own (it is the owner), counted against
         ``caps``: ``RoomLimitError`` past them. ``BannedError`` if it is banned. A private
         room it is not in needs a valid invite (see ``_invited``), which joining uses up;
-        without one it gets ``NoSuchRoomError``, as for a room that does not exist.
+        without one it gets ``NoSuchRoomError``, as for a room that does not exist. So does
+        an account banned from a private room it was never told of: banned as a non-member,
+        and not invited since.
         """
         now = utcnow()
         missing = NoSuchRoomError(f"no room named {name!r}")
+        standing = {"name": name, "account": account_id}
         with self.writing() as s, s.begin():
-            by_name = select(Room.id, Room.private).where(Room.name == name)
-            room = s.execute(by_name).first()
+            room = s.execute(_STANDING, standing).first()
             if room is None:
                 if not create:
                     raise missing
@@ -938,29 +992,28 @@ class Store:
                 room_id = self._new_room(s, name, now, account_id)
                 if room_id is not None:
                     return room_id, True
-                room = s.execute(by_name).one()  # made by another transaction since
-            room_id, private = room
-            banned = select(RoomBan.room_id).where(
-                RoomBan.room_id == room_id, RoomBan.account_id == account_id
-            )
-            if s.scalar(banned) is not None:
+                room = s.execute(_STANDING, standing).one()  # made by another transaction
+            invited = room.inviter_id is not None and self._invited(s, account_id, room.id)
+            if room.disclosed is not None:
+                if room.private and not (room.disclosed or invited):
+                    raise missing
                 raise BannedError(f"you are banned from {name!r}")
-            if self._role(s, account_id, room_id) is not None:
-                return room_id, False
-            if private and not self._invited(s, account_id, room_id):
+            if room.role is not None:
+                return room.id, False
+            if room.private and not invited:
                 raise missing
             s.execute(
                 delete(RoomInvite).where(
-                    RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
+                    RoomInvite.room_id == room.id, RoomInvite.account_id == account_id
                 )
             )
             joined = s.scalar(
                 self._insert(Membership)
-                .values(account_id=account_id, room_id=room_id, joined_at=now)
+                .values(account_id=account_id, room_id=room.id, joined_at=now)
                 .on_conflict_do_nothing(index_elements=[Membership.account_id, Membership.room_id])
                 .returning(Membership.room_id)
             )
-            return room_id, joined is not None
+            return room.id, joined is not None
 
     @staticmethod
     def _invited(s: Session, account_id: int, room_id: int) -> bool:
@@ -1091,9 +1144,10 @@ class Store:
 
     def remove_member(
         self, room_id: int, account_id: int, *, by: str, reason: str, ban: bool, origin: str
-    ) -> bool:
+    ) -> Removed:
         """Kick the account out of the room (and drop its invite); with ``ban`` also keep
-        it out until ``unban``. False (and nothing done) for a kick of a non-member."""
+        it out until ``unban``. A kick of a non-member does nothing; a ban of one is only
+        stored (it was never in the room, so nobody is told: no journal row)."""
         now = utcnow()
         with self.writing() as s, s.begin():
             room, user = self._names(s, room_id, account_id)
@@ -1103,7 +1157,7 @@ class Store:
                 .returning(Membership.account_id)
             )
             if was_member is None and not ban:
-                return False
+                return Removed.NOTHING
             s.execute(
                 delete(RoomInvite).where(
                     RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
@@ -1112,13 +1166,20 @@ class Store:
             if ban:
                 values = {"by_name": by, "reason": reason, "at": now}
                 upsert = self._insert(RoomBan).values(
-                    room_id=room_id, account_id=account_id, **values
+                    room_id=room_id,
+                    account_id=account_id,
+                    disclosed=was_member is not None,
+                    **values,
                 )
+                told = or_(RoomBan.disclosed, upsert.excluded.disclosed)  # told once is told
                 s.execute(
                     upsert.on_conflict_do_update(
-                        index_elements=[RoomBan.room_id, RoomBan.account_id], set_=values
+                        index_elements=[RoomBan.room_id, RoomBan.account_id],
+                        set_={**values, "disclosed": told},
                     )
                 )
+            if was_member is None:
+                return Removed.BANNED
             self._journal(
                 s,
                 origin,
@@ -1130,7 +1191,7 @@ class Store:
                 detail=reason,
                 flag=ban,
             )
-            return True
+            return Removed.MEMBER
 
     def unban(self, room_id: int, account_id: int, *, origin: str) -> bool:
         """Lift a ban; False if there was none. No journal event: nobody is told."""

@@ -25,7 +25,7 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.results import Done, Label, Refusal, Why
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import RoomRecord, Store
+from chatsecure.storage.store import Removed, RoomRecord, Store
 
 ADMIN = "admin"  # the authority of a server admin, above any role
 MODERATORS = frozenset({"owner", "moderator", ADMIN})
@@ -77,11 +77,14 @@ class Moderation:
         role = self._store.role_of(target.id, record.id)
         if role == "owner" or (role == "moderator" and authority == "moderator"):
             raise Refusal(Why.NOT_ALLOWED, f"you may not remove the {role} {target.name}")
-        if not self._store.remove_member(
+        removed = self._store.remove_member(
             record.id, target.id, by=session.user, reason=reason, ban=ban, origin=self._rooms.origin
-        ):
+        )
+        if not removed:
             raise Refusal(Why.NOT_MEMBER, f"{target.name} is not in {record.name!r}")
-        self.tell_removed(target.id, target.name, Removal(record.name, session.user, reason, ban))
+        if removed is Removed.MEMBER:  # a banned non-member is told nothing, nor is the room
+            removal = Removal(record.name, session.user, reason, ban)
+            self.tell_removed(target.id, target.name, removal)
         session.outbox.reply(label, Done())
 
     def unban(self, session: Session, label: Label, room: str, user: str) -> None:
@@ -99,11 +102,11 @@ class Moderation:
         """
         self._rooms.count_change(session)
         admin = self._rooms.is_admin(session)
-        record = self._rooms.visible(session, room, admin=admin)
-        authority = ADMIN if admin else self._store.role_of(session.account_id, record.id)
+        view = self._rooms.visible(session, room, admin=admin)
+        authority = ADMIN if admin else view.role
         if authority not in needed:
-            raise Refusal(Why.NOT_ALLOWED, f"your role in {record.name!r} does not allow it")
-        return record, authority
+            raise Refusal(Why.NOT_ALLOWED, f"your role in {room!r} does not allow it")
+        return view.room, authority
 
     # -- telling sessions (also for changes the journal reports) -------------------------
 
