@@ -111,22 +111,77 @@ def test_a_private_room_needs_an_invite_which_joining_uses_up(store, people):
         store.join_room(people["bob"], "ops", create=False)
 
 
-def test_an_invite_counts_only_while_the_inviter_may_invite(store, people):
-    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+def _moderator_invites(store: Store, people: dict[str, int], room_id: int) -> None:
+    """bob joins and becomes a moderator, and invites carol."""
     store.invite(room_id, people["bob"], people["alice"], origin="n1")
     store.join_room(people["bob"], "ops", create=False)
     assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
-    store.invite(room_id, people["carol"], people["bob"], origin="n1")
-    assert store.set_role(room_id, people["bob"], "member", by="alice", origin="n1")
-    with pytest.raises(NoSuchRoomError):  # bob is no longer a moderator
+    assert store.invite(room_id, people["carol"], people["bob"], origin="n1")
+
+
+@pytest.mark.parametrize(
+    "role_gone",
+    [
+        lambda store, room, bob: store.set_role(room, bob, "member", by="alice", origin="n1"),
+        lambda store, room, bob: store.remove_member(
+            room, bob, by="alice", reason="", ban=False, origin="n1"
+        ),
+        lambda store, room, bob: store.remove_member(
+            room, bob, by="alice", reason="", ban=True, origin="n1"
+        ),
+        lambda store, room, bob: store.leave_room(bob, room),
+        lambda store, room, bob: store.delete_account("bob"),
+    ],
+    ids=["demoted", "kicked", "banned", "left", "deleted"],
+)
+def test_an_invite_lapses_for_good_when_the_inviter_role_is_gone(store, people, role_gone):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    _moderator_invites(store, people, room_id)
+    role_gone(store, room_id, people["bob"])
+    with pytest.raises(NoSuchRoomError):
         store.join_room(people["carol"], "ops", create=False)
-    assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
-    assert store.join_room(people["carol"], "ops", create=False)[1]  # valid again
-    # A server admin's invite counts although the admin is not in the room.
-    store.create_account("dave", "h", [])
-    dave = store.get_account("dave").id
-    store.invite(room_id, dave, people["root"], origin="admin")
+    if store.get_account("bob") is not None:  # back in the room as a moderator
+        store.unban(room_id, people["bob"], origin="n1")
+        store.invite(room_id, people["bob"], people["alice"], origin="n1")
+        store.join_room(people["bob"], "ops", create=False)
+        assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
+    with pytest.raises(NoSuchRoomError):  # the invitation does not come back
+        store.join_room(people["carol"], "ops", create=False)
+
+
+def test_an_invite_outlives_changes_that_leave_the_inviter_a_moderator(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    _moderator_invites(store, people, room_id)
+    assert store.set_role(room_id, people["bob"], "owner", by="alice", origin="n1")
+    store.remove_member(room_id, people["alice"], by="bob", reason="", ban=False, origin="n1")
+    assert store.join_room(people["carol"], "ops", create=False)[1]
+
+
+def test_a_server_admin_invites_anywhere_until_no_longer_admin(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    mine = store.create_room("mine", creator_id=people["root"], private=True)
+    store.create_accounts([("dave", "h"), ("erin", "h")], [])
+    dave, erin = (store.get_account(n).id for n in ("dave", "erin"))
+    assert store.invite(room_id, dave, people["root"], origin="admin")  # not in the room
     assert store.join_room(dave, "ops", create=False)[1]
+    assert store.invite(room_id, erin, people["root"], origin="admin")
+    assert store.invite(mine, erin, people["root"], origin="admin")
+    store.set_admin("root", False)
+    store.set_admin("root", True)
+    with pytest.raises(NoSuchRoomError):  # lapsed, where root is no owner nor moderator
+        store.join_room(erin, "ops", create=False)
+    assert store.join_room(erin, "mine", create=False)[1]  # root owns it
+
+
+def test_only_an_owner_moderator_or_admin_may_invite(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    store.invite(room_id, people["bob"], people["alice"], origin="n1")
+    store.join_room(people["bob"], "ops", create=False)
+    assert not store.invite(room_id, people["carol"], people["bob"], origin="n1")  # a member
+    assert not store.invite(room_id, people["carol"], people["carol"], origin="n1")  # outside
+    with pytest.raises(NoSuchRoomError):
+        store.join_room(people["carol"], "ops", create=False)
+    assert [e.user for e in store.room_events_after(0, not_from="x")] == ["bob"]
 
 
 def test_inviting_a_member_changes_nothing(store, people):

@@ -116,6 +116,9 @@ class NoSuchRoomError(StoreError):
 # The journal's origin of changes made by chatsecure-admin: no node name has a colon.
 ADMIN_ORIGIN = ":admin"
 
+# The roles that moderate a room, and may invite into it.
+MODERATING_ROLES = ("owner", "moderator")
+
 
 def utcnow() -> datetime:
     """Naive UTC, as stored (portable DateTime columns carry no zone)."""
@@ -700,8 +703,26 @@ class Store:
         self._update_account(name, disabled=disabled)
 
     def set_admin(self, name: str, admin: bool) -> None:
-        """Make the account a server admin (who may moderate every room), or not."""
-        self._update_account(name, is_admin=admin)
+        """Make the account a server admin (who may moderate every room), or not: then the
+        invitations it made lapse, but in rooms it owns or moderates."""
+        with self.writing() as s, s.begin():
+            account_id = s.scalar(
+                update(Account)
+                .where(Account.name_key == username_key(name))
+                .values(is_admin=admin)
+                .returning(Account.id)
+            )
+            if account_id is None:
+                raise NoSuchAccountError(f"no account named {name!r}")
+            if not admin:
+                moderated = select(Membership.room_id).where(
+                    Membership.account_id == account_id, Membership.role.in_(MODERATING_ROLES)
+                )
+                s.execute(
+                    delete(RoomInvite).where(
+                        RoomInvite.inviter_id == account_id, RoomInvite.room_id.not_in(moderated)
+                    )
+                )
 
     def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
         """Delete the account, its memberships, invites and bans; its messages stay, under
@@ -974,7 +995,7 @@ class Store:
 
         A room it makes (``create``) is its own (it is the owner), counted against
         ``caps``: ``RoomLimitError`` past them. ``BannedError`` if it is banned. A private
-        room it is not in needs a valid invite (see ``_invited``), which joining uses up;
+        room it is not in needs an invite (see ``invite``), which joining uses up;
         without one it gets ``NoSuchRoomError``, as for a room that does not exist. So does
         an account banned from a private room it was never told of: banned as a non-member,
         and not invited since.
@@ -993,7 +1014,7 @@ class Store:
                 if room_id is not None:
                     return room_id, True
                 room = s.execute(_STANDING, standing).one()  # made by another transaction
-            invited = room.inviter_id is not None and self._invited(s, account_id, room.id)
+            invited = room.inviter_id is not None
             if room.disclosed is not None:
                 if room.private and not (room.disclosed or invited):
                     raise missing
@@ -1016,35 +1037,42 @@ class Store:
             return room.id, joined is not None
 
     @staticmethod
-    def _invited(s: Session, account_id: int, room_id: int) -> bool:
-        """Whether the account holds a valid invite: one whose inviter is still an owner
-        or moderator of the room, or a server admin."""
-        inviter_role = aliased(Membership)
-        valid = (
-            select(RoomInvite.inviter_id)
-            .join(Account, Account.id == RoomInvite.inviter_id)
-            .outerjoin(
-                inviter_role,
-                and_(
-                    inviter_role.room_id == RoomInvite.room_id,
-                    inviter_role.account_id == RoomInvite.inviter_id,
-                ),
-            )
-            .where(
-                RoomInvite.room_id == room_id,
-                RoomInvite.account_id == account_id,
-                or_(Account.is_admin.is_(True), inviter_role.role.in_(("owner", "moderator"))),
+    def _may_invite(s: Session, inviter_id: int, room_id: int) -> bool:
+        """Whether the account is an owner or moderator of the room, or a server admin.
+
+        On PostgreSQL the rows read stay locked (FOR SHARE) until commit: a concurrent
+        demotion, removal, departure or loss of the admin right waits, then sees (and
+        deletes) the invite this transaction stores. SQLite serializes writes anyway.
+        """
+        role = s.scalar(
+            select(Membership.role)
+            .where(Membership.account_id == inviter_id, Membership.room_id == room_id)
+            .with_for_update(read=True)
+        )
+        if role in MODERATING_ROLES:
+            return True
+        admin = select(Account.is_admin).where(Account.id == inviter_id)
+        return bool(s.scalar(admin.with_for_update(read=True)))
+
+    @staticmethod
+    def _lapse_invites_by(s: Session, inviter_id: int, room_id: int) -> None:
+        """The account is no longer owner or moderator of the room: its invitations there
+        lapse for good (one made as a server admin too: it was made as the room's)."""
+        s.execute(
+            delete(RoomInvite).where(
+                RoomInvite.room_id == room_id, RoomInvite.inviter_id == inviter_id
             )
         )
-        return s.scalar(valid) is not None
 
     def leave_room(self, account_id: int, room_id: int) -> bool:
+        """The account leaves the room (its invitations there lapse); False if not in it."""
         with self.writing() as s, s.begin():
             result = s.execute(
                 delete(Membership).where(
                     Membership.account_id == account_id, Membership.room_id == room_id
                 )
             )
+            self._lapse_invites_by(s, account_id, room_id)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
@@ -1083,17 +1111,22 @@ class Store:
             raise NoSuchAccountError(f"no account with id {account_id}")
         return room, user
 
-    def invite(self, room_id: int, account_id: int, inviter_id: int, *, origin: str) -> None:
-        """Invite the account into the room (a member already: nothing happens).
+    def invite(self, room_id: int, account_id: int, inviter_id: int, *, origin: str) -> bool:
+        """Invite the account into the room (a member already: nothing happens); False, and
+        nothing done, if the inviter may not invite there (see ``_may_invite``).
 
-        The invite counts while its inviter may invite (see ``_invited``); a newer one
-        replaces it. It lifts no ban.
+        The invite lasts until used, or until the inviter is no longer an owner or moderator
+        of the room (demoted, removed, gone, or no longer a server admin): then it is
+        deleted, and a later promotion brings it not back. A newer one replaces it. It
+        lifts no ban.
         """
         now = utcnow()
         with self.writing() as s, s.begin():
             room, user = self._names(s, room_id, account_id)
             if self._role(s, account_id, room_id) is not None:
-                return
+                return True
+            if not self._may_invite(s, inviter_id, room_id):
+                return False
             _, by = self._names(s, room_id, inviter_id)
             upsert = self._insert(RoomInvite).values(
                 room_id=room_id, account_id=account_id, inviter_id=inviter_id, at=now
@@ -1115,6 +1148,7 @@ class Store:
                 by=by,
                 detail=topic,
             )
+            return True
 
     def set_topic(self, room_id: int, topic: str, *, by: str, origin: str) -> None:
         with self.writing() as s, s.begin():
@@ -1126,7 +1160,8 @@ class Store:
             self._journal(s, origin, "topic", room=room, by=by, detail=topic)
 
     def set_role(self, room_id: int, account_id: int, role: str, *, by: str, origin: str) -> bool:
-        """Give a member a role (owner, moderator or member); False if not a member."""
+        """Give a member a role (owner, moderator or member); False if not a member. A
+        plain member's invitations there lapse."""
         with self.writing() as s, s.begin():
             changed = s.scalar(
                 update(Membership)
@@ -1136,6 +1171,8 @@ class Store:
             )
             if changed is None:
                 return False
+            if role not in MODERATING_ROLES:
+                self._lapse_invites_by(s, account_id, room_id)
             room, user = self._names(s, room_id, account_id)
             self._journal(
                 s, origin, "role", room=room, account_id=account_id, user=user, by=by, detail=role
@@ -1145,9 +1182,10 @@ class Store:
     def remove_member(
         self, room_id: int, account_id: int, *, by: str, reason: str, ban: bool, origin: str
     ) -> Removed:
-        """Kick the account out of the room (and drop its invite); with ``ban`` also keep
-        it out until ``unban``. A kick of a non-member does nothing; a ban of one is only
-        stored (it was never in the room, so nobody is told: no journal row)."""
+        """Kick the account out of the room (and drop its invite, and lapse the ones it
+        made there); with ``ban`` also keep it out until ``unban``. A kick of a non-member
+        does nothing; a ban of one is only stored (it was never in the room, so nobody is
+        told: no journal row)."""
         now = utcnow()
         with self.writing() as s, s.begin():
             room, user = self._names(s, room_id, account_id)
@@ -1180,6 +1218,7 @@ class Store:
                 )
             if was_member is None:
                 return Removed.BANNED
+            self._lapse_invites_by(s, account_id, room_id)
             self._journal(
                 s,
                 origin,

@@ -291,3 +291,25 @@ def test_every_session_of_every_remaining_member_sees_a_removal(server: ServerPr
         for client in (a, a2, w):  # the requesting session too, as for topic or role
             client.expect("member", room="r2-seen", user=target, event="left")
         t.expect("kicked", room="r2-seen", ban=ban)
+
+
+def test_an_invitation_lapses_for_good_with_the_inviters_role(server: ServerProcess) -> None:
+    owner, mod, guest, late = server.new_users(4)
+    a = server.login(owner)
+    create(a, "r2-lapse", private=True)
+    ok(a, {"type": "invite", "room": "r2-lapse", "user": mod})
+    c = server.login(mod)
+    join(c, "r2-lapse")
+    ok(a, {"type": "role", "room": "r2-lapse", "user": mod, "role": "moderator"})
+    ok(c, {"type": "invite", "room": "r2-lapse", "user": guest})
+    ok(c, {"type": "invite", "room": "r2-lapse", "user": late})
+    d = server.login(guest)
+    ok(a, {"type": "role", "room": "r2-lapse", "user": mod, "role": "member"})
+    assert_error(d.request({"type": "join", "room": "r2-lapse"}), "no_such_room")
+    ok(a, {"type": "role", "room": "r2-lapse", "user": mod, "role": "moderator"})
+    assert_error(d.request({"type": "join", "room": "r2-lapse"}), "no_such_room")
+    assert_error(server.login(late).request({"type": "join", "room": "r2-lapse"}), "no_such_room")
+    # An inviter who leaves takes their invitations along too.
+    ok(c, {"type": "invite", "room": "r2-lapse", "user": guest})
+    ok(c, {"type": "leave", "room": "r2-lapse"})
+    assert_error(d.request({"type": "join", "room": "r2-lapse"}), "no_such_room")

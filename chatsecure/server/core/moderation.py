@@ -25,11 +25,15 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.results import Done, Label, Refusal, Why
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import Removed, RoomRecord, Store
+from chatsecure.storage.store import MODERATING_ROLES, Removed, RoomRecord, Store
 
 ADMIN = "admin"  # the authority of a server admin, above any role
-MODERATORS = frozenset({"owner", "moderator", ADMIN})
+MODERATORS = frozenset({*MODERATING_ROLES, ADMIN})
 OWNERS = frozenset({"owner", ADMIN})
+
+
+def _role_refused(room: str) -> Refusal:
+    return Refusal(Why.NOT_ALLOWED, f"your role in {room!r} does not allow it")
 
 
 class Moderation:
@@ -44,7 +48,10 @@ class Moderation:
     def invite(self, session: Session, label: Label, room: str, user: str) -> None:
         record, _ = self._authorized(session, room, MODERATORS)
         target = named(self._store, user)
-        self._store.invite(record.id, target.id, session.account_id, origin=self._rooms.origin)
+        if not self._store.invite(
+            record.id, target.id, session.account_id, origin=self._rooms.origin
+        ):  # the role was taken away since it was read
+            raise _role_refused(room)
         self.tell_invited(target.id, Invitation(record.name, session.user, record.topic))
         session.outbox.reply(label, Done())
 
@@ -105,7 +112,7 @@ class Moderation:
         view = self._rooms.visible(session, room, admin=admin)
         authority = ADMIN if admin else view.role
         if authority not in needed:
-            raise Refusal(Why.NOT_ALLOWED, f"your role in {room!r} does not allow it")
+            raise _role_refused(room)
         return view.room, authority
 
     # -- telling sessions (also for changes the journal reports) -------------------------
