@@ -7,6 +7,7 @@ from sqlalchemy import text
 from chatsecure.storage.db import database_files, make_engine, upgrade
 from chatsecure.storage.store import (
     BannedError,
+    LastOwnerError,
     NewMessage,
     NoSuchAccountError,
     NoSuchRoomError,
@@ -211,6 +212,26 @@ def test_roles_and_topics_are_journaled(store, people):
     assert role.account_id == people["bob"]
     with pytest.raises(NoSuchRoomError):
         store.set_topic(room_id + 99, "x", by="alice", origin="n1")
+
+
+def test_a_room_keeps_its_last_owner(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"])
+    store.join_room(people["bob"], "ops", create=False)
+    for role in ("moderator", "member"):
+        with pytest.raises(LastOwnerError, match="alice is the only owner of 'ops'"):
+            store.set_role(room_id, people["alice"], role, by="root", origin="n1")
+    assert store.set_role(room_id, people["alice"], "owner", by="root", origin="n1")
+    assert store.set_role(room_id, people["bob"], "owner", by="alice", origin="n1")
+    assert store.set_role(room_id, people["alice"], "member", by="bob", origin="n1")
+    with pytest.raises(LastOwnerError):
+        store.set_role(room_id, people["bob"], "member", by="root", origin="n1")
+    assert store.room_members(room_id) == [
+        RoomMemberRecord(people["alice"], "alice", "member"),
+        RoomMemberRecord(people["bob"], "bob", "owner"),
+    ]
+    unowned = store.create_room("plain")  # an admin's room may have no owner at all
+    store.join_room(people["carol"], "plain", create=False)
+    assert store.set_role(unowned, people["carol"], "moderator", by="root", origin="n1")
 
 
 def test_kick_ban_and_unban(store, people):

@@ -82,6 +82,10 @@ class RoomLimitError(StoreError):
     """A room was not created: the server, or its creator, has all the rooms allowed."""
 
 
+class LastOwnerError(StoreError):
+    """``set_role``: the account is the room's only owner, and a room keeps one."""
+
+
 class Removed(enum.IntEnum):
     """What ``remove_member`` did; false only when it did nothing."""
 
@@ -1161,8 +1165,22 @@ class Store:
 
     def set_role(self, room_id: int, account_id: int, role: str, *, by: str, origin: str) -> bool:
         """Give a member a role (owner, moderator or member); False if not a member. A
-        plain member's invitations there lapse."""
+        plain member's invitations there lapse.
+
+        ``LastOwnerError`` for the room's only owner, unless the role is owner: a room
+        never loses its last owner to a role change. The owners are locked while counted
+        (on PostgreSQL), so two owners demoting each other at once cannot both succeed.
+        """
         with self.writing() as s, s.begin():
+            if role != "owner":
+                owners = select(Membership.account_id).where(
+                    Membership.room_id == room_id, Membership.role == "owner"
+                )
+                if s.scalars(owners.with_for_update()).all() == [account_id]:
+                    room, user = self._names(s, room_id, account_id)
+                    raise LastOwnerError(
+                        f"{user} is the only owner of {room!r}; make another member owner first"
+                    )
             changed = s.scalar(
                 update(Membership)
                 .where(Membership.room_id == room_id, Membership.account_id == account_id)

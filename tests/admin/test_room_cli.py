@@ -104,6 +104,8 @@ def test_room_role_and_list_members(people):
     assert "no members" in people("room", "list-members", "empty").out
     assert json.loads(people("room", "list-members", "empty", "--json").out) == []
     _refused(people("room", "role", "empty", "bob", "owner"), "'bob' is not a member of #empty")
+    _refused(people("room", "role", "dev", "alice", "member"), "alice is the only owner of 'dev'")
+    assert _members(people, "dev")[0] == ("alice", "owner")
     assert people("room", "role", "dev", "bob", "admin").code == 2  # not a role
     _refused(people("room", "role", "dev", "b@d", "member"), "not a valid username")
     _refused(people("room", "list-members", "nowhere"), "no room named")

@@ -313,3 +313,27 @@ def test_an_invitation_lapses_for_good_with_the_inviters_role(server: ServerProc
     ok(c, {"type": "invite", "room": "r2-lapse", "user": guest})
     ok(c, {"type": "leave", "room": "r2-lapse"})
     assert_error(d.request({"type": "join", "room": "r2-lapse"}), "no_such_room")
+
+
+def test_the_only_owner_cannot_be_demoted(server: ServerProcess) -> None:
+    owner, boss, other = server.new_users(3)
+    server.admin("admin", boss, "on")
+    a = server.login(owner)
+    create(a, "r2-owned")
+    b = server.login(boss)
+    join(b, "r2-owned")
+    for role in ("moderator", "member"):
+        change = {"type": "role", "room": "r2-owned", "user": owner, "role": role}
+        assert_error(a.request(change), "not_allowed")  # by the owner
+        refused = assert_error(b.request(change), "not_allowed")  # by a server admin
+        assert "only owner" in refused["message"]
+    o = server.member(other, "r2-owned")
+    ok(a, {"type": "role", "room": "r2-owned", "user": other, "role": "owner"})
+    ok(b, {"type": "role", "room": "r2-owned", "user": owner, "role": "member"})
+    o.expect("role", room="r2-owned", user=owner, role="member")
+    _, _, who = join(o, "r2-owned")
+    roles = {m["user"]: m["role"] for m in who["members"]}
+    assert roles == {owner: "member", boss: "member", other: "owner"}
+    by_cli = server.admin("room", "role", "r2-owned", other, "member", check=False)
+    assert by_cli.returncode != 0
+    assert "only owner" in by_cli.stderr

@@ -25,7 +25,13 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.results import Done, Label, Refusal, Why
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import MODERATING_ROLES, Removed, RoomRecord, Store
+from chatsecure.storage.store import (
+    MODERATING_ROLES,
+    LastOwnerError,
+    Removed,
+    RoomRecord,
+    Store,
+)
 
 ADMIN = "admin"  # the authority of a server admin, above any role
 MODERATORS = frozenset({*MODERATING_ROLES, ADMIN})
@@ -66,9 +72,13 @@ class Moderation:
         target = named(self._store, user)
         if target.id == session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "another owner must change your role")
-        if not self._store.set_role(
-            record.id, target.id, role, by=session.user, origin=self._rooms.origin
-        ):
+        try:
+            changed = self._store.set_role(
+                record.id, target.id, role, by=session.user, origin=self._rooms.origin
+            )
+        except LastOwnerError as last:
+            raise Refusal(Why.NOT_ALLOWED, str(last)) from None
+        if not changed:
             raise Refusal(Why.NOT_MEMBER, f"{target.name} is not in {record.name!r}")
         self.tell_room(RoleChange(record.name, target.name, role, session.user))
         session.outbox.reply(label, Done())
