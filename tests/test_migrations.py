@@ -307,3 +307,47 @@ def test_0007_adds_files_keeping_messages_and_their_triggers(database_url):
     upgrade(engine)
     assert _compare(engine) == []
     engine.dispose()
+
+
+def test_0008_bans_remember_whether_they_were_told_and_downgrades(database_url):
+    engine = make_engine(database_url)
+    upgrade(engine, "0007")
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "INSERT INTO accounts (id, name, name_key, password_hash, created_at, disabled,"
+                " failed_logins, credential_generation, is_admin) VALUES"
+                " (1, 'alice', 'alice', 'h', '2026-01-01', false, 0, 0, false),"
+                " (2, 'bob', 'bob', 'h', '2026-01-01', false, 0, 0, false)"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO rooms (id, name, created_at, private, topic)"
+                " VALUES (1, 'ops', '2026-01-01', true, '')"
+            )
+        )
+        conn.execute(
+            text(
+                "INSERT INTO room_bans (room_id, account_id, by_name, reason, at)"
+                " VALUES (1, 1, 'root', 'old', '2026-01-01')"
+            )
+        )
+    upgrade(engine, "0008")
+    with engine.begin() as conn:
+        # A ban from before was told (the server then sent `kicked` for every ban).
+        assert conn.execute(text("SELECT disclosed FROM room_bans")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO room_bans (room_id, account_id, by_name, reason, at, disclosed)"
+                " VALUES (1, 2, 'root', 'new', '2026-01-02', false)"
+            )
+        )
+    downgrade(engine, "0007")
+    assert "disclosed" not in {c["name"] for c in inspect(engine).get_columns("room_bans")}
+    with engine.connect() as conn:
+        reasons = conn.execute(text("SELECT reason FROM room_bans ORDER BY account_id"))
+        assert reasons.scalars().all() == ["old", "new"]
+    upgrade(engine)
+    assert _compare(engine) == []
+    engine.dispose()

@@ -7,14 +7,17 @@ from sqlalchemy import text
 from chatsecure.storage.db import database_files, make_engine, upgrade
 from chatsecure.storage.store import (
     BannedError,
+    LastOwnerError,
     NewMessage,
     NoSuchAccountError,
     NoSuchRoomError,
+    Removed,
     RoomCaps,
     RoomExistsError,
     RoomLimitError,
     RoomMemberRecord,
     RoomRecord,
+    RoomView,
     Store,
 )
 
@@ -67,6 +70,10 @@ def test_create_room_makes_the_creator_owner(store, people):
     assert store.room_members(room_id) == [RoomMemberRecord(people["alice"], "alice", "owner")]
     assert store.role_of(people["alice"], room_id) == "owner"
     assert store.role_of(people["bob"], room_id) is None
+    record = store.room("ops")
+    assert store.room_view("ops", people["alice"]) == RoomView(record, "owner")
+    assert store.room_view("ops", people["bob"]) == RoomView(record, None)
+    assert store.room_view("nope", people["bob"]) is None
     with pytest.raises(RoomExistsError, match="ops"):
         store.create_room("ops")
     plain = store.create_room("plain")  # the admin's way: no owner, public
@@ -105,22 +112,77 @@ def test_a_private_room_needs_an_invite_which_joining_uses_up(store, people):
         store.join_room(people["bob"], "ops", create=False)
 
 
-def test_an_invite_counts_only_while_the_inviter_may_invite(store, people):
-    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+def _moderator_invites(store: Store, people: dict[str, int], room_id: int) -> None:
+    """bob joins and becomes a moderator, and invites carol."""
     store.invite(room_id, people["bob"], people["alice"], origin="n1")
     store.join_room(people["bob"], "ops", create=False)
     assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
-    store.invite(room_id, people["carol"], people["bob"], origin="n1")
-    assert store.set_role(room_id, people["bob"], "member", by="alice", origin="n1")
-    with pytest.raises(NoSuchRoomError):  # bob is no longer a moderator
+    assert store.invite(room_id, people["carol"], people["bob"], origin="n1")
+
+
+@pytest.mark.parametrize(
+    "role_gone",
+    [
+        lambda store, room, bob: store.set_role(room, bob, "member", by="alice", origin="n1"),
+        lambda store, room, bob: store.remove_member(
+            room, bob, by="alice", reason="", ban=False, origin="n1"
+        ),
+        lambda store, room, bob: store.remove_member(
+            room, bob, by="alice", reason="", ban=True, origin="n1"
+        ),
+        lambda store, room, bob: store.leave_room(bob, room),
+        lambda store, room, bob: store.delete_account("bob"),
+    ],
+    ids=["demoted", "kicked", "banned", "left", "deleted"],
+)
+def test_an_invite_lapses_for_good_when_the_inviter_role_is_gone(store, people, role_gone):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    _moderator_invites(store, people, room_id)
+    role_gone(store, room_id, people["bob"])
+    with pytest.raises(NoSuchRoomError):
         store.join_room(people["carol"], "ops", create=False)
-    assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
-    assert store.join_room(people["carol"], "ops", create=False)[1]  # valid again
-    # A server admin's invite counts although the admin is not in the room.
-    store.create_account("dave", "h", [])
-    dave = store.get_account("dave").id
-    store.invite(room_id, dave, people["root"], origin="admin")
+    if store.get_account("bob") is not None:  # back in the room as a moderator
+        store.unban(room_id, people["bob"], origin="n1")
+        store.invite(room_id, people["bob"], people["alice"], origin="n1")
+        store.join_room(people["bob"], "ops", create=False)
+        assert store.set_role(room_id, people["bob"], "moderator", by="alice", origin="n1")
+    with pytest.raises(NoSuchRoomError):  # the invitation does not come back
+        store.join_room(people["carol"], "ops", create=False)
+
+
+def test_an_invite_outlives_changes_that_leave_the_inviter_a_moderator(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    _moderator_invites(store, people, room_id)
+    assert store.set_role(room_id, people["bob"], "owner", by="alice", origin="n1")
+    store.remove_member(room_id, people["alice"], by="bob", reason="", ban=False, origin="n1")
+    assert store.join_room(people["carol"], "ops", create=False)[1]
+
+
+def test_a_server_admin_invites_anywhere_until_no_longer_admin(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    mine = store.create_room("mine", creator_id=people["root"], private=True)
+    store.create_accounts([("dave", "h"), ("erin", "h")], [])
+    dave, erin = (store.get_account(n).id for n in ("dave", "erin"))
+    assert store.invite(room_id, dave, people["root"], origin="admin")  # not in the room
     assert store.join_room(dave, "ops", create=False)[1]
+    assert store.invite(room_id, erin, people["root"], origin="admin")
+    assert store.invite(mine, erin, people["root"], origin="admin")
+    store.set_admin("root", False)
+    store.set_admin("root", True)
+    with pytest.raises(NoSuchRoomError):  # lapsed, where root is no owner nor moderator
+        store.join_room(erin, "ops", create=False)
+    assert store.join_room(erin, "mine", create=False)[1]  # root owns it
+
+
+def test_only_an_owner_moderator_or_admin_may_invite(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    store.invite(room_id, people["bob"], people["alice"], origin="n1")
+    store.join_room(people["bob"], "ops", create=False)
+    assert not store.invite(room_id, people["carol"], people["bob"], origin="n1")  # a member
+    assert not store.invite(room_id, people["carol"], people["carol"], origin="n1")  # outside
+    with pytest.raises(NoSuchRoomError):
+        store.join_room(people["carol"], "ops", create=False)
+    assert [e.user for e in store.room_events_after(0, not_from="x")] == ["bob"]
 
 
 def test_inviting_a_member_changes_nothing(store, people):
@@ -152,23 +214,47 @@ def test_roles_and_topics_are_journaled(store, people):
         store.set_topic(room_id + 99, "x", by="alice", origin="n1")
 
 
+def test_a_room_keeps_its_last_owner(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"])
+    store.join_room(people["bob"], "ops", create=False)
+    for role in ("moderator", "member"):
+        with pytest.raises(LastOwnerError, match="alice is the only owner of 'ops'"):
+            store.set_role(room_id, people["alice"], role, by="root", origin="n1")
+    assert store.set_role(room_id, people["alice"], "owner", by="root", origin="n1")
+    assert store.set_role(room_id, people["bob"], "owner", by="alice", origin="n1")
+    assert store.set_role(room_id, people["alice"], "member", by="bob", origin="n1")
+    with pytest.raises(LastOwnerError):
+        store.set_role(room_id, people["bob"], "member", by="root", origin="n1")
+    assert store.room_members(room_id) == [
+        RoomMemberRecord(people["alice"], "alice", "member"),
+        RoomMemberRecord(people["bob"], "bob", "owner"),
+    ]
+    unowned = store.create_room("plain")  # an admin's room may have no owner at all
+    store.join_room(people["carol"], "plain", create=False)
+    assert store.set_role(unowned, people["carol"], "moderator", by="root", origin="n1")
+
+
 def test_kick_ban_and_unban(store, people):
     room_id = store.create_room("ops", creator_id=people["alice"])
     store.join_room(people["bob"], "ops", create=False)
-    assert store.remove_member(room_id, people["bob"], by="alice", reason="", ban=False, origin="a")
+    kick = {"by": "alice", "reason": "", "ban": False, "origin": "a"}
+    assert store.remove_member(room_id, people["bob"], **kick) is Removed.MEMBER
     assert store.role_of(people["bob"], room_id) is None
-    assert not store.remove_member(  # not a member: a kick does nothing
-        room_id, people["bob"], by="alice", reason="", ban=False, origin="a"
-    )
+    # Not a member: a kick does nothing.
+    assert store.remove_member(room_id, people["bob"], **kick) is Removed.NOTHING
+    assert not Removed.NOTHING
     assert store.join_room(people["bob"], "ops", create=False)[1]  # a kick is no ban
-    assert store.remove_member(
-        room_id, people["bob"], by="alice", reason="spam", ban=True, origin="a"
+    assert (
+        store.remove_member(room_id, people["bob"], by="alice", reason="spam", ban=True, origin="a")
+        is Removed.MEMBER
     )
     with pytest.raises(BannedError):
         store.join_room(people["bob"], "ops", create=False)
-    # A ban of a non-member holds too, and an invite lifts no ban.
-    assert store.remove_member(
-        room_id, people["carol"], by="alice", reason="", ban=True, origin="a"
+    # A ban of a non-member holds too (in a public room it is told on join), and an
+    # invite lifts no ban.
+    assert (
+        store.remove_member(room_id, people["carol"], by="alice", reason="", ban=True, origin="a")
+        is Removed.BANNED
     )
     store.invite(room_id, people["carol"], people["alice"], origin="a")
     with pytest.raises(BannedError):
@@ -176,11 +262,45 @@ def test_kick_ban_and_unban(store, people):
     assert store.unban(room_id, people["bob"], origin="a")
     assert not store.unban(room_id, people["bob"], origin="a")
     assert store.join_room(people["bob"], "ops", create=False)[1]
+    # Only members' removals are journaled: a non-member's ban is news for nobody.
     assert [e[1:] for e in _events(store)] == [
         ("kicked", "ops", "bob", "alice", None, "", False),
         ("kicked", "ops", "bob", "alice", None, "spam", True),
-        ("kicked", "ops", "carol", "alice", None, "", True),
         ("invited", "ops", "carol", "alice", None, "", None),
+    ]
+
+
+def test_a_private_room_stays_missing_to_whom_a_ban_was_not_told(store, people):
+    room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    store.invite(room_id, people["bob"], people["alice"], origin="a")
+    store.join_room(people["bob"], "ops", create=False)
+    store.invite(room_id, people["carol"], people["alice"], origin="a")  # pending
+    store.create_account("dave", "h", [])
+    dave = store.get_account("dave").id
+    ban = {"by": "alice", "reason": "spam", "ban": True, "origin": "a"}
+    assert store.remove_member(room_id, people["bob"], **ban) is Removed.MEMBER
+    assert store.remove_member(room_id, people["carol"], **ban) is Removed.BANNED
+    assert store.remove_member(room_id, dave, **ban) is Removed.BANNED
+    with pytest.raises(BannedError):  # bob was a member, and was told
+        store.join_room(people["bob"], "ops", create=False)
+    with pytest.raises(NoSuchRoomError) as missing:
+        store.join_room(people["carol"], "nowhere", create=False)
+    for never_told in (people["carol"], dave):  # the ban dropped carol's invite
+        with pytest.raises(NoSuchRoomError) as hidden:
+            store.join_room(never_told, "ops", create=False)
+        assert str(hidden.value) == str(missing.value).replace("nowhere", "ops")
+    # Banned again as a non-member, bob still knows; invited after a ban, dave knows.
+    assert store.remove_member(room_id, people["bob"], **ban) is Removed.BANNED
+    with pytest.raises(BannedError):
+        store.join_room(people["bob"], "ops", create=False)
+    store.invite(room_id, dave, people["alice"], origin="a")
+    with pytest.raises(BannedError):
+        store.join_room(dave, "ops", create=False)
+    assert [(e.kind, e.user) for e in store.room_events_after(0, not_from="x")] == [
+        ("invited", "bob"),
+        ("invited", "carol"),
+        ("kicked", "bob"),
+        ("invited", "dave"),
     ]
 
 

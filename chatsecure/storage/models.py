@@ -24,6 +24,7 @@ from sqlalchemy import (
     Text,
     false,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -134,6 +135,10 @@ class RoomBan(Base):
     by_name: Mapped[str] = mapped_column(String(32))
     reason: Mapped[str] = mapped_column(String(300), default="", server_default="")
     at: Mapped[datetime] = mapped_column(DateTime())
+    # Whether the account was told (it was a member, and got ``kicked``). A private room
+    # stays missing to an account banned without being told. Bans older than the column
+    # were all told, hence its server default.
+    disclosed: Mapped[bool] = mapped_column(Boolean(), server_default=true())
 
 
 # A file's public id: random, URL-safe, never a database sequence (see store.new_file_id).

@@ -15,6 +15,7 @@ two dialects apart.
 
 from __future__ import annotations
 
+import enum
 import functools
 import secrets
 import time
@@ -81,6 +82,18 @@ class RoomLimitError(StoreError):
     """A room was not created: the server, or its creator, has all the rooms allowed."""
 
 
+class LastOwnerError(StoreError):
+    """``set_role``: the account is the room's only owner, and a room keeps one."""
+
+
+class Removed(enum.IntEnum):
+    """What ``remove_member`` did; false only when it did nothing."""
+
+    NOTHING = 0  # a kick of a non-member
+    BANNED = 1  # a non-member banned: the ban is stored, and nobody is told
+    MEMBER = 2  # a member removed (and banned, with ``ban``): journaled as "kicked"
+
+
 @dataclass(frozen=True, slots=True)
 class RoomCaps:
     """How many rooms there may be, and how many one account may create."""
@@ -106,6 +119,9 @@ class NoSuchRoomError(StoreError):
 
 # The journal's origin of changes made by chatsecure-admin: no node name has a colon.
 ADMIN_ORIGIN = ":admin"
+
+# The roles that moderate a room, and may invite into it.
+MODERATING_ROLES = ("owner", "moderator")
 
 
 def utcnow() -> datetime:
@@ -147,6 +163,14 @@ class RoomRecord:
     private: bool
     topic: str
     created_by: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RoomView:
+    """A room as one account stands to it (``Store.room_view``)."""
+
+    room: RoomRecord
+    role: str | None  # the account's role there; None if it is not a member
 
 
 class RoomMemberRecord(NamedTuple):
@@ -421,6 +445,35 @@ _MEMBERS_OF_ROOMS = (
 )
 
 
+# A room by name, with the account's role, ban (whether it was told; NULL for none) and
+# invite there: one row, or none if the room is missing. A refusal of a room to an account
+# is decided on this one lookup, so a hidden room costs what a missing one does.
+_STANDING = (
+    select(
+        Room.id,
+        Room.name,
+        Room.private,
+        Room.topic,
+        Room.created_by,
+        Membership.role,
+        RoomBan.disclosed,
+        RoomInvite.inviter_id,
+    )
+    .outerjoin(
+        Membership,
+        and_(Membership.room_id == Room.id, Membership.account_id == bindparam("account")),
+    )
+    .outerjoin(
+        RoomBan, and_(RoomBan.room_id == Room.id, RoomBan.account_id == bindparam("account"))
+    )
+    .outerjoin(
+        RoomInvite,
+        and_(RoomInvite.room_id == Room.id, RoomInvite.account_id == bindparam("account")),
+    )
+    .where(Room.name == bindparam("name"))
+)
+
+
 @functools.cache
 def _sqlite_chunk_sql(size: int) -> str:
     """SQL text (positional parameters, row after row) inserting ``size`` messages."""
@@ -654,8 +707,26 @@ class Store:
         self._update_account(name, disabled=disabled)
 
     def set_admin(self, name: str, admin: bool) -> None:
-        """Make the account a server admin (who may moderate every room), or not."""
-        self._update_account(name, is_admin=admin)
+        """Make the account a server admin (who may moderate every room), or not: then the
+        invitations it made lapse, but in rooms it owns or moderates."""
+        with self.writing() as s, s.begin():
+            account_id = s.scalar(
+                update(Account)
+                .where(Account.name_key == username_key(name))
+                .values(is_admin=admin)
+                .returning(Account.id)
+            )
+            if account_id is None:
+                raise NoSuchAccountError(f"no account named {name!r}")
+            if not admin:
+                moderated = select(Membership.room_id).where(
+                    Membership.account_id == account_id, Membership.role.in_(MODERATING_ROLES)
+                )
+                s.execute(
+                    delete(RoomInvite).where(
+                        RoomInvite.inviter_id == account_id, RoomInvite.room_id.not_in(moderated)
+                    )
+                )
 
     def delete_account(self, name: str, *, erase: bool = False) -> AccountRecord:
         """Delete the account, its memberships, invites and bans; its messages stay, under
@@ -880,6 +951,12 @@ class Store:
             ).first()
             return RoomRecord(*row) if row else None
 
+    def room_view(self, name: str, account_id: int) -> RoomView | None:
+        """The room named ``name`` and the account's role in it; None if there is none."""
+        with self.reading() as s:
+            row = s.execute(_STANDING, {"name": name, "account": account_id}).first()
+        return None if row is None else RoomView(RoomRecord(*row[:5]), row.role)
+
     def list_rooms(
         self, account_id: int | None = None, *, after: str | None = None, limit: int | None = None
     ) -> list[RoomSummary]:
@@ -922,14 +999,16 @@ class Store:
 
         A room it makes (``create``) is its own (it is the owner), counted against
         ``caps``: ``RoomLimitError`` past them. ``BannedError`` if it is banned. A private
-        room it is not in needs a valid invite (see ``_invited``), which joining uses up;
-        without one it gets ``NoSuchRoomError``, as for a room that does not exist.
+        room it is not in needs an invite (see ``invite``), which joining uses up;
+        without one it gets ``NoSuchRoomError``, as for a room that does not exist. So does
+        an account banned from a private room it was never told of: banned as a non-member,
+        and not invited since.
         """
         now = utcnow()
         missing = NoSuchRoomError(f"no room named {name!r}")
+        standing = {"name": name, "account": account_id}
         with self.writing() as s, s.begin():
-            by_name = select(Room.id, Room.private).where(Room.name == name)
-            room = s.execute(by_name).first()
+            room = s.execute(_STANDING, standing).first()
             if room is None:
                 if not create:
                     raise missing
@@ -938,60 +1017,66 @@ class Store:
                 room_id = self._new_room(s, name, now, account_id)
                 if room_id is not None:
                     return room_id, True
-                room = s.execute(by_name).one()  # made by another transaction since
-            room_id, private = room
-            banned = select(RoomBan.room_id).where(
-                RoomBan.room_id == room_id, RoomBan.account_id == account_id
-            )
-            if s.scalar(banned) is not None:
+                room = s.execute(_STANDING, standing).one()  # made by another transaction
+            invited = room.inviter_id is not None
+            if room.disclosed is not None:
+                if room.private and not (room.disclosed or invited):
+                    raise missing
                 raise BannedError(f"you are banned from {name!r}")
-            if self._role(s, account_id, room_id) is not None:
-                return room_id, False
-            if private and not self._invited(s, account_id, room_id):
+            if room.role is not None:
+                return room.id, False
+            if room.private and not invited:
                 raise missing
             s.execute(
                 delete(RoomInvite).where(
-                    RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
+                    RoomInvite.room_id == room.id, RoomInvite.account_id == account_id
                 )
             )
             joined = s.scalar(
                 self._insert(Membership)
-                .values(account_id=account_id, room_id=room_id, joined_at=now)
+                .values(account_id=account_id, room_id=room.id, joined_at=now)
                 .on_conflict_do_nothing(index_elements=[Membership.account_id, Membership.room_id])
                 .returning(Membership.room_id)
             )
-            return room_id, joined is not None
+            return room.id, joined is not None
 
     @staticmethod
-    def _invited(s: Session, account_id: int, room_id: int) -> bool:
-        """Whether the account holds a valid invite: one whose inviter is still an owner
-        or moderator of the room, or a server admin."""
-        inviter_role = aliased(Membership)
-        valid = (
-            select(RoomInvite.inviter_id)
-            .join(Account, Account.id == RoomInvite.inviter_id)
-            .outerjoin(
-                inviter_role,
-                and_(
-                    inviter_role.room_id == RoomInvite.room_id,
-                    inviter_role.account_id == RoomInvite.inviter_id,
-                ),
-            )
-            .where(
-                RoomInvite.room_id == room_id,
-                RoomInvite.account_id == account_id,
-                or_(Account.is_admin.is_(True), inviter_role.role.in_(("owner", "moderator"))),
+    def _may_invite(s: Session, inviter_id: int, room_id: int) -> bool:
+        """Whether the account is an owner or moderator of the room, or a server admin.
+
+        On PostgreSQL the rows read stay locked (FOR SHARE) until commit: a concurrent
+        demotion, removal, departure or loss of the admin right waits, then sees (and
+        deletes) the invite this transaction stores. SQLite serializes writes anyway.
+        """
+        role = s.scalar(
+            select(Membership.role)
+            .where(Membership.account_id == inviter_id, Membership.room_id == room_id)
+            .with_for_update(read=True)
+        )
+        if role in MODERATING_ROLES:
+            return True
+        admin = select(Account.is_admin).where(Account.id == inviter_id)
+        return bool(s.scalar(admin.with_for_update(read=True)))
+
+    @staticmethod
+    def _lapse_invites_by(s: Session, inviter_id: int, room_id: int) -> None:
+        """The account is no longer owner or moderator of the room: its invitations there
+        lapse for good (one made as a server admin too: it was made as the room's)."""
+        s.execute(
+            delete(RoomInvite).where(
+                RoomInvite.room_id == room_id, RoomInvite.inviter_id == inviter_id
             )
         )
-        return s.scalar(valid) is not None
 
     def leave_room(self, account_id: int, room_id: int) -> bool:
+        """The account leaves the room (its invitations there lapse); False if not in it."""
         with self.writing() as s, s.begin():
             result = s.execute(
                 delete(Membership).where(
                     Membership.account_id == account_id, Membership.room_id == room_id
                 )
             )
+            self._lapse_invites_by(s, account_id, room_id)
             return bool(result.rowcount)  # type: ignore[attr-defined]
 
     @staticmethod
@@ -1030,17 +1115,22 @@ class Store:
             raise NoSuchAccountError(f"no account with id {account_id}")
         return room, user
 
-    def invite(self, room_id: int, account_id: int, inviter_id: int, *, origin: str) -> None:
-        """Invite the account into the room (a member already: nothing happens).
+    def invite(self, room_id: int, account_id: int, inviter_id: int, *, origin: str) -> bool:
+        """Invite the account into the room (a member already: nothing happens); False, and
+        nothing done, if the inviter may not invite there (see ``_may_invite``).
 
-        The invite counts while its inviter may invite (see ``_invited``); a newer one
-        replaces it. It lifts no ban.
+        The invite lasts until used, or until the inviter is no longer an owner or moderator
+        of the room (demoted, removed, gone, or no longer a server admin): then it is
+        deleted, and a later promotion brings it not back. A newer one replaces it. It
+        lifts no ban.
         """
         now = utcnow()
         with self.writing() as s, s.begin():
             room, user = self._names(s, room_id, account_id)
             if self._role(s, account_id, room_id) is not None:
-                return
+                return True
+            if not self._may_invite(s, inviter_id, room_id):
+                return False
             _, by = self._names(s, room_id, inviter_id)
             upsert = self._insert(RoomInvite).values(
                 room_id=room_id, account_id=account_id, inviter_id=inviter_id, at=now
@@ -1062,6 +1152,7 @@ class Store:
                 by=by,
                 detail=topic,
             )
+            return True
 
     def set_topic(self, room_id: int, topic: str, *, by: str, origin: str) -> None:
         with self.writing() as s, s.begin():
@@ -1073,8 +1164,23 @@ class Store:
             self._journal(s, origin, "topic", room=room, by=by, detail=topic)
 
     def set_role(self, room_id: int, account_id: int, role: str, *, by: str, origin: str) -> bool:
-        """Give a member a role (owner, moderator or member); False if not a member."""
+        """Give a member a role (owner, moderator or member); False if not a member. A
+        plain member's invitations there lapse.
+
+        ``LastOwnerError`` for the room's only owner, unless the role is owner: a room
+        never loses its last owner to a role change. The owners are locked while counted
+        (on PostgreSQL), so two owners demoting each other at once cannot both succeed.
+        """
         with self.writing() as s, s.begin():
+            if role != "owner":
+                owners = select(Membership.account_id).where(
+                    Membership.room_id == room_id, Membership.role == "owner"
+                )
+                if s.scalars(owners.with_for_update()).all() == [account_id]:
+                    room, user = self._names(s, room_id, account_id)
+                    raise LastOwnerError(
+                        f"{user} is the only owner of {room!r}; make another member owner first"
+                    )
             changed = s.scalar(
                 update(Membership)
                 .where(Membership.room_id == room_id, Membership.account_id == account_id)
@@ -1083,6 +1189,8 @@ class Store:
             )
             if changed is None:
                 return False
+            if role not in MODERATING_ROLES:
+                self._lapse_invites_by(s, account_id, room_id)
             room, user = self._names(s, room_id, account_id)
             self._journal(
                 s, origin, "role", room=room, account_id=account_id, user=user, by=by, detail=role
@@ -1091,9 +1199,11 @@ class Store:
 
     def remove_member(
         self, room_id: int, account_id: int, *, by: str, reason: str, ban: bool, origin: str
-    ) -> bool:
-        """Kick the account out of the room (and drop its invite); with ``ban`` also keep
-        it out until ``unban``. False (and nothing done) for a kick of a non-member."""
+    ) -> Removed:
+        """Kick the account out of the room (and drop its invite, and lapse the ones it
+        made there); with ``ban`` also keep it out until ``unban``. A kick of a non-member
+        does nothing; a ban of one is only stored (it was never in the room, so nobody is
+        told: no journal row)."""
         now = utcnow()
         with self.writing() as s, s.begin():
             room, user = self._names(s, room_id, account_id)
@@ -1103,7 +1213,7 @@ class Store:
                 .returning(Membership.account_id)
             )
             if was_member is None and not ban:
-                return False
+                return Removed.NOTHING
             s.execute(
                 delete(RoomInvite).where(
                     RoomInvite.room_id == room_id, RoomInvite.account_id == account_id
@@ -1112,13 +1222,21 @@ class Store:
             if ban:
                 values = {"by_name": by, "reason": reason, "at": now}
                 upsert = self._insert(RoomBan).values(
-                    room_id=room_id, account_id=account_id, **values
+                    room_id=room_id,
+                    account_id=account_id,
+                    disclosed=was_member is not None,
+                    **values,
                 )
+                told = or_(RoomBan.disclosed, upsert.excluded.disclosed)  # told once is told
                 s.execute(
                     upsert.on_conflict_do_update(
-                        index_elements=[RoomBan.room_id, RoomBan.account_id], set_=values
+                        index_elements=[RoomBan.room_id, RoomBan.account_id],
+                        set_={**values, "disclosed": told},
                     )
                 )
+            if was_member is None:
+                return Removed.BANNED
+            self._lapse_invites_by(s, account_id, room_id)
             self._journal(
                 s,
                 origin,
@@ -1130,7 +1248,7 @@ class Store:
                 detail=reason,
                 flag=ban,
             )
-            return True
+            return Removed.MEMBER
 
     def unban(self, room_id: int, account_id: int, *, origin: str) -> bool:
         """Lift a ban; False if there was none. No journal event: nobody is told."""

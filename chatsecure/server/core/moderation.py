@@ -25,11 +25,21 @@ from chatsecure.server.core.notices import (
 from chatsecure.server.core.results import Done, Label, Refusal, Why
 from chatsecure.server.core.rooms import Rooms
 from chatsecure.server.core.session import Session
-from chatsecure.storage.store import RoomRecord, Store
+from chatsecure.storage.store import (
+    MODERATING_ROLES,
+    LastOwnerError,
+    Removed,
+    RoomRecord,
+    Store,
+)
 
 ADMIN = "admin"  # the authority of a server admin, above any role
-MODERATORS = frozenset({"owner", "moderator", ADMIN})
+MODERATORS = frozenset({*MODERATING_ROLES, ADMIN})
 OWNERS = frozenset({"owner", ADMIN})
+
+
+def _role_refused(room: str) -> Refusal:
+    return Refusal(Why.NOT_ALLOWED, f"your role in {room!r} does not allow it")
 
 
 class Moderation:
@@ -44,7 +54,10 @@ class Moderation:
     def invite(self, session: Session, label: Label, room: str, user: str) -> None:
         record, _ = self._authorized(session, room, MODERATORS)
         target = named(self._store, user)
-        self._store.invite(record.id, target.id, session.account_id, origin=self._rooms.origin)
+        if not self._store.invite(
+            record.id, target.id, session.account_id, origin=self._rooms.origin
+        ):  # the role was taken away since it was read
+            raise _role_refused(room)
         self.tell_invited(target.id, Invitation(record.name, session.user, record.topic))
         session.outbox.reply(label, Done())
 
@@ -59,9 +72,13 @@ class Moderation:
         target = named(self._store, user)
         if target.id == session.account_id:
             raise Refusal(Why.NOT_ALLOWED, "another owner must change your role")
-        if not self._store.set_role(
-            record.id, target.id, role, by=session.user, origin=self._rooms.origin
-        ):
+        try:
+            changed = self._store.set_role(
+                record.id, target.id, role, by=session.user, origin=self._rooms.origin
+            )
+        except LastOwnerError as last:
+            raise Refusal(Why.NOT_ALLOWED, str(last)) from None
+        if not changed:
             raise Refusal(Why.NOT_MEMBER, f"{target.name} is not in {record.name!r}")
         self.tell_room(RoleChange(record.name, target.name, role, session.user))
         session.outbox.reply(label, Done())
@@ -77,11 +94,14 @@ class Moderation:
         role = self._store.role_of(target.id, record.id)
         if role == "owner" or (role == "moderator" and authority == "moderator"):
             raise Refusal(Why.NOT_ALLOWED, f"you may not remove the {role} {target.name}")
-        if not self._store.remove_member(
+        removed = self._store.remove_member(
             record.id, target.id, by=session.user, reason=reason, ban=ban, origin=self._rooms.origin
-        ):
+        )
+        if not removed:
             raise Refusal(Why.NOT_MEMBER, f"{target.name} is not in {record.name!r}")
-        self.tell_removed(target.id, target.name, Removal(record.name, session.user, reason, ban))
+        if removed is Removed.MEMBER:  # a banned non-member is told nothing, nor is the room
+            removal = Removal(record.name, session.user, reason, ban)
+            self.tell_removed(target.id, target.name, removal)
         session.outbox.reply(label, Done())
 
     def unban(self, session: Session, label: Label, room: str, user: str) -> None:
@@ -99,11 +119,11 @@ class Moderation:
         """
         self._rooms.count_change(session)
         admin = self._rooms.is_admin(session)
-        record = self._rooms.visible(session, room, admin=admin)
-        authority = ADMIN if admin else self._store.role_of(session.account_id, record.id)
+        view = self._rooms.visible(session, room, admin=admin)
+        authority = ADMIN if admin else view.role
         if authority not in needed:
-            raise Refusal(Why.NOT_ALLOWED, f"your role in {record.name!r} does not allow it")
-        return record, authority
+            raise _role_refused(room)
+        return view.room, authority
 
     # -- telling sessions (also for changes the journal reports) -------------------------
 

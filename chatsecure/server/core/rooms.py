@@ -3,9 +3,10 @@
 Membership is stored first, then the hub is changed under the ``sequencer``, so the
 history a joiner is sent and the live messages after it meet with no gap or overlap.
 
-A private room does not exist for those outside it: every refusal to a non-member
-asks the store for the room, whether it is private or missing, so the two answers are
-the same words after the same work.
+A private room does not exist for those outside it: every refusal to a non-member is
+decided on one lookup of the room as the account stands to it (``Store.room_view``),
+whether it is private or missing, so the two answers are the same words after the same
+work.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from chatsecure.storage.store import (
     RoomExistsError,
     RoomLimitError,
     RoomMemberRecord,
-    RoomRecord,
+    RoomView,
     Store,
 )
 
@@ -99,21 +100,19 @@ class Rooms:
         if self._hub.in_room(session.account_id, room):
             room_id = self._ids.get(room)
             if room_id is None:
-                room_id = self.visible(session, room).id
+                room_id = self.visible(session, room).room.id
                 self._ids[room] = room_id
             return room_id
         self.visible(session, room)
         raise Refusal(Why.NOT_MEMBER, f"you are not in {room!r}")
 
-    def visible(self, session: Session, room: str, *, admin: bool = False) -> RoomRecord:
-        """The room, unless it is missing or private to a session outside it (``admin``:
-        a server admin, who sees every room)."""
-        record = self._store.room(room)
-        if record is None or (
-            record.private and not admin and not self._hub.in_room(session.account_id, room)
-        ):
+    def visible(self, session: Session, room: str, *, admin: bool = False) -> RoomView:
+        """The room and the account's role in it, unless it is missing or private to an
+        account outside it (``admin``: a server admin, who sees every room)."""
+        view = self._store.room_view(room, session.account_id)
+        if view is None or (view.room.private and view.role is None and not admin):
             raise Refusal(Why.NO_SUCH_ROOM, f"no room named {room!r}")
-        return record
+        return view
 
     def member_list(self, room: str, members: Iterable[RoomMemberRecord]) -> MemberList:
         """``members`` of ``room``, each with its role and whether it is online."""
@@ -176,9 +175,9 @@ class Rooms:
         """The session's account is a member: route the room to it, then send the latest
         history and members; tell the others if it is new."""
         self._ids[room] = room_id
-        record = self._store.room(room)
-        role = self._store.role_of(session.account_id, room_id) or "member"
-        topic, private = (record.topic, record.private) if record is not None else ("", False)
+        view = self._store.room_view(room, session.account_id)
+        role = (view.role if view is not None else None) or "member"
+        topic, private = (view.room.topic, view.room.private) if view is not None else ("", False)
         limit = self._settings.now.history.on_login
         with self._sequencer:
             self._hub.join(session.account_id, room)
