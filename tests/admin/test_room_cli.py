@@ -133,6 +133,7 @@ def test_room_kick_ban_unban(people):
         for e in store.room_events_after(0, not_from="n1")
     ]
     assert events == [
+        (":admin", "joined", "alice", None, None, None),  # made with an owner
         (":admin", "kicked", "bob", "(admin)", "off topic", False),
         (":admin", "kicked", "bob", "(admin)", "spam", True),
     ]

@@ -68,6 +68,28 @@ def test_changes_made_elsewhere_reach_this_nodes_sessions(core, login, store, cl
     assert not [f for f in bob.outbox.unread() if isinstance(f, Message)]
 
 
+def test_a_room_made_elsewhere_with_an_owner_reaches_every_session_of_the_owner(
+    core, login, store, clock
+):
+    first, second = login("alice"), login("alice")
+    tick(core, clock)
+    owner = store.get_account("alice")
+    store.create_room("cliroom", creator_id=owner.id, private=True, topic="t", origin=ADMIN_ORIGIN)
+    tick(core, clock)
+    for session in (first, second):
+        joined = session.outbox.next(Joined, room="cliroom")
+        assert (joined.req, joined.role, joined.private, joined.topic) == (None, "owner", True, "t")
+        session.outbox.next(HistoryReply, room="cliroom")
+    tick(core, clock)  # told once
+    assert not [f for f in first.outbox.unread() if isinstance(f, Joined)]
+    second.send(Send(room="cliroom", text="mine now", req="s"))
+    second.outbox.next(Ok, req="s")
+    first.outbox.next(Message, text="mine now")
+    store.set_topic(store.room("cliroom").id, "later", by="root", origin=ADMIN_ORIGIN)
+    tick(core, clock)
+    assert first.outbox.next(TopicChanged, room="cliroom").topic == "later"
+
+
 def test_this_nodes_own_changes_are_not_told_twice(core, login, clock):
     alice = login("alice")
     tick(core, clock)
