@@ -110,6 +110,9 @@ class HistorySettings:
     dm_peers_on_login: int = _ranged(20, 0, 100)
     # Messages older than this many days are deleted (0 keeps them for ever).
     retain_days: int = _ranged(0, 0, 36500)
+    # SQLite's search index keeps a deleted message's words until it is compacted: the
+    # server does that this many seconds after the first deletion since it last did.
+    search_compact_delay: float = _ranged(300.0, 1, 3600)
 
 
 @dataclass(frozen=True, slots=True)

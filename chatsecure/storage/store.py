@@ -1733,10 +1733,15 @@ class Store:
 
     def compact_search_index(self) -> None:
         """Rewrite the search index without what deleted messages left in it (see
-        search.py); after a purge. It rewrites the whole index: seconds per million."""
-        self.search_index_stale = False
-        with self._writer.begin() as conn:
-            compact_search_index(conn)
+        search.py). It rewrites the whole index in one write transaction (about 1.5 s per
+        million messages: docs/performance.md)."""
+        self.search_index_stale = False  # before: a deletion meanwhile makes it stale again
+        try:
+            with self._writer.begin() as conn:
+                compact_search_index(conn)
+        except BaseException:
+            self.search_index_stale = True
+            raise
 
     # -- files ----------------------------------------------------------------------
 

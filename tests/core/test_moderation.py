@@ -148,3 +148,43 @@ def test_retention_deletes_in_bounded_batches_and_stops(core, login, store, cloc
     assert part.tick(clock.now + 1) == 0  # done: it looks again in an hour
     alice.send(History(room="general", req="h"))
     assert alice.outbox.next(HistoryReply, req="h").messages == ()
+
+
+def test_the_search_index_is_compacted_once_a_delay_after_the_first_deletion(
+    core, login, store, clock, monkeypatch
+):
+    delay = 10.0  # shorter than the idle timeout the fake clock would otherwise pass
+    history = dataclasses.replace(core.settings.history, search_compact_delay=delay)
+    core.reconfigure(dataclasses.replace(core.settings, history=history))
+    compacted: list[float] = []
+    compact = store.compact_search_index
+
+    def counted() -> None:
+        compacted.append(clock.now)
+        compact()
+
+    monkeypatch.setattr(store, "compact_search_index", counted)
+    alice = login("alice")
+    ids = []
+    for n in range(3):
+        alice.send(Send(room="general", text=f"m{n}", req=n))
+        ids.append(alice.outbox.next(Ok, req=n).id)
+    tick(core, clock, 1)
+    assert compacted == []  # nothing deleted: nothing to do
+    alice.send(Delete(id=ids[0], req="d0"))
+    alice.outbox.next(Ok, req="d0")
+    tick(core, clock, 1)  # the first deletion since the last compaction sets the time
+    first = clock.now
+    alice.send(Delete(id=ids[1], req="d1"))
+    alice.outbox.next(Ok, req="d1")
+    tick(core, clock, delay - 2)
+    assert compacted == []
+    tick(core, clock, 2)  # one compaction for both deletions
+    assert compacted == [first + delay]
+    tick(core, clock, delay + 1)
+    assert compacted == [first + delay]  # nothing deleted since
+    alice.send(Delete(id=ids[2], req="d2"))
+    alice.outbox.next(Ok, req="d2")
+    tick(core, clock, 1)
+    tick(core, clock, delay)
+    assert len(compacted) == 2
