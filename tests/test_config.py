@@ -1,8 +1,10 @@
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
-from chatsecure.config import CONFIG_ENV, ConfigError, load_settings, locate_config
+from chatsecure.config import CONFIG_ENV, ConfigError, Settings, load_settings, locate_config
 
 
 def _load(tmp_path: Path, text: str):
@@ -191,3 +193,17 @@ def test_files_defaults_and_a_relative_dir_beside_the_config(tmp_path, monkeypat
     assert moved.dir == tmp_path / "data/blobs"
     assert moved.max_bytes == 1024
     assert _load(tmp_path, '[files]\ndir = "/srv/files"\n').files.dir == Path("/srv/files")
+
+
+def test_the_readmes_configuration_table_names_every_key():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `\[(\w+)\]` \| (.*) \|$", readme, re.MULTILINE))
+    defaults = Settings()
+    for part in dataclasses.fields(Settings):
+        if part.name == "path":
+            continue
+        section = part.name
+        assert section in rows, f"README's configuration table has no [{section}]"
+        keys = [f.name for f in dataclasses.fields(getattr(defaults, section))]
+        missing = [key for key in keys if f"`{key}`" not in rows[section]]
+        assert not missing, f"README's [{section}] row does not name {missing}"
