@@ -9,6 +9,8 @@ instead of a silently ignored setting.
 from __future__ import annotations
 
 import dataclasses
+import datetime
+import json
 import os
 import platform
 import re
@@ -108,6 +110,9 @@ class HistorySettings:
     dm_peers_on_login: int = _ranged(20, 0, 100)
     # Messages older than this many days are deleted (0 keeps them for ever).
     retain_days: int = _ranged(0, 0, 36500)
+    # SQLite's search index keeps a deleted message's words until it is compacted: the
+    # server does that this many seconds after the first deletion since it last did.
+    search_compact_delay: float = _ranged(300.0, 1, 3600)
 
 
 @dataclass(frozen=True, slots=True)
@@ -287,33 +292,56 @@ def _parse_section(cls: type[T], section: str, table: dict[str, Any], path: Path
     return settings
 
 
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _toml(value: Any) -> str:
+    """``value`` as TOML spells it, for messages about the file: ``true``, ``"text"``,
+    ``[1, 2]``, never Python's ``True`` or ``'text'``."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        # JSON's escapes are TOML's too; TOML also wants DEL escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = (
+            f"{k if _BARE_KEY.fullmatch(k) else _toml(k)} = {_toml(v)}" for k, v in value.items()
+        )
+        return "{ " + ", ".join(pairs) + " }" if value else "{}"
+    if isinstance(value, datetime.date | datetime.time):
+        return value.isoformat()
+    return str(value)  # numbers: Python's digits, inf and nan are TOML's
+
+
 def _convert(hint: Any, value: Any, where: str) -> Any:
     optional = [a for a in get_args(hint) if a is not type(None)]
     if len(optional) == 1 and len(get_args(hint)) == 2:  # X | None: TOML never says None
         hint = optional[0]
     if hint is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: must be true or false, not {value!r}")
+            raise ConfigError(f"{where}: must be true or false, not {_toml(value)}")
         return value
     if hint is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: must be a whole number, not {value!r}")
+            raise ConfigError(f"{where}: must be a whole number, not {_toml(value)}")
         return value
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(f"{where}: must be a number, not {value!r}")
+            raise ConfigError(f"{where}: must be a number, not {_toml(value)}")
         return float(value)
     if hint is str:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: must be a non-empty string, not {value!r}")
+            raise ConfigError(f"{where}: must be a non-empty string, not {_toml(value)}")
         return value
     if hint is Path:
         if not isinstance(value, str) or not value:
-            raise ConfigError(f"{where}: must be a file path string, not {value!r}")
+            raise ConfigError(f"{where}: must be a file path string, not {_toml(value)}")
         return Path(value).expanduser()
     if hint == tuple[str, ...]:
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(f"{where}: must be a list of strings, not {value!r}")
+            raise ConfigError(f"{where}: must be a list of strings, not {_toml(value)}")
         return tuple(value)
     raise AssertionError(f"no converter for {hint}")  # a programming error in this module
 
@@ -321,17 +349,18 @@ def _convert(hint: Any, value: Any, where: str) -> Any:
 def _check_metadata(meta: Mapping[str, Any], value: Any, where: str) -> None:
     low, high = meta.get("low"), meta.get("high")
     if (low is not None and value < low) or (high is not None and value > high):
-        raise ConfigError(f"{where}: {value!r} is out of range ({low} to {high})")
+        raise ConfigError(f"{where}: {_toml(value)} is out of range ({low} to {high})")
     choices = meta.get("choices")
     if choices and value not in choices:
-        raise ConfigError(f"{where}: {value!r} is not one of {', '.join(choices)}")
+        listed = ", ".join(map(_toml, choices))
+        raise ConfigError(f"{where}: {_toml(value)} is not one of {listed}")
 
 
 def _check_rooms(rooms: RoomsSettings, where: str) -> None:
     for name in rooms.default:
         if normalize_room(name) != name:
             raise ConfigError(
-                f"{where} default: {name!r} is not a room name "
+                f"{where} default: {_toml(name)} is not a room name "
                 "(1-32 of a-z 0-9 _ -, starting with a letter or digit)"
             )
 
@@ -361,12 +390,12 @@ REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
 def _check_cluster(cluster: ClusterSettings, where: str) -> None:
     if cluster.node_name and not NODE_NAME.fullmatch(cluster.node_name):
         raise ConfigError(
-            f"{where} node_name: {cluster.node_name!r} is not a node name "
+            f"{where} node_name: {_toml(cluster.node_name)} is not a node name "
             "(1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit)"
         )
     if not cluster.redis_url.startswith(REDIS_SCHEMES):
         raise ConfigError(
-            f"{where} redis_url: {cluster.redis_url!r} is not a Redis URL "
+            f"{where} redis_url: {_toml(cluster.redis_url)} is not a Redis URL "
             "(redis://HOST:PORT/DB, rediss:// for TLS, or unix:///PATH)"
         )
     if cluster.node_timeout < 3 * cluster.heartbeat_interval:
@@ -391,7 +420,7 @@ def _check_cluster_database(settings: Settings, path: Path) -> None:
 
 def _check_host(section: ServerSettings | IrcSettings, where: str) -> None:
     if any(c.isspace() for c in section.host):
-        raise ConfigError(f"{where} host: {section.host!r} is not a host name or address")
+        raise ConfigError(f"{where} host: {_toml(section.host)} is not a host name or address")
 
 
 def _check_metrics(metrics: MetricsSettings, where: str) -> None:
@@ -409,9 +438,9 @@ def split_address(text: str) -> tuple[str, int]:
     if bracketed:
         host = host[1:-1]
     if not colon or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"{text!r} is not HOST:PORT (port 1-65535, [IPv6]:PORT)")
+        raise ValueError(f"{_toml(text)} is not HOST:PORT (port 1-65535, [IPv6]:PORT)")
     if any(c.isspace() or c in "[]" for c in host) or (":" in host and not bracketed):
-        raise ValueError(f"{text!r}: {host!r} is not a host (an IPv6 address goes in [])")
+        raise ValueError(f"{_toml(text)}: {_toml(host)} is not a host (an IPv6 address goes in [])")
     return host, int(port)
 
 

@@ -29,6 +29,24 @@ def has_control_character(text: str) -> bool:
     return _LINE_CONTROL.search(text) is not None
 
 
+# The control characters that end a line (as str.splitlines counts them).
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x1c\x1d\x1e\x85")
+
+
+def line_problem(text: str) -> str | None:
+    """What keeps ``text`` from being one line, in words for a person: "a line break",
+    "a tab" or "a control character (U+0007)"; None if nothing does."""
+    found = _LINE_CONTROL.search(text)
+    if found is None:
+        return None
+    char = found.group()
+    if char in _LINE_BREAKS:
+        return "a line break"
+    if char == "\t":
+        return "a tab"
+    return f"a control character (U+{ord(char):04X})"
+
+
 def is_valid_username(name: str) -> bool:
     """1 to 32 of ``A-Z a-z 0-9 _ . -``, not starting with ``.`` or ``-``."""
     return _USERNAME.fullmatch(name) is not None

@@ -1,8 +1,10 @@
+import dataclasses
+import re
 from pathlib import Path
 
 import pytest
 
-from chatsecure.config import CONFIG_ENV, ConfigError, load_settings, locate_config
+from chatsecure.config import CONFIG_ENV, ConfigError, Settings, load_settings, locate_config
 
 
 def _load(tmp_path: Path, text: str):
@@ -107,6 +109,33 @@ def test_a_bad_value_names_file_key_and_problem(tmp_path, text, where, problem):
     assert problem in message
 
 
+@pytest.mark.parametrize(
+    ("text", "said"),
+    [
+        ("[history]\nretain_days = true\n", "must be a whole number, not true"),
+        ("[server]\nport = false\n", "must be a whole number, not false"),
+        ('[server]\nport = "5443"\n', 'must be a whole number, not "5443"'),
+        ("[rooms]\nusers_can_create = 1\n", "must be true or false, not 1"),
+        ('[files]\nenabled = "yes"\n', 'must be true or false, not "yes"'),
+        ('[rooms]\ndefault = "general"\n', 'must be a list of strings, not "general"'),
+        ("[rooms]\ndefault = [1, true]\n", "must be a list of strings, not [1, true]"),
+        ("[tls]\ncert_file = { a = 1 }\n", "must be a file path string, not { a = 1 }"),
+        ('[rooms]\ndefault = ["Bad Room"]\n', '"Bad Room" is not a room name'),
+        ('[tls]\nprofile = "old"\n', '"old" is not one of "intermediate", "modern"'),
+        ('[cluster]\nnode_name = "a b"\n', '"a b" is not a node name'),
+        ('[metrics]\nlisten = "9464"\n', '"9464" is not HOST:PORT'),
+        ('[server]\nhost = "a\\tb"\n', '"a\\tb" is not a host name'),
+    ],
+)
+def test_a_bad_value_is_quoted_as_toml_writes_it(tmp_path, text, said):
+    with pytest.raises(ConfigError) as caught:
+        _load(tmp_path, text)
+    message = str(caught.value)
+    assert said in message
+    assert "True" not in message  # no Python spellings
+    assert "'" not in message
+
+
 def test_an_unknown_key_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"\[server\] prot: unknown key"):
         _load(tmp_path, "[server]\nprot = 5443\n")
@@ -164,3 +193,17 @@ def test_files_defaults_and_a_relative_dir_beside_the_config(tmp_path, monkeypat
     assert moved.dir == tmp_path / "data/blobs"
     assert moved.max_bytes == 1024
     assert _load(tmp_path, '[files]\ndir = "/srv/files"\n').files.dir == Path("/srv/files")
+
+
+def test_the_readmes_configuration_table_names_every_key():
+    readme = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `\[(\w+)\]` \| (.*) \|$", readme, re.MULTILINE))
+    defaults = Settings()
+    for part in dataclasses.fields(Settings):
+        if part.name == "path":
+            continue
+        section = part.name
+        assert section in rows, f"README's configuration table has no [{section}]"
+        keys = [f.name for f in dataclasses.fields(getattr(defaults, section))]
+        missing = [key for key in keys if f"`{key}`" not in rows[section]]
+        assert not missing, f"README's [{section}] row does not name {missing}"

@@ -187,8 +187,9 @@ def test_only_an_owner_moderator_or_admin_may_invite(store, people):
 
 def test_inviting_a_member_changes_nothing(store, people):
     room_id = store.create_room("ops", creator_id=people["alice"], private=True)
+    made = _events(store)
     store.invite(room_id, people["alice"], people["alice"], origin="n1")
-    assert _events(store) == []
+    assert _events(store) == made
     with pytest.raises(NoSuchRoomError):
         store.invite(room_id + 99, people["bob"], people["alice"], origin="n1")
 
@@ -205,10 +206,11 @@ def test_roles_and_topics_are_journaled(store, people):
         RoomMemberRecord(people["bob"], "bob", "moderator"),
     ]
     assert _events(store) == [
+        (":admin", "joined", "ops", "alice", None, None, None, None),  # the owner, as made
         ("n1", "topic", "ops", None, "alice", None, "new topic", None),
         ("n1", "role", "ops", "bob", "alice", None, "moderator", None),
     ]
-    [_, role] = store.room_events_after(0, not_from="n2")
+    [_, _, role] = store.room_events_after(0, not_from="n2")
     assert role.account_id == people["bob"]
     with pytest.raises(NoSuchRoomError):
         store.set_topic(room_id + 99, "x", by="alice", origin="n1")
@@ -264,6 +266,7 @@ def test_kick_ban_and_unban(store, people):
     assert store.join_room(people["bob"], "ops", create=False)[1]
     # Only members' removals are journaled: a non-member's ban is news for nobody.
     assert [e[1:] for e in _events(store)] == [
+        ("joined", "ops", "alice", None, None, None, None),
         ("kicked", "ops", "bob", "alice", None, "", False),
         ("kicked", "ops", "bob", "alice", None, "spam", True),
         ("invited", "ops", "carol", "alice", None, "", None),
@@ -386,6 +389,7 @@ def test_edit_and_delete(store, people):
     assert [(m.text, m.deleted) for m in history.messages] == [("", True)]
     # The edit's text left the journal with the message.
     assert _events(store) == [
+        (":admin", "joined", "ops", "alice", None, None, None, None),
         ("n1", "edited", "ops", None, "alice", message_id, None, None),
         ("n1", "deleted", "ops", None, "root", message_id, None, None),
     ]
@@ -476,7 +480,10 @@ def test_delete_account_with_erase_deletes_what_it_sent(store, people):
     assert deleted.name == "bob"
     assert store.message(said) is None
     assert [row[0] for row in store.iter_message_rows()] == [kept, other]
-    assert [e.detail for e in store.room_events_after(0, not_from="x")] == [None]
+    assert [(e.kind, e.detail) for e in store.room_events_after(0, not_from="x")] == [
+        ("joined", None),
+        ("edited", None),
+    ]
     with pytest.raises(NoSuchAccountError):
         store.delete_account("bob", erase=True)
 

@@ -32,6 +32,9 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+CONFIG_HELP = f"the config.toml to use (default: ${CONFIG_ENV}, else ./config.toml)"
+
+
 class _ParserExit(Exception):
     def __init__(self, status: int) -> None:
         super().__init__(status)
@@ -47,11 +50,15 @@ class _Parser(argparse.ArgumentParser):
         self.stderr = stderr
 
     def add_subparsers(self, **kwargs: Any) -> Any:
-        """Subcommands (and theirs) write to the same streams, with the same help format."""
+        """Subcommands (and theirs) write to the same streams, with the same help format,
+        and take ``--config`` too."""
         kwargs.setdefault(
             "parser_class",
             functools.partial(
-                _Parser, stdout=self.stdout, stderr=self.stderr, formatter_class=_HelpFormatter
+                _CommandParser,
+                stdout=self.stdout,
+                stderr=self.stderr,
+                formatter_class=_HelpFormatter,
             ),
         )
         return super().add_subparsers(**kwargs)
@@ -66,6 +73,18 @@ class _Parser(argparse.ArgumentParser):
         raise _ParserExit(status)
 
 
+class _CommandParser(_Parser):
+    """A command's (or a command's action's) parser: ``--config`` may follow its name.
+
+    SUPPRESS keeps one given earlier (``chatsecure-admin --config X room create ...``)
+    when it is not given here again.
+    """
+
+    def __init__(self, *args: object, stdout: TextIO, stderr: TextIO, **kwargs: object) -> None:
+        super().__init__(*args, stdout=stdout, stderr=stderr, **kwargs)
+        self.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
+
+
 class _HelpFormatter(argparse.HelpFormatter):
     """Text wrapped to the terminal's width, except indented lines: the examples."""
 
@@ -74,9 +93,6 @@ class _HelpFormatter(argparse.HelpFormatter):
             line if line.startswith(" ") else textwrap.fill(line, width, initial_indent=indent)
             for line in text.splitlines()
         )
-
-
-CONFIG_HELP = f"the config.toml to use (default: ${CONFIG_ENV}, else ./config.toml)"
 
 
 def build_parser(stdout: TextIO, stderr: TextIO) -> argparse.ArgumentParser:
@@ -100,12 +116,7 @@ def build_parser(stdout: TextIO, stderr: TextIO) -> argparse.ArgumentParser:
             help=command.summary,
             description=command.description,
             epilog=f"example{'s' if len(command.examples) > 1 else ''}:\n{examples}",
-            formatter_class=_HelpFormatter,
-            stdout=stdout,
-            stderr=stderr,
         )
-        # After the command too; SUPPRESS keeps one given before it when it is not.
-        sub.add_argument("--config", metavar="PATH", default=argparse.SUPPRESS, help=CONFIG_HELP)
         command.arguments(sub)
         sub.set_defaults(run=command.run)
     return parser

@@ -43,10 +43,11 @@ from chatsecure.export import (
 from chatsecure.lockout import locked_until
 from chatsecure.names import (
     SEARCH_MAX_CHARS,
+    TOPIC_MAX_CHARS,
     USERNAME_MAX,
     is_valid_username,
+    line_problem,
     normalize_room,
-    text_problem,
     username_key,
 )
 from chatsecure.package import shipped
@@ -610,11 +611,9 @@ def addroom(ctx: Context, args: argparse.Namespace) -> None:
 
 # -- room moderation ---------------------------------------------------------------------
 
-# Who the room journal and the users' notices name for a change made here.
 # Who the journal and the members' frames say made a change from here: no account or
 # node can have these names (usernames have no parentheses, node names no colon).
 ADMIN_ACTOR = "(admin)"
-TOPIC_MAX_CHARS = 300  # as the protocol's, for topics and kick/ban reasons
 
 
 def _room_name(name: str) -> str:
@@ -641,18 +640,15 @@ def _user(ctx: Context, name: str) -> AccountRecord:
 
 
 def _short_text(text: str, what: str) -> str:
-    """A topic or a reason: empty, or one line of at most TOPIC_MAX_CHARS and no control
-    characters, as the protocol allows."""
-    if text == "":
-        return text
-    problem = text_problem(text, TOPIC_MAX_CHARS)
-    if problem is not None:
-        detail = f"at most {TOPIC_MAX_CHARS} characters" if len(text) > TOPIC_MAX_CHARS else ""
-        raise CommandError(f"{what}: {problem.value}" + (f" ({detail})" if detail else ""))
-    if "\n" in text or "\t" in text:
-        raise CommandError(f"{what}: one line, without tabs")
+    """A topic or a reason: one line of at most TOPIC_MAX_CHARS without control
+    characters, as the protocol allows (empty clears a topic)."""
     if any("\ud800" <= c <= "\udfff" for c in text):  # undecodable bytes in argv
         raise CommandError(f"{what}: not valid UTF-8")
+    if len(text) > TOPIC_MAX_CHARS:
+        raise CommandError(f"{what}: at most {TOPIC_MAX_CHARS} characters, not {len(text)}")
+    problem = line_problem(text)
+    if problem is not None:
+        raise CommandError(f"{what} has {problem}: it must be one line without control characters")
     return text
 
 

@@ -182,6 +182,7 @@ class RoomMemberRecord(NamedTuple):
 class RoomEvent(NamedTuple):
     """A row of the room journal (see ``RoomEventRow``); which fields a kind fills:
 
+    - "joined": room, account_id, user (made a member: a room's creator, its owner)
     - "topic": room, by, detail (the topic)
     - "role": room, account_id, user, by, detail (the role)
     - "kicked": room, account_id, user, by, detail (the reason), flag (a ban)
@@ -923,9 +924,9 @@ class Store:
     ) -> int:
         """Make a room; its creator (if any) becomes its owner. The new room's id.
 
-        ``RoomExistsError`` if the name is taken; ``RoomLimitError`` past ``caps``. There
-        is no journal event (``origin`` is for symmetry with the other writers): a new room
-        changes nothing a running session shows until someone joins it.
+        ``RoomExistsError`` if the name is taken; ``RoomLimitError`` past ``caps``. A
+        creator's membership is journaled ("joined"), so the creator's sessions on the
+        servers that did not make the room follow it too.
         """
         with self.writing() as s, s.begin():
             if s.scalar(select(Room.id).where(Room.name == name)) is None:
@@ -935,6 +936,11 @@ class Store:
                     s, name, utcnow(), creator_id, private=private, topic=topic
                 )
                 if room_id is not None:
+                    if creator_id is not None:
+                        _, user = self._names(s, room_id, creator_id)
+                        self._journal(
+                            s, origin, "joined", room=name, account_id=creator_id, user=user
+                        )
                     return room_id
         raise RoomExistsError(f"a room named {name!r} already exists")
 
@@ -1845,10 +1851,15 @@ class Store:
 
     def compact_search_index(self) -> None:
         """Rewrite the search index without what deleted messages left in it (see
-        search.py); after a purge. It rewrites the whole index: seconds per million."""
-        self.search_index_stale = False
-        with self._writer.begin() as conn:
-            compact_search_index(conn)
+        search.py). It rewrites the whole index in one write transaction (about 1.5 s per
+        million messages: docs/performance.md)."""
+        self.search_index_stale = False  # before: a deletion meanwhile makes it stale again
+        try:
+            with self._writer.begin() as conn:
+                compact_search_index(conn)
+        except BaseException:
+            self.search_index_stale = True
+            raise
 
     # -- files ----------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from chatsecure.admin.cli import main
-from chatsecure.admin.commands import COMMANDS
+from chatsecure.admin.commands import COMMANDS, ROOM_COMMANDS
 from chatsecure.config import load_settings
 from chatsecure.passwords import verify_password
 from chatsecure.storage.db import make_engine
@@ -415,6 +415,25 @@ def test_config_may_follow_the_command(write_config, tmp_path):
     out = io.StringIO()
     assert main(["--config", str(config), "users"], stdout=out, stderr=io.StringIO()) == 0
     assert "no accounts yet" in out.getvalue()
+
+
+def test_config_may_follow_every_command_and_action(write_config, tmp_path):
+    config_path = write_config(tmp_path / "elsewhere")
+    config = str(config_path)
+    assert main(["migrate", "--config", config], stdout=io.StringIO(), stderr=io.StringIO()) == 0
+    for argv in (
+        ["room", "create", "again3", "--config", config],
+        ["room", "--config", config, "create", "again4"],
+        ["room", "list-members", "again3", "--json", "--config", config],
+    ):
+        err = io.StringIO()
+        assert main(argv, stdout=io.StringIO(), stderr=err) == 0, (argv, err.getvalue())
+    assert [r.name for r in _store(Admin(config_path)).list_rooms()] == ["again3", "again4"]
+    actions = [[c.name] for c in COMMANDS] + [["room", c.name] for c in ROOM_COMMANDS]
+    for path in actions:
+        out = io.StringIO()
+        assert main([*path, "--help"], stdout=out, stderr=io.StringIO()) == 0
+        assert "--config PATH" in out.getvalue(), path
 
 
 def test_help_is_wrapped_to_the_terminal(monkeypatch):

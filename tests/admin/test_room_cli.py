@@ -75,7 +75,12 @@ def test_room_topic(people):
     assert "cleared" in people("room", "topic", "dev", "").out
     assert _store(people).room("dev").topic == ""  # type: ignore[union-attr]
     _refused(people("room", "topic", "nowhere", "x"), "no room named 'nowhere'")
-    _refused(people("room", "topic", "dev", "bell\x07"), "control character")
+    _refused(people("room", "topic", "dev", "bell\x07"), "TEXT has a control character (U+0007)")
+    _refused(people("room", "topic", "dev", "a\nb"), "TEXT has a line break")
+    _refused(people("room", "topic", "dev", "a\r\nb"), "TEXT has a line break")
+    _refused(people("room", "topic", "dev", "a\tb"), "TEXT has a tab")
+    _refused(people("room", "topic", "dev", "del\x7f"), "TEXT has a control character (U+007F)")
+    _refused(people("room", "kick", "dev", "bob", "--reason", "x\ny"), "--reason has a line break")
     [topic, cleared] = _store(people).room_events_after(0, not_from="n1")
     assert (topic.origin, topic.kind, topic.by, topic.detail) == (
         ":admin",
@@ -135,7 +140,10 @@ def test_room_kick_ban_unban(people):
         for e in store.room_events_after(0, not_from="n1")
     ]
     # bob was banned after his kick, out of the room: only the kick is news for servers.
-    assert events == [(":admin", "kicked", "bob", "(admin)", "off topic", False)]
+    assert events == [
+        (":admin", "joined", "alice", None, None, None),  # made with an owner
+        (":admin", "kicked", "bob", "(admin)", "off topic", False),
+    ]
 
 
 def test_admin_on_off_and_adduser_admin(people):

@@ -68,6 +68,28 @@ def test_changes_made_elsewhere_reach_this_nodes_sessions(core, login, store, cl
     assert not [f for f in bob.outbox.unread() if isinstance(f, Message)]
 
 
+def test_a_room_made_elsewhere_with_an_owner_reaches_every_session_of_the_owner(
+    core, login, store, clock
+):
+    first, second = login("alice"), login("alice")
+    tick(core, clock)
+    owner = store.get_account("alice")
+    store.create_room("cliroom", creator_id=owner.id, private=True, topic="t", origin=ADMIN_ORIGIN)
+    tick(core, clock)
+    for session in (first, second):
+        joined = session.outbox.next(Joined, room="cliroom")
+        assert (joined.req, joined.role, joined.private, joined.topic) == (None, "owner", True, "t")
+        session.outbox.next(HistoryReply, room="cliroom")
+    tick(core, clock)  # told once
+    assert not [f for f in first.outbox.unread() if isinstance(f, Joined)]
+    second.send(Send(room="cliroom", text="mine now", req="s"))
+    second.outbox.next(Ok, req="s")
+    first.outbox.next(Message, text="mine now")
+    store.set_topic(store.room("cliroom").id, "later", by="root", origin=ADMIN_ORIGIN)
+    tick(core, clock)
+    assert first.outbox.next(TopicChanged, room="cliroom").topic == "later"
+
+
 def test_this_nodes_own_changes_are_not_told_twice(core, login, clock):
     alice = login("alice")
     tick(core, clock)
@@ -126,3 +148,43 @@ def test_retention_deletes_in_bounded_batches_and_stops(core, login, store, cloc
     assert part.tick(clock.now + 1) == 0  # done: it looks again in an hour
     alice.send(History(room="general", req="h"))
     assert alice.outbox.next(HistoryReply, req="h").messages == ()
+
+
+def test_the_search_index_is_compacted_once_a_delay_after_the_first_deletion(
+    core, login, store, clock, monkeypatch
+):
+    delay = 10.0  # shorter than the idle timeout the fake clock would otherwise pass
+    history = dataclasses.replace(core.settings.history, search_compact_delay=delay)
+    core.reconfigure(dataclasses.replace(core.settings, history=history))
+    compacted: list[float] = []
+    compact = store.compact_search_index
+
+    def counted() -> None:
+        compacted.append(clock.now)
+        compact()
+
+    monkeypatch.setattr(store, "compact_search_index", counted)
+    alice = login("alice")
+    ids = []
+    for n in range(3):
+        alice.send(Send(room="general", text=f"m{n}", req=n))
+        ids.append(alice.outbox.next(Ok, req=n).id)
+    tick(core, clock, 1)
+    assert compacted == []  # nothing deleted: nothing to do
+    alice.send(Delete(id=ids[0], req="d0"))
+    alice.outbox.next(Ok, req="d0")
+    tick(core, clock, 1)  # the first deletion since the last compaction sets the time
+    first = clock.now
+    alice.send(Delete(id=ids[1], req="d1"))
+    alice.outbox.next(Ok, req="d1")
+    tick(core, clock, delay - 2)
+    assert compacted == []
+    tick(core, clock, 2)  # one compaction for both deletions
+    assert compacted == [first + delay]
+    tick(core, clock, delay + 1)
+    assert compacted == [first + delay]  # nothing deleted since
+    alice.send(Delete(id=ids[2], req="d2"))
+    alice.outbox.next(Ok, req="d2")
+    tick(core, clock, 1)
+    tick(core, clock, delay)
+    assert len(compacted) == 2

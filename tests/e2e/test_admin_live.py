@@ -1,4 +1,5 @@
-"""chatsecure-admin against a running server: an online backup, a refused restore, unlock.
+"""chatsecure-admin against a running server: an online backup, a refused restore, unlock,
+and rooms made and moderated from the CLI reaching the sessions online.
 
 The admin runs in this process through its entry function (injected streams), the
 server as the real program in its own.
@@ -12,13 +13,16 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from tests.admin.conftest import Admin
 from tests.e2e.client import ChatClient
 from tests.e2e.conftest import ServerFactory, ServerProcess
-from tests.e2e.helpers import assert_error, send_room
+from tests.e2e.helpers import assert_error, history, join, send_room
 from tests.serverproc import password_of
 
 SENDERS = 10
+ADMIN_CHANGE_TIMEOUT = 10.0  # "within seconds": the server polls the journal every two
 PIPELINE = 4
 ACKS_BEFORE_BACKUP = 500
 DEADLINE = 30.0
@@ -154,3 +158,39 @@ def _assert_refused(server: ServerProcess, name: str) -> None:
         {"type": "login", "username": name, "password": password_of(name)}
     )
     assert_error(reply, "rate_limited")
+
+
+@pytest.mark.parametrize("private", [True, False], ids=["private", "public"])
+def test_a_room_the_cli_makes_for_an_online_owner_is_theirs_on_every_session(
+    server: ServerProcess, private: bool
+) -> None:
+    owner, guest = server.new_users(2)
+    room = f"cliroom-{'p' if private else 'o'}"
+    sessions = [server.login(owner), server.login(owner)]
+    made = Admin(server.config)("room", "create", room, *["--private"] * private, "--owner", owner)
+    assert made.code == 0, made.err
+    for client in sessions:  # told as by a join of their own, unasked
+        joined = client.expect("joined", ADMIN_CHANGE_TIMEOUT, room=room)
+        assert "req" not in joined
+        assert (joined["role"], joined["private"]) == ("owner", private)
+        client.expect("history", room=room)
+        who = client.expect("who", room=room)
+        assert [(m["user"], m["role"]) for m in who["members"]] == [(owner, "owner")]
+    first, second = sessions
+    send_room(first, room, "x")
+    second.expect("message", room=room, text="x")
+    assert history(second, room=room)["messages"][-1]["text"] == "x"
+    assert second.request({"type": "who", "room": room})["type"] == "who"
+    assert first.request({"type": "invite", "room": room, "user": guest})["type"] == "ok"
+    later = server.login(owner)  # a new session follows the room from its welcome on
+    send_room(later, room, "from a new session")
+    guest_client = server.login(guest)
+    join(guest_client, room)
+
+    admin = Admin(server.config)
+    assert admin("room", "topic", room, "on call").code == 0
+    assert admin("room", "role", room, guest, "moderator").code == 0
+    for client in (*sessions, later, guest_client):
+        topic = client.expect("topic", ADMIN_CHANGE_TIMEOUT, room=room)
+        assert (topic["topic"], topic["by"]) == ("on call", "(admin)")
+        client.expect("role", ADMIN_CHANGE_TIMEOUT, room=room, user=guest, role="moderator")

@@ -12,8 +12,10 @@ import base64
 from chatsecure.protocol import Join, Joined, Login, Ok, Send, TopicChanged
 from chatsecure.protocol import Message as JsonMessage
 from chatsecure.protocol import Welcome as JsonWelcome
+from chatsecure.server.core.housekeeping import BLOCKED_POLL_INTERVAL
 from chatsecure.server.core.notices import StillThere
 from chatsecure.server.irc.replies import split_text
+from chatsecure.storage.store import ADMIN_ORIGIN
 from tests.core.conftest import PASSWORD
 
 
@@ -224,6 +226,22 @@ def test_join_part_names_who_list_topic(irc_login, login):
     assert alice.next("PART").params == ("#dev",)
     alice.send("PRIVMSG #dev :still here?")
     assert alice.next("404").params[1] == "#dev"
+
+
+def test_a_room_the_admin_cli_makes_for_an_irc_user_is_joined(irc_login, core, store, clock):
+    alice = irc_login("alice", caps="sasl")
+    clock.now += BLOCKED_POLL_INTERVAL
+    core._housekeeper._tick()  # the journal's first poll takes the newest row as its start
+    owner = store.get_account("alice").id
+    store.create_room("ops", creator_id=owner, topic="on call", origin=ADMIN_ORIGIN)
+    clock.now += BLOCKED_POLL_INTERVAL
+    core._housekeeper._tick()
+    lines = alice.link.until("366", params=("alice", "#ops"))
+    joins = [(m.source, m.params) for m in lines if m.command == "JOIN"]
+    assert ("alice!alice@chatsecure", ("#ops",)) in joins
+    assert ("alice", "#ops", "on call") in [m.params for m in lines if m.command == "332"]
+    alice.send("NAMES #ops")
+    assert alice.next("353").params[-1] == "alice"
 
 
 def test_errors_for_bad_targets_and_commands(irc_login):

@@ -1,6 +1,7 @@
 """Housekeeping: one thread for login and idle timeouts, pings, disabled accounts, stored
 login failures whose window has ended, changes made elsewhere (the journal), retention,
-uploads past their time, files no message refers to, and the search index's upkeep."""
+uploads past their time, files no message refers to, and compacting the search index
+after deletions."""
 
 from __future__ import annotations
 
@@ -28,9 +29,7 @@ BLOCKED_POLL_INTERVAL = 2.0
 # pool can fail in the time, so the table stays as small as the open windows.
 PRUNE_INTERVAL = 10.0
 # Files no message refers to (after deletions elsewhere, or a crash) are looked for this
-# often, a deletion here or by retention collecting at once; and the search index is
-# compacted as often when messages were deleted, so their words leave the file too (a
-# rewrite of the index: about a second per million messages on SQLite).
+# often, a deletion here or by retention collecting at once.
 UPKEEP_INTERVAL = 3600.0
 
 
@@ -60,6 +59,7 @@ class Housekeeper:
         self._observers = observers
         self._clock = clock
         self._next_poll = self._next_prune = self._next_sweep = clock()
+        self._compact_at: float | None = None  # when the search index is due a compaction
         self._ticker = Ticker("housekeeping", HOUSEKEEPING_INTERVAL, self._tick)
 
     def start(self) -> None:
@@ -87,11 +87,23 @@ class Housekeeper:
                 self._next_sweep = now + UPKEEP_INTERVAL
                 self._files.collect()
                 self._files.remove_orphans()
-                if self._store.search_index_stale:
-                    self._store.compact_search_index()
+            self._compact_search_index(now)
         except Exception:
             log.exception("housekeeping failed; will retry")
             self._observers.emit(events.Fault("housekeeping failed; see the log"))
+
+    def _compact_search_index(self, now: float) -> None:
+        """Compact the search index ``[history] search_compact_delay`` after the first
+        deletion since it last was, so a deleted message's words leave the SQLite file
+        by then; deletions that come close together cost one rewrite of the index
+        (docs/performance.md has its time). Here, off the chat path: sends wait for the
+        database meanwhile, but no thread of chat does the work."""
+        if self._compact_at is None:
+            if self._store.search_index_stale:
+                self._compact_at = now + self._settings.now.history.search_compact_delay
+        elif now >= self._compact_at:
+            self._compact_at = None
+            self._store.compact_search_index()
 
     def _check_timeouts(self, now: float) -> None:
         limits = self._settings.now.limits

@@ -1,9 +1,9 @@
 """The store's journal of changes that are not messages, as news for this node's sessions.
 
-A topic, role, kick, ban, invitation, edit, deletion or read marker made by the admin CLI
-or by another node of a cluster is stored with a journal row; this node reads the rows
-made elsewhere on the housekeeping's poll and tells its sessions as if the change were its
-own. Its own rows it skips: it told its sessions when it made them.
+A new room's owner, a topic, role, kick, ban, invitation, edit, deletion or read marker
+made by the admin CLI or by another node of a cluster is stored with a journal row; this
+node reads the rows made elsewhere on the housekeeping's poll and tells its sessions as if
+the change were its own. Its own rows it skips: it told its sessions when it made them.
 """
 
 from __future__ import annotations
@@ -63,7 +63,9 @@ class Journal:
 
     def _apply(self, row: RoomEvent) -> None:
         kind, by, detail = row.kind, row.by or "", row.detail or ""
-        if kind == "topic" and row.room is not None:
+        if kind == "joined" and row.room is not None and row.account_id is not None:
+            self._rooms.admit(row.account_id, row.user or "", row.room)
+        elif kind == "topic" and row.room is not None:
             self._moderation.tell_room(TopicChange(row.room, detail, by))
         elif kind == "role" and row.room is not None and row.user is not None:
             self._moderation.tell_room(RoleChange(row.room, row.user, detail, by))

@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from chatsecure.server.core.results import Joined
 from chatsecure.storage.store import StoredMessage
 
 
@@ -23,6 +24,15 @@ class MemberChange:
 class PresenceChange:
     user: str
     online: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """To each session of an account made a member of a room elsewhere (by the admin
+    CLI's ``room create --owner``): the room as the account's own join would show it.
+    Told to one session at a time, never to an audience."""
+
+    joined: Joined
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +108,7 @@ Notice = (
     | MemberChange
     | PresenceChange
     | StillThere
+    | Admitted
     | Invitation
     | TopicChange
     | RoleChange

@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import math
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from chatsecure.server.core import events
 from chatsecure.server.core.hub import Hub
 from chatsecure.server.core.limits import AccountBuckets
 from chatsecure.server.core.live import LiveSettings
-from chatsecure.server.core.notices import MemberChange
+from chatsecure.server.core.notices import Admitted, MemberChange
 from chatsecure.server.core.results import (
     Done,
     HistoryPage,
@@ -50,6 +51,17 @@ log = logging.getLogger(__name__)
 
 # The most rooms one `rooms` reply lists: as many as the server allows by default.
 ROOM_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """What a member is shown of a room besides its history and members."""
+
+    room: str
+    room_id: int
+    topic: str
+    private: bool
+    role: str
 
 
 class Rooms:
@@ -174,22 +186,55 @@ class Rooms:
     ) -> None:
         """The session's account is a member: route the room to it, then send the latest
         history and members; tell the others if it is new."""
+        entry = self._entry(session.account_id, room, room_id)
+        with self._sequencer:
+            session.outbox.reply(label, self._route(session.account_id, entry, (session,)))
+            if newly:
+                self._tell_joined(session.user, room, skip=session)
+
+    def admit(self, account_id: int, user: str, room: str) -> None:
+        """The account was made a member of ``room`` elsewhere (the admin CLI, another
+        node): its sessions here follow the room, each shown it as by a join of its own,
+        and the members here see it join. Nothing if its sessions follow the room already.
+        """
+        room_id = self._store.room_id(room)
+        if room_id is None or self._store.role_of(account_id, room_id) is None:
+            return  # gone again since
+        entry = self._entry(account_id, room, room_id)
+        with self._sequencer:
+            if self._hub.in_room(account_id, room):
+                return
+            self._tell_joined(user, room)  # before the account's own sessions hear the room
+            sessions = self._hub.sessions_of(account_id)
+            if sessions:
+                joined = self._route(account_id, entry, sessions)
+                for session in sessions:
+                    session.outbox.notify(Admitted(joined))
+
+    def _entry(self, account_id: int, room: str, room_id: int) -> _Entry:
+        """Read before the sequencer is taken, since it holds up every delivery."""
         self._ids[room] = room_id
-        view = self._store.room_view(room, session.account_id)
+        view = self._store.room_view(room, account_id)
         role = (view.role if view is not None else None) or "member"
         topic, private = (view.room.topic, view.room.private) if view is not None else ("", False)
-        limit = self._settings.now.history.on_login
-        with self._sequencer:
-            self._hub.join(session.account_id, room)
-            page = self._store.room_history(room_id, limit=limit) if limit else Page([], False)
+        return _Entry(room, room_id, topic, private, role)
+
+    def _route(self, account_id: int, entry: _Entry, sessions: Sequence[Session]) -> Joined:
+        """Under the sequencer: the account's ``sessions`` receive the room from now on;
+        what each of them is shown of it, its latest history and members included."""
+        room, limit = entry.room, self._settings.now.history.on_login
+        self._hub.join(account_id, room)
+        page = self._store.room_history(entry.room_id, limit=limit) if limit else Page([], False)
+        for session in sessions:
             self._hub.showed(session, room, page)
-            members = self.member_list(room, self._store.room_members(room_id))
-            joined = Joined(room, HistoryPage.of(InRoom(room), page), members, topic, private, role)
-            session.outbox.reply(label, joined)
-            if newly:
-                log.info("%s joined %s", session.user, room)
-                self._observers.emit(events.RoomJoined(session.user, room))
-                self._hub.to_room(room, MemberChange(room, session.user, True), skip=session)
+        members = self.member_list(room, self._store.room_members(entry.room_id))
+        history = HistoryPage.of(InRoom(room), page)
+        return Joined(room, history, members, entry.topic, entry.private, entry.role)
+
+    def _tell_joined(self, user: str, room: str, *, skip: Session | None = None) -> None:
+        log.info("%s joined %s", user, room)
+        self._observers.emit(events.RoomJoined(user, room))
+        self._hub.to_room(room, MemberChange(room, user, True), skip=skip)
 
     def leave(self, session: Session, label: Label, room: str) -> None:
         room_id = self.member_room_id(session, room)

@@ -23,6 +23,7 @@ from typing import Any
 
 from chatsecure.names import TextProblem, text_problem
 from chatsecure.server.core.notices import (
+    Admitted,
     EndReason,
     Invitation,
     MemberChange,
@@ -273,6 +274,8 @@ class IrcSession:
             return  # IRC has no standard line for these; the next history read shows them
         elif isinstance(notice, (Invitation, TopicChange, RoleChange, Removal)):
             self.link.send(encode_all([self._room_change_line(notice)]))
+        elif isinstance(notice, Admitted):
+            self.link.send(encode_all(self._join_lines(notice.joined)))
         else:
             self.link.send(encode_all(message_lines(notice, self.caps)))
 
@@ -785,6 +788,10 @@ class IrcSession:
         ]
 
     def _joined(self, _pending: Pending, j: Joined) -> list[Message]:
+        return self._join_lines(j)
+
+    def _join_lines(self, j: Joined) -> list[Message]:
+        """The room joined, by this client or elsewhere: JOIN, its topic, names, history."""
         with self._lock:
             self._members[j.room] = {m.user for m in j.members.members}
         topic = [self._connection.numeric("332", channel(j.room), j.topic)] if j.topic else []

@@ -43,6 +43,7 @@ from chatsecure.protocol import (
 )
 from chatsecure.server.core import results
 from chatsecure.server.core.notices import (
+    Admitted,
     EndReason,
     Invitation,
     MemberChange,
@@ -232,4 +233,13 @@ _NOTICES: dict[type[Any], Callable[[Any], ServerFrame]] = {
 
 
 def notice_frame(notice: Notice) -> ServerFrame:
+    """The one frame that tells an audience ``notice`` (an ``Admitted`` is no broadcast)."""
     return _NOTICES[type(notice)](notice)
+
+
+def notice_frames(notice: Notice) -> Sequence[ServerFrame]:
+    """The frames that tell one session ``notice``: a room it was made a member of is
+    shown as a join's answer, without ``req`` (``joined``, ``history``, ``who``)."""
+    if isinstance(notice, Admitted):
+        return _joined(None, notice.joined)
+    return (notice_frame(notice),)

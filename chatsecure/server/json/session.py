@@ -59,7 +59,7 @@ from chatsecure.server.core.results import (
 from chatsecure.server.core.rooms import ROOM_PAGE
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.faults import request_failures
-from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frame, reply_frames
+from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frames, reply_frames
 from chatsecure.server.link import Link
 
 # The contract's Additions this adapter serves, announced in `hello` ("files" only when
@@ -135,7 +135,7 @@ class JsonSession:
         self._send(error_frame(label, refusal))
 
     def notify(self, notice: Notice) -> None:
-        self._send(notice_frame(notice))
+        self._send(*notice_frames(notice))
 
     def end(self, reason: EndReason) -> None:
         if self._connection.state is not ConnectionState.CLOSED:
