@@ -182,7 +182,7 @@ def test_only_an_owner_moderator_or_admin_may_invite(store, people):
     assert not store.invite(room_id, people["carol"], people["carol"], origin="n1")  # outside
     with pytest.raises(NoSuchRoomError):
         store.join_room(people["carol"], "ops", create=False)
-    assert [e.user for e in store.room_events_after(0, not_from="x")] == ["bob"]
+    assert [e.user for e in store.room_events_after(0, not_from="x")] == ["alice", "bob"]
 
 
 def test_inviting_a_member_changes_nothing(store, people):
@@ -300,6 +300,7 @@ def test_a_private_room_stays_missing_to_whom_a_ban_was_not_told(store, people):
     with pytest.raises(BannedError):
         store.join_room(dave, "ops", create=False)
     assert [(e.kind, e.user) for e in store.room_events_after(0, not_from="x")] == [
+        ("joined", "alice"),  # made with an owner
         ("invited", "bob"),
         ("invited", "carol"),
         ("kicked", "bob"),

@@ -25,7 +25,7 @@ def test_the_repository_config_keeps_irc_off():
         ("port = 0", r"\[irc\] port: 0 is out of range"),
         ('port = "6697"', r"\[irc\] port: must be a whole number"),
         ('enabled = "yes"', r"\[irc\] enabled: must be true or false"),
-        ('host = "local host"', r"\[irc\] host: 'local host' is not a host name"),
+        ('host = "local host"', r'\[irc\] host: "local host" is not a host name'),
         ("plaintext = true", r"\[irc\] plaintext: unknown key"),
     ],
 )
