@@ -18,7 +18,6 @@ from __future__ import annotations
 import errno
 import ipaddress
 import logging
-import os
 import selectors
 import socket
 import ssl
@@ -32,16 +31,13 @@ from chatsecure.server.link import Acceptor, SessionPort
 from chatsecure.server.transport.addresses import peer_ip
 from chatsecure.server.transport.budget import QueueBudget
 from chatsecure.server.transport.connection import Connection
-from chatsecure.server.transport.writer import Writers
+from chatsecure.server.transport.writer import Writer
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 1024
 # Total time close() gives goodbyes and queued data to reach clients.
 SHUTDOWN_GRACE = 3.0
-# Writer threads: one per core, up to two, as their TLS writes and sends overlap (two
-# against one measured on two cores with bench.ab; more were not tried).
-WRITER_THREADS = max(1, min(2, os.cpu_count() or 1))
 # Refused connections are logged at most this often (a flood must not flood the log).
 REFUSAL_LOG_INTERVAL = 5.0
 # After a failed accept (e.g. out of file descriptors), pause instead of spinning.
@@ -128,7 +124,7 @@ class Listener:
         self.budget = budget or QueueBudget(settings.limits.max_queued_bytes_total)
         self._context = context
         self._acceptor = acceptor
-        self._writer = Writers(WRITER_THREADS)
+        self._writer = Writer()
         self._sockets: list[socket.socket] = []
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -291,7 +287,7 @@ class Listener:
                     sock,
                     peer,
                     self._context,
-                    self._writer.pick(),
+                    self._writer,
                     handshake_timeout=handshake_timeout(
                         self._settings.tls.handshake_timeout,
                         unauthenticated,

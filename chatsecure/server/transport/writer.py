@@ -1,12 +1,11 @@
-"""The writer threads: each writes to its connections' non-blocking sockets, via a selector.
+"""The one writer thread: writes to every connection's non-blocking socket, via a selector.
 
 A thread per connection for writing collapsed under broadcast fan-out (a wake-up per
-recipient per message). Here each connection belongs to one of a few writers (``Writers``),
-and a link's ``send`` only appends to a queue and, if the connection was idle, puts it on
-its writer's ready list; the writer wakes (one byte on a socketpair, written only when
-the ready list goes from empty to non-empty), encrypts each ready connection's whole
-queue in one TLS write and sends what the socket takes. What does not fit waits for
-``EVENT_WRITE``, and meanwhile new frames coalesce as plaintext.
+recipient per message). Here a link's ``send`` only appends to a queue and, if the
+connection was idle, puts it on the ready list; the writer wakes (one byte on a
+socketpair, written only when the ready list goes from empty to non-empty), encrypts each
+ready connection's whole queue in one TLS write and sends what the socket takes. What
+does not fit waits for ``EVENT_WRITE``, and meanwhile new frames coalesce as plaintext.
 
 The selector watches the connection's one fd, the same the reader reads from (see
 ``connection``), so it is unregistered before ``Connection.release`` closes it: a stale
@@ -16,7 +15,6 @@ registration would otherwise outlive the number, which the next ``accept`` reuse
 from __future__ import annotations
 
 import contextlib
-import itertools
 import logging
 import selectors
 import socket
@@ -32,7 +30,7 @@ log = logging.getLogger(__name__)
 class Writer:
     """Owns the selector, the ready list and every attached connection's write side."""
 
-    def __init__(self, name: str = "chatsecure-writer") -> None:
+    def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
@@ -48,7 +46,7 @@ class Writer:
         # Writer thread only.
         self._registered: set[Connection] = set()
         self._timed: set[Connection] = set()
-        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread = threading.Thread(target=self._run, name="chatsecure-writer", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -200,40 +198,3 @@ class Writer:
                 self._live.discard(conn)
                 if not self._live:
                     self._idle.notify_all()
-
-
-class Writers:
-    """Writer threads that share out the connections, each connection to one for good.
-
-    The TLS write and the ``send(2)`` of each delivery let go of the GIL, so while one
-    writer is in OpenSSL or the kernel another runs Python: a walk over a room's
-    connections takes less time on several cores than on one.
-    """
-
-    def __init__(self, count: int) -> None:
-        self._writers = tuple(Writer(f"chatsecure-writer-{i}") for i in range(count))
-        self._turn = itertools.count()
-
-    def pick(self) -> Writer:
-        """The writer of a new connection: each in turn."""
-        return self._writers[next(self._turn) % len(self._writers)]
-
-    def start(self) -> None:
-        for writer in self._writers:
-            writer.start()
-
-    def live_count(self) -> int:
-        return sum(writer.live_count() for writer in self._writers)
-
-    def wait_idle(self, timeout: float) -> bool:
-        deadline = time.monotonic() + timeout
-        return all(w.wait_idle(max(deadline - time.monotonic(), 0.0)) for w in self._writers)
-
-    def hurry(self) -> None:
-        for writer in self._writers:
-            writer.hurry()
-
-    def stop(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        for writer in self._writers:
-            writer.stop(max(deadline - time.monotonic(), 0.0))
