@@ -37,7 +37,7 @@ def test_clustering_needs_postgresql(tmp_path):
     ("line", "problem"),
     [
         ('node_name = "two words"', "is not a node name"),
-        ('bus = "kafka"', "is not one of postgres, redis"),
+        ('bus = "kafka"', '"kafka" is not one of "postgres", "redis"'),
         ('redis_url = "http://x"', "is not a Redis URL"),
         ("heartbeat_interval = 5", "must be at least three heartbeat_interval"),
         ("node_timeout = 0.1", "out of range"),
