@@ -186,7 +186,7 @@ class Rooms:
     ) -> None:
         """The session's account is a member: route the room to it, then send the latest
         history and members; tell the others if it is new."""
-        entry = self._entry(session.account_id, room, room_id)
+        entry = self._entry(room, room_id, self._store.room_view(room, session.account_id))
         with self._sequencer:
             session.outbox.reply(label, self._route(session.account_id, entry, (session,)))
             if newly:
@@ -197,10 +197,10 @@ class Rooms:
         node): its sessions here follow the room, each shown it as by a join of its own,
         and the members here see it join. Nothing if its sessions follow the room already.
         """
-        room_id = self._store.room_id(room)
-        if room_id is None or self._store.role_of(account_id, room_id) is None:
+        view = self._store.room_view(room, account_id)
+        if view is None or view.role is None:
             return  # gone again since
-        entry = self._entry(account_id, room, room_id)
+        entry = self._entry(room, view.room.id, view)
         with self._sequencer:
             if self._hub.in_room(account_id, room):
                 return
@@ -211,10 +211,10 @@ class Rooms:
                 for session in sessions:
                     session.outbox.notify(Admitted(joined))
 
-    def _entry(self, account_id: int, room: str, room_id: int) -> _Entry:
-        """Read before the sequencer is taken, since it holds up every delivery."""
+    def _entry(self, room: str, room_id: int, view: RoomView | None) -> _Entry:
+        """What the account is shown of ``room``, from ``view``: read before the sequencer
+        is taken, since it holds up every delivery."""
         self._ids[room] = room_id
-        view = self._store.room_view(room, account_id)
         role = (view.role if view is not None else None) or "member"
         topic, private = (view.room.topic, view.room.private) if view is not None else ("", False)
         return _Entry(room, room_id, topic, private, role)
