@@ -412,12 +412,20 @@ class Connection(Link):
         """Whether ciphertext is waiting for the socket to become writable."""
         return self._sent < len(self._out) and self.phase in (Phase.OPEN, Phase.CLOSING)
 
-    def service(self, now: float, *, writable: bool = True) -> None:
+    def service(self, now: float, *, writable: bool = True) -> bool:
         """Take the inbox, encrypt the queue in one TLS write, send what the socket takes,
         advance closing. ``writable=False``: the writer only has news for a connection that
-        may be blocked; its selector says when the socket takes more."""
+        may be blocked; its selector says when the socket takes more.
+
+        True when the connection was settled before and still is (``_settled``): then
+        nothing the writer keeps about it (selector, deadlines, live set) has changed.
+        """
         if self.phase is Phase.DONE:
-            return
+            return False
+        if self._settled() and not self._abort_requested:
+            if self._pass_through():
+                return True
+            writable = False  # the socket just took what it could
         if writable and self.wants_write:
             self._send_or_abort()
         self._scheduled = False  # before taking: see send
@@ -428,7 +436,7 @@ class Connection(Link):
         if abort_requested and self.phase in (Phase.OPEN, Phase.CLOSING, Phase.LINGER):
             self._abort()
         if self._inbox_open:
-            self._take_inbox(close_grace is not None)
+            self._take_inbox()
         elif self._inbox:
             self._inbox.clear()  # what racing senders put in after the end
         # While blocked, frames wait and coalesce.
@@ -438,13 +446,8 @@ class Connection(Link):
             self.phase = Phase.CLOSING
             self.deadline = now + self._close_grace
         if self.phase in (Phase.OPEN, Phase.CLOSING):
-            try:
-                self._encrypt(chunks)
-            except (ssl.SSLError, ValueError) as exc:
-                log.debug("%s: TLS write failed: %s", self.label, exc)
-                self._abort()
-            else:
-                self._send_or_abort()
+            self._encrypt_or_abort(chunks)
+            self._send_or_abort()
         if self.phase is Phase.CLOSING and queue_empty and not self.wants_write:
             self._finish_tls(now)
         if self.phase in (Phase.LINGER, Phase.ABORTED) and reader_done:
@@ -455,13 +458,43 @@ class Connection(Link):
             self._watch_drain(now, held)
         if not queue_empty and not self.wants_write and self.phase in (Phase.OPEN, Phase.CLOSING):
             self._writer.schedule(self)  # the rest of the queue, after the others' turn
+        return False
 
-    def _take_inbox(self, closing: bool) -> None:
+    def _settled(self) -> bool:
+        """Open with nothing held: no ciphertext left, no queue, no charge, no deadline.
+
+        The state almost every recipient of a broadcast is in, between two messages.
+        """
+        return (
+            self.phase is Phase.OPEN
+            and self._sent == len(self._out)
+            and not self._pending
+            and not self._charged
+            and self.deadline is None
+        )
+
+    def _pass_through(self) -> bool:
+        """The common case, ``service`` for a settled connection: take the inbox, encrypt,
+        send. True if it ends settled; otherwise ``service`` goes on from where this left.
+
+        Every step is one ``service`` takes too, so stopping anywhere loses nothing.
+        """
+        self._scheduled = False  # before taking: see send
+        self._take_inbox()
+        if self._close_grace is not None:  # a close, or the farewell: service's business
+            return False
+        self._encrypt_or_abort(self._take_batch())
+        self._send_or_abort()
+        return self._settled()
+
+    def _take_inbox(self) -> None:
         """Move what ``send`` queued to ``_pending``, up to the close mark; past this
         connection's bound, or its share of the server's, queue the farewell instead."""
         inbox = self._inbox
         taken = [inbox.popleft() for _ in range(len(inbox))]
-        if closing:  # only then can the mark be there
+        # Read after taking: close sets it before it appends the mark, so a mark taken
+        # above is always seen here.
+        if self._close_grace is not None:
             for index, frame in enumerate(taken):
                 if frame is CLOSE_MARK:
                     del taken[index:]
@@ -546,7 +579,7 @@ class Connection(Link):
         """Whether anything queued for the client has yet to leave the process."""
         return self.wants_write or self._pending_bytes > 0 or bool(self._inbox)
 
-    def expire(self, now: float) -> None:
+    def expire(self, now: float) -> bool:
         """The deadline passed: an open queue that never drained, or a close that lingered."""
         if self.phase is Phase.OPEN:
             log.warning(
@@ -559,7 +592,7 @@ class Connection(Link):
         else:
             log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
             self._abort()
-        self.service(now)
+        return self.service(now)
 
     def release(self) -> None:
         """Close the socket, in ``Phase.DONE``; the writer has unregistered it. Idempotent."""
@@ -572,11 +605,18 @@ class Connection(Link):
         self._raw_closed = True
         self._raw.close()
 
-    def _encrypt(self, chunks: list[bytes]) -> None:
-        with self._tls_lock:
-            if chunks:
-                self._tls.write(b"".join(chunks))
-            ciphertext = self._outgoing.read()
+    def _encrypt_or_abort(self, chunks: list[bytes]) -> None:
+        """Encrypt ``chunks`` in one TLS write onto ``_out``, with any record the TLS
+        layer queued itself (a KeyUpdate reply)."""
+        try:
+            with self._tls_lock:
+                if chunks:
+                    self._tls.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+                ciphertext = self._outgoing.read()
+        except (ssl.SSLError, ValueError) as exc:
+            log.debug("%s: TLS write failed: %s", self.label, exc)
+            self._abort()
+            return
         self._out += ciphertext
 
     def _send_or_abort(self) -> None:

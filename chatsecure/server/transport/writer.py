@@ -168,10 +168,15 @@ class Writer:
     def _expire(self, conn: Connection, now: float) -> None:
         self._step(conn, lambda: conn.expire(now), now)
 
-    def _step(self, conn: Connection, step: Callable[[], None], now: float) -> None:
-        """Run one step of ``conn``; a fault in one connection never stops the writer."""
+    def _step(self, conn: Connection, step: Callable[[], bool], now: float) -> None:
+        """Run one step of ``conn``; a fault in one connection never stops the writer.
+
+        A step that returns True left the connection settled, as it found it: nothing
+        here needs updating.
+        """
         try:
-            step()
+            if step():
+                return
             if self._hurry and conn.phase is Phase.LINGER:
                 conn.expire(now)
             self._after(conn)
