@@ -9,6 +9,7 @@ is this checkout. ``--scenario ingest`` (the default) is 50 senders each in a ro
 own; ``--scenario fanout`` is one sender into a room of 1,000 receivers;
 ``--scenario latency`` sends into that room at ``--rate`` messages/s and compares the p99
 time to the last receiver (lower is better; at least 400 messages a run make it a p99).
+``--port irc`` runs those two over the IRC listener instead of the JSON port.
 """
 
 from __future__ import annotations
@@ -35,10 +36,9 @@ class FanoutRig:
 
     RECEIVERS = 1000
 
-    def __init__(self, work: Path, code: Path | None = None) -> None:
-        self.server, self.fleet, self.users = room_setup(
-            "chatsecure", work, (self.RECEIVERS,), code
-        )
+    def __init__(self, work: Path, code: Path | None = None, *, port: str = "json") -> None:
+        kind = "chatsecure-irc" if port == "irc" else "chatsecure"
+        self.server, self.fleet, self.users = room_setup(kind, work, (self.RECEIVERS,), code)
 
     def run(self, seconds: float, chars: int) -> dict[str, float]:
         scale = dataclasses.replace(SCALES["default"], fanout_seconds=seconds, chars=chars)
@@ -56,8 +56,10 @@ class FanoutRig:
 class LatencyRig(FanoutRig):
     """The fan-out room, sent into at a fixed rate: the p99 time to the last receiver."""
 
-    def __init__(self, work: Path, code: Path | None = None, *, rate: int = 20) -> None:
-        super().__init__(work, code)
+    def __init__(
+        self, work: Path, code: Path | None = None, *, port: str = "json", rate: int = 20
+    ) -> None:
+        super().__init__(work, code, port=port)
         self.rate = rate
 
     def run(self, seconds: float, chars: int) -> dict[str, float]:
@@ -97,11 +99,19 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0, help="length of a run")
     parser.add_argument("--scenario", choices=sorted(SCENARIOS), default="ingest")
     parser.add_argument("--rate", type=int, default=20, help="latency: messages/s (default 20)")
+    parser.add_argument(
+        "--port",
+        choices=("json", "irc"),
+        default="json",
+        help="fanout, latency: the port the clients use (default json)",
+    )
     args = parser.parse_args()
     if not 1 <= args.runs <= 50 or not 0.5 <= args.seconds <= 30:
         parser.error("--runs must be 1-50 and --seconds 0.5-30")
     if not 1 <= args.rate <= 1000:
         parser.error("--rate must be 1-1000")
+    if args.port != "json" and args.scenario == "ingest":
+        parser.error("--port irc is for the fanout and latency scenarios")
     codes = [None if c == "-" else Path(c).resolve() for c in (args.before, args.after)]
     for code in codes:
         if code is not None and not (code / "chatsecure" / "__init__.py").is_file():
@@ -109,7 +119,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="chatsecure-ab-") as work:
         make_rig, unit = SCENARIOS[args.scenario]
         if make_rig is LatencyRig:
-            make_rig = functools.partial(LatencyRig, rate=args.rate)
+            make_rig = functools.partial(LatencyRig, port=args.port, rate=args.rate)
+        elif make_rig is FanoutRig:
+            make_rig = functools.partial(FanoutRig, port=args.port)
         rigs: list[Rig] = []
         try:
             for name, code in zip("ab", codes, strict=True):
