@@ -7,6 +7,7 @@ adapter's ``Acceptor`` a ``Link`` and gets back a ``SessionPort`` to feed.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 
@@ -53,3 +54,18 @@ class Acceptor(Protocol):
 
     def open_session(self, link: Link, address: str) -> SessionPort:
         """A session for a new connection from ``address`` (an IP)."""
+
+
+def send_around(sends: Sequence[Callable[[bytes], None]], gaps: Iterable[int], data: bytes) -> None:
+    """Queue ``data`` on each of ``sends`` but those at ``gaps`` (ascending positions).
+
+    A broadcast leaves out a member or two (the sender); testing every member for it
+    would cost more than the rest of the loop.
+    """
+    start = 0
+    for gap in gaps:
+        for send in sends[start:gap]:
+            send(data)
+        start = gap + 1
+    for send in sends[start:]:
+        send(data)
