@@ -3,11 +3,16 @@
 The transport (sockets, TLS, threads) knows no wire format and no chat; a wire adapter
 (JSON v1, IRC) knows no socket. For each accepted connection the transport hands the
 adapter's ``Acceptor`` a ``Link`` and gets back a ``SessionPort`` to feed.
+
+A broadcast queues the same bytes on many links, once per member per message, so a
+link's ``carrier`` may queue them for all its links at once (``broadcast_to``): the
+transport appends to each queue and wakes its writer once, where a ``send`` per link
+would cost a Python call and a check of its own each.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from typing import Protocol
 
 
@@ -26,6 +31,21 @@ class Link(Protocol):
 
     def unsent_bytes(self) -> int:
         """Bytes queued and not yet sent: how a bulk sender keeps pace with its reader."""
+
+    @property
+    def carrier(self) -> Carrier:
+        """What queues a broadcast for this link together with the others it carries."""
+
+
+# Queue the bytes on each link of a broadcast but those in the collection (few, or none).
+Broadcast = Callable[[bytes, Collection[Link]], None]
+
+
+class Carrier(Protocol):
+    """Something that carries many links' bytes, and can queue one broadcast on them all."""
+
+    def broadcaster(self, links: Sequence[Link]) -> Broadcast:
+        """The ``Broadcast`` to ``links``, all of which this carries; built once per audience."""
 
 
 class SessionPort(Protocol):
@@ -54,6 +74,47 @@ class Acceptor(Protocol):
 
     def open_session(self, link: Link, address: str) -> SessionPort:
         """A session for a new connection from ``address`` (an IP)."""
+
+
+class _SeparateLinks:
+    """The carrier of links that have only ``send`` (a wrapper, a test's link)."""
+
+    def broadcaster(self, links: Sequence[Link]) -> Broadcast:
+        return Fanout(links, [link.send for link in links])
+
+
+SEPARATE_LINKS: Carrier = _SeparateLinks()
+
+
+class Fanout:
+    """A ``Broadcast`` through one queueing call per link (``queues[i]`` for ``links[i]``)."""
+
+    __slots__ = ("_places", "_queues")
+
+    def __init__(self, links: Sequence[Link], queues: Sequence[Callable[[bytes], None]]) -> None:
+        self._queues = tuple(queues)
+        self._places = {link: index for index, link in enumerate(links)}
+
+    def __call__(self, data: bytes, left_out: Collection[Link]) -> None:
+        places = self._places
+        gaps = sorted({places[link] for link in left_out if link in places})
+        send_around(self._queues, gaps, data)
+
+
+def broadcast_to(links: Sequence[Link]) -> Broadcast:
+    """One ``Broadcast`` to all of ``links``, through each one's carrier."""
+    by_carrier: dict[Carrier, list[Link]] = {}
+    for link in links:
+        by_carrier.setdefault(link.carrier, []).append(link)
+    parts = [carrier.broadcaster(members) for carrier, members in by_carrier.items()]
+    if len(parts) == 1:
+        return parts[0]
+
+    def broadcast(data: bytes, left_out: Collection[Link]) -> None:
+        for part in parts:
+            part(data, left_out)
+
+    return broadcast
 
 
 def send_around(sends: Sequence[Callable[[bytes], None]], gaps: Iterable[int], data: bytes) -> None:

@@ -18,6 +18,7 @@ from chatsecure.server.core.service import ChatService
 from chatsecure.server.core.session import Session
 from chatsecure.server.json import JsonWire
 from chatsecure.server.json.session import JsonSession
+from chatsecure.server.link import SEPARATE_LINKS, Carrier
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
 
@@ -34,6 +35,8 @@ class FakeClock:
 
 class FakeLink:
     """Collects what the adapter sends, decoded, and lets a test wait for a frame."""
+
+    carrier: Carrier = SEPARATE_LINKS
 
     def __init__(self) -> None:
         self.frames: list[Any] = []

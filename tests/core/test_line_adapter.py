@@ -35,12 +35,15 @@ from chatsecure.server.core.results import (
     Joined as JoinedReply,
 )
 from chatsecure.server.core.service import ChatService
+from chatsecure.server.link import SEPARATE_LINKS, Carrier
 from chatsecure.storage.store import StoredMessage
 
 from .conftest import PASSWORD
 
 
 class RecordingLink:
+    carrier: Carrier = SEPARATE_LINKS
+
     def __init__(self) -> None:
         self.sent: list[bytes] = []
         self.closed = False

@@ -20,6 +20,7 @@ from chatsecure.server.core.service import ChatService
 from chatsecure.server.irc import IrcWire
 from chatsecure.server.irc.codec import LineReader, Message, parse
 from chatsecure.server.irc.session import IrcSession
+from chatsecure.server.link import SEPARATE_LINKS, Carrier
 from chatsecure.storage.db import make_engine, upgrade
 from chatsecure.storage.store import Store
 from tests.core.conftest import (  # noqa: F401  (fixtures, found by pytest by name)
@@ -46,6 +47,8 @@ ALL_CAPS = (
 
 class IrcLink:
     """Collects what the adapter sends as parsed messages; a test waits for one."""
+
+    carrier: Carrier = SEPARATE_LINKS
 
     def __init__(self) -> None:
         self.received: list[Message] = []

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from chatsecure.names import is_valid_username
 from chatsecure.server.core.results import Welcome
-from chatsecure.server.link import Link
+from chatsecure.server.link import SEPARATE_LINKS, Carrier, Link
 
 SASL_CHUNK = 400  # AUTHENTICATE payloads come in chunks of this many characters
 MAX_SASL_PAYLOAD = 4 * SASL_CHUNK  # base64 of a 32-character name and a long password
@@ -22,6 +22,8 @@ class HoldingLink:
     Past the cap the client is treated as the transport treats a slow reader: it gets
     ``overflow`` and is closed.
     """
+
+    carrier: Carrier = SEPARATE_LINKS  # a broadcast goes through send, held or not
 
     def __init__(self, link: Link, max_bytes: int, overflow: bytes) -> None:
         self._link = link

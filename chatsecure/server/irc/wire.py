@@ -16,28 +16,23 @@ from chatsecure.server.core.service import ChatService
 from chatsecure.server.irc.codec import encode_all
 from chatsecure.server.irc.replies import ENCODING_CAPS, member_line, message_lines
 from chatsecure.server.irc.session import SLOW_CONSUMER_FAREWELL, IrcSession
-from chatsecure.server.link import Link, send_around
+from chatsecure.server.link import Link, broadcast_to
 from chatsecure.storage.store import StoredMessage
 
 
 class IrcAudience:
-    __slots__ = ("_by_user", "_groups", "_places", "_sessions")
+    __slots__ = ("_by_user", "_groups", "_links", "_sessions")
 
     def __init__(self, sessions: Sequence[IrcSession]) -> None:
         self._sessions = tuple(sessions)
         groups: dict[frozenset[str], list[IrcSession]] = {}
         for session in sessions:
             groups.setdefault(session.caps & ENCODING_CAPS, []).append(session)
-        # Each member's link's send bound once: the loop runs per member per message.
+        # Built once, used per message.
         self._groups = tuple(
-            (caps, tuple(s.link.send for s in members)) for caps, members in groups.items()
+            (caps, broadcast_to([s.link for s in members])) for caps, members in groups.items()
         )
-        # Where each member's send is, so that leaving one out costs nothing per member.
-        self._places: dict[Outbox, tuple[int, int]] = {
-            session: (group, index)
-            for group, members in enumerate(groups.values())
-            for index, session in enumerate(members)
-        }
+        self._links: dict[Outbox, Link] = {s: s.link for s in sessions}
         self._by_user: dict[str, list[IrcSession]] = {}
         for session in sessions:
             self._by_user.setdefault(session.session.user, []).append(session)
@@ -45,15 +40,15 @@ class IrcAudience:
     def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
         if isinstance(notice, StoredMessage):
             # Only one of the sender's sessions sent it; it heard its echo, or asked for none.
-            left_out: list[Outbox] = [
-                s for s in self._by_user.get(notice.sender, ()) if s.own_message_id == notice.id
+            left_out = [
+                self._links[s]
+                for s in self._by_user.get(notice.sender, ())
+                if s.own_message_id == notice.id
             ]
-            if skip is not None:
-                left_out.append(skip)
-            places = [self._places[s] for s in left_out if s in self._places]
-            for group, (caps, sends) in enumerate(self._groups):
-                gaps = sorted({index for g, index in places if g == group})
-                send_around(sends, gaps, encode_all(message_lines(notice, caps)))
+            if skip is not None and skip in self._links:
+                left_out.append(self._links[skip])
+            for caps, broadcast in self._groups:
+                broadcast(encode_all(message_lines(notice, caps)), left_out)
             return
         if isinstance(notice, MemberChange):
             data = encode_all([member_line(notice)])

@@ -15,26 +15,19 @@ from chatsecure.server.core.outbox import Outbox
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.json.frames import notice_frame
 from chatsecure.server.json.session import JsonSession
-from chatsecure.server.link import Link
+from chatsecure.server.link import Link, broadcast_to
 
 
 class JsonAudience:
-    __slots__ = ("_sends", "_sessions")
+    __slots__ = ("_broadcast", "_links")
 
     def __init__(self, sessions: Sequence[JsonSession]) -> None:
-        self._sessions = tuple(sessions)
-        # Bound once: the loop below runs once per member per message.
-        self._sends = tuple(s.link.send for s in sessions)
+        self._links: dict[Outbox, Link] = {s: s.link for s in sessions}
+        self._broadcast = broadcast_to(list(self._links.values()))  # built once, used per message
 
     def tell(self, notice: Notice, skip: Outbox | None = None) -> None:
-        data = encode(notice_frame(notice))
-        if skip is None:
-            for send in self._sends:
-                send(data)
-            return
-        for session, send in zip(self._sessions, self._sends, strict=True):
-            if session is not skip:
-                send(data)
+        left_out = [self._links[skip]] if skip is not None and skip in self._links else []
+        self._broadcast(encode(notice_frame(notice)), left_out)
 
 
 class JsonWire:

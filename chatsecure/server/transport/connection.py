@@ -60,10 +60,10 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from chatsecure.server.link import Link, SessionPort
+from chatsecure.server.link import Broadcast, Link, SessionPort
 from chatsecure.server.transport.addresses import format_address
 from chatsecure.server.transport.budget import FAIR_SHARE, QueueBudget
 
@@ -99,6 +99,9 @@ class WriterPort(Protocol):
 
     def schedule(self, conn: Connection) -> None:
         """Look at ``conn`` soon: it has data, or its close is due."""
+
+    def broadcaster(self, links: Sequence[Link]) -> Broadcast:
+        """Queue a broadcast on ``links`` (connections it sends for), then look at them."""
 
 
 class Phase(enum.Enum):
@@ -194,6 +197,19 @@ class Connection(Link):
             if not self._scheduled:
                 self._scheduled = True
                 self._writer.schedule(self)
+
+    @property
+    def carrier(self) -> WriterPort:
+        return self._writer
+
+    @property
+    def enqueue(self) -> Callable[[bytes], None]:
+        """``send`` for a broadcast, which wakes the writer once for all its connections.
+
+        It appends even after ``close``: the writer drops what follows the mark, and a
+        finished connection's queue at its next look.
+        """
+        return self._inbox.append
 
     def unsent_bytes(self) -> int:
         # Unlocked: a stale sum only delays or hastens a bulk sender's next piece.
@@ -421,6 +437,7 @@ class Connection(Link):
         nothing the writer keeps about it (selector, deadlines, live set) has changed.
         """
         if self.phase is Phase.DONE:
+            self._inbox.clear()  # a broadcast's, after the end
             return False
         if self._settled() and not self._abort_requested:
             if self._pass_through():

@@ -20,8 +20,10 @@ import selectors
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection, Sequence
+from typing import cast
 
+from chatsecure.server.link import Broadcast, Fanout, Link
 from chatsecure.server.transport.connection import Connection, Phase
 
 log = logging.getLogger(__name__)
@@ -65,9 +67,26 @@ class Writer:
 
     def schedule(self, conn: Connection) -> None:
         """Ask the writer to look at ``conn`` soon. Any thread; cheap."""
+        self._make_ready([conn])
+
+    def broadcaster(self, links: Sequence[Link]) -> Broadcast:
+        """Append a broadcast to each connection's queue, then put them all on the ready
+        list in one step: the writer wakes once, not once per connection."""
+        conns = cast(list[Connection], list(links))  # the links this writer carries
+        fanout = Fanout(conns, [conn.enqueue for conn in conns])
+
+        def broadcast(data: bytes, left_out: Collection[Link]) -> None:
+            fanout(data, left_out)
+            self._make_ready(conns)
+
+        return broadcast
+
+    def _make_ready(self, conns: list[Connection]) -> None:
+        """Put ``conns`` on the ready list; wake the writer if it was empty."""
         with self._lock:
-            self._ready.append(conn)
-            if len(self._ready) == 1:
+            wake = not self._ready
+            self._ready += conns
+            if wake:
                 self._wake_locked()
 
     def live_count(self) -> int:
@@ -133,7 +152,9 @@ class Writer:
                 with self._lock:  # after draining the wake-ups, so none is lost
                     ready, self._ready = self._ready, []
                     stopping = self._stopping
-                for conn in ready:  # news; the selector says which sockets take more
+                # News; the selector says which sockets take more. A broadcast puts a
+                # connection here again even when it already is.
+                for conn in dict.fromkeys(ready):
                     self._service(conn, now, writable=False)
                 for conn in self._expired(now):
                     self._expire(conn, now)
