@@ -21,7 +21,15 @@ from bench.swarm import Conn, Swarm, by_line, raise_fd_limit
 MARK = b"~S"
 CHAT_MESSAGE = b'{"type":"message"'
 CHAT_PING = b'{"type":"ping"'
-LOGIN_TIMEOUT = 900.0
+
+
+def login_timeout(count: int) -> float:
+    """How long ``count`` logins may take before the run fails: a minute, and 0.25 s
+    each (one bcrypt check at cost 12 on one core, the slowest any scenario asks for).
+
+    A lost reply then fails a smoke run in about a minute, not after the test's timeout.
+    """
+    return 60.0 + 0.25 * count
 
 
 def seq_of(line: bytes) -> int:
@@ -240,13 +248,14 @@ class Agent:
     ) -> dict[str, Any]:
         """Open a connection per user and log each in (or only finish TLS)."""
         start = time.monotonic()
-        deadline = start + LOGIN_TIMEOUT
+        timeout = login_timeout(len(users))
+        deadline = start + timeout
         conns: list[Conn] = []
         for first in range(0, len(users), wave):
             names = users[first : first + wave]
             self.swarm.on_connected = lambda c: None
             batch = self.swarm.open(
-                self.host, self.port, len(names), sources=sources, wave=wave, timeout=LOGIN_TIMEOUT
+                self.host, self.port, len(names), sources=sources, wave=wave, timeout=timeout
             )
             for conn, name in zip(batch, names, strict=True):
                 conn.user = name
@@ -482,7 +491,7 @@ class Agent:
         start = time.monotonic()
         for conn in conns:
             self.dialect.greet(conn)
-        self.swarm.run_until(lambda: len(welcomed) == len(conns), start + LOGIN_TIMEOUT)
+        self.swarm.run_until(lambda: len(welcomed) == len(conns), start + login_timeout(len(conns)))
         return {"start": start, "welcomed": welcomed, "connections": len(conns)}
 
     def ingest(self, seconds: float, window: int, chars: int) -> dict[str, Any]:
