@@ -8,6 +8,10 @@ A broadcast queues the same bytes on many links, once per member per message, so
 link's ``carrier`` may queue them for all its links at once (``broadcast_to``): the
 transport appends to each queue and wakes its writer once, where a ``send`` per link
 would cost a Python call and a check of its own each.
+
+One thread reads for many connections, so ``receive`` must never wait: a request that
+may (bcrypt, the store) is handed to ``Link.aside``, which runs it on a thread of its
+connection's own and reads nothing more from that client until it has run.
 """
 
 from __future__ import annotations
@@ -32,6 +36,14 @@ class Link(Protocol):
     def unsent_bytes(self) -> int:
         """Bytes queued and not yet sent: how a bulk sender keeps pace with its reader."""
 
+    def aside(self, work: Callable[[], None]) -> None:
+        """Run ``work`` off the reading thread, on one of this link's own, in order.
+
+        Called from ``SessionPort.receive``, which then returns at once: ``work`` handles
+        the rest of what was received, and ``receive`` is not called again until it has
+        run. So one client's slow request holds up only that client.
+        """
+
     @property
     def carrier(self) -> Carrier:
         """What queues a broadcast for this link together with the others it carries."""
@@ -49,17 +61,19 @@ class Carrier(Protocol):
 
 
 class SessionPort(Protocol):
-    """What the transport calls for one connection, from that connection's reader thread."""
+    """What the transport calls for one connection, never from two threads at once."""
 
     def receive(self, data: bytes) -> None:
-        """Plaintext bytes from the peer, in order."""
+        """Plaintext bytes from the peer, in order; from a thread that reads for many
+        connections, so it hands anything that may wait to ``Link.aside``."""
 
     def connection_lost(self) -> None:
         """The connection is gone (EOF, error or closed by us). Idempotent."""
 
     @property
     def logged_in(self) -> bool:
-        """Whether the client has logged in; it may change only within ``receive``.
+        """Whether the client has logged in; it may change only within ``receive`` or
+        the work it set aside.
 
         The listener gives connections that have not their own, smaller budget.
         """

@@ -1,7 +1,7 @@
 """The C allocator's side of the server's memory bound.
 
 glibc gives each thread that allocates under contention an arena of its own (up to
-eight per core) and keeps freed memory in it for that thread. With a reader thread per
+eight per core) and keeps freed memory in it for that thread. With a thread per
 connection, a burst of big replies leaves memory spread over many arenas that RSS never
 gives back. Two arenas serve a GIL-bound server as well (Python runs one thread at a
 time) and keep what is freed reusable by every thread: under the review's attack of 50

@@ -41,6 +41,7 @@ class FakeLink:
     def __init__(self) -> None:
         self.frames: list[Any] = []
         self.closed = False
+        self.held: list[Callable[[], None]] | None = None  # a list: aside keeps the work
         self._cond = threading.Condition()
         self._read = 0
 
@@ -59,6 +60,13 @@ class FakeLink:
 
     def unsent_bytes(self) -> int:
         return 0  # everything sent reaches the test at once
+
+    def aside(self, work: Callable[[], None]) -> None:
+        """At once (a test's reader may wait), unless the test holds set-aside work."""
+        if self.held is None:
+            work()
+        else:
+            self.held.append(work)
 
     def next(self, kind: type | None = None, timeout: float = 5.0, **fields: Any) -> Any:
         """The next unread frame of ``kind`` with ``fields``; earlier others are skipped."""
@@ -85,10 +93,11 @@ class Client:
         self.port: JsonSession = wire.open_session(self.outbox, address)
         self.session: Session = self.port.session
 
-    def send(self, request: Any) -> None:
-        self.port.receive(encode(request))
+    def send(self, *requests: Any) -> None:
+        self.raw(b"".join(encode(r) for r in requests))
 
     def raw(self, data: bytes) -> None:
+        assert not self.outbox.held, "the transport reads nothing while set-aside work waits"
         self.port.receive(data)
 
 

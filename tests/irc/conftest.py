@@ -54,6 +54,7 @@ class IrcLink:
         self.received: list[Message] = []
         self.chunks: list[bytes] = []
         self.closed = False
+        self.held: list[Callable[[], None]] | None = None  # a list: aside keeps the work
         self._reader = LineReader(1 << 20)
         self._cond = threading.Condition()
         self._read = 0
@@ -76,6 +77,13 @@ class IrcLink:
 
     def unsent_bytes(self) -> int:
         return 0  # everything sent reaches the test at once
+
+    def aside(self, work: Callable[[], None]) -> None:
+        """At once (a test's reader may wait), unless the test holds set-aside work."""
+        if self.held is None:
+            work()
+        else:
+            self.held.append(work)
 
     def next(
         self, command: str | None = None, timeout: float = 5.0, params: tuple[str, ...] = ()
@@ -113,8 +121,9 @@ class IrcClient:
         self.link = IrcLink()
         self.port: IrcSession = irc_wire.open_session(self.link, address)
 
-    def send(self, line: str) -> None:
-        self.port.receive(line.encode() + b"\r\n")
+    def send(self, *lines: str) -> None:
+        assert not self.link.held, "the transport reads nothing while set-aside work waits"
+        self.port.receive(b"".join(line.encode() + b"\r\n" for line in lines))
 
     def next(self, command: str | None = None, params: tuple[str, ...] = ()) -> Message:
         return self.link.next(command, params=params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 import ipaddress
 import socket
 import ssl
@@ -155,10 +156,13 @@ def make_settings(tls_files: TlsFiles, **sections: dict[str, Any]) -> Settings:
 class FakeSession:
     """Echoes each complete line back; records what happened to it.
 
-    The line ``LOGIN`` logs it in, as far as the listener can tell (``logged_in``).
+    As a real session does, it handles quick lines on the reader thread and sets the
+    rest aside: ``LOGIN`` (which logs it in, as far as the listener can tell) and
+    ``SLOW`` (which waits for the core's ``gate``), with every line after them. A line
+    ``CRASH`` raises on the reader thread.
     """
 
-    def __init__(self, outbox: Link, address: str, echo: bool) -> None:
+    def __init__(self, outbox: Link, address: str, echo: bool, gate: threading.Event) -> None:
         self.outbox = outbox
         self.address = address
         self.echo = echo
@@ -166,17 +170,40 @@ class FakeSession:
         self.received = bytearray()
         self.lost = threading.Event()
         self.lost_calls = 0
+        self.slow_started = threading.Event()
+        self._gate = gate
         self._partial = b""
+        self._lines: list[bytes] = []
 
     def receive(self, data: bytes) -> None:
         self.received += data
         if not self.echo:
             return
         *lines, self._partial = (self._partial + data).split(b"\n")
-        for line in lines:
-            if line == b"LOGIN":
-                self.logged_in = True
-            self.outbox.send(line + b"\n")
+        self._lines += lines
+        self._answer_lines(inline=True)
+
+    def _answer_lines(self, *, inline: bool) -> None:
+        while self._lines:
+            line = self._lines.pop(0)
+            if line == b"CRASH":
+                raise RuntimeError("a session fault")
+            if inline and line in (b"LOGIN", b"SLOW"):
+                self.outbox.aside(functools.partial(self._aside, line))
+                return
+            self._answer(line)
+
+    def _aside(self, line: bytes) -> None:
+        self._answer(line)
+        self._answer_lines(inline=False)
+
+    def _answer(self, line: bytes) -> None:
+        if line == b"LOGIN":
+            self.logged_in = True
+        elif line == b"SLOW":
+            self.slow_started.set()
+            assert self._gate.wait(TIMEOUT)
+        self.outbox.send(line + b"\n")
 
     def connection_lost(self) -> None:
         self.lost_calls += 1
@@ -193,9 +220,10 @@ class FakeCore:
         self.sessions: list[FakeSession] = []
         self.opened = threading.Condition()
         self.shutdown_called = threading.Event()
+        self.gate = threading.Event()  # what a SLOW line waits for
 
     def open_session(self, outbox: Link, address: str) -> FakeSession:
-        session = FakeSession(outbox, address, self.echo)
+        session = FakeSession(outbox, address, self.echo, self.gate)
         outbox.send(HELLO)
         with self.opened:
             self.sessions.append(session)

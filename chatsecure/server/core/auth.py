@@ -1,4 +1,4 @@
-"""Logins and password changes: bcrypt off the reader threads, capped, fair, and throttled.
+"""Logins and password changes: bcrypt off the reading thread, capped, fair, and throttled.
 
 A bcrypt check at the default cost takes about a quarter of a second of CPU, so the
 checks run in a small pool (one worker per core by default): a login storm queues

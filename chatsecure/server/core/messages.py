@@ -93,6 +93,11 @@ class Messages:
         message, recipient_id = self.address(session, to, text)
         self._writer.submit(Submission(message, session, label, recipient_id))
 
+    def sends_from_memory(self, session: Session, room: str) -> bool:
+        """Whether ``send`` to ``room`` needs nothing from the store (the account is known
+        to be in it), so a thread that reads for many clients may call it."""
+        return self._rooms.known_member(session, room)
+
     def share(
         self,
         session: Session,

@@ -107,6 +107,15 @@ class Rooms:
         for room_id, name in rooms:
             self._ids[name] = room_id
 
+    def known_member(self, session: Session, room: str) -> bool:
+        """Whether ``member_room_id`` answers from memory: the account is in ``room``
+        and its id is known."""
+        return (
+            session.account is not None
+            and room in self._ids
+            and self._hub.in_room(session.account_id, room)
+        )
+
     def member_room_id(self, session: Session, room: str) -> int:
         """The room's id if the session's account is in it; else refuse."""
         if self._hub.in_room(session.account_id, room):

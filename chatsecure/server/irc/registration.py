@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import binascii
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from chatsecure.names import is_valid_username
@@ -47,6 +48,9 @@ class HoldingLink:
 
     def close(self) -> None:
         self._link.close()
+
+    def aside(self, work: Callable[[], None]) -> None:
+        self._link.aside(work)
 
     def unsent_bytes(self) -> int:
         return self._size + self._link.unsent_bytes()

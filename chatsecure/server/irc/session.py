@@ -67,6 +67,7 @@ from chatsecure.server.irc.codec import MAX_CLIENT_LINE_BYTES, Message, encode_a
 from chatsecure.server.irc.connection import (
     SERVER_NAME,
     ConnectionState,
+    Event,
     IrcConnection,
     Violation,
 )
@@ -193,20 +194,49 @@ class IrcSession:
     def nick(self) -> str:
         return self._connection.nick
 
-    # -- SessionPort: the transport's reader thread -----------------------------------
+    # -- SessionPort: the transport's reader thread, or the work it set aside --------
 
     def receive(self, data: bytes) -> None:
+        self._service.sessions.heard_from(self.session)
+        self._connection.receive_data(data)
+        self._handle_events(inline=True)
+
+    def _handle_events(self, *, inline: bool) -> None:
+        """Handle the lines received, in order. ``inline``: on the reading thread, so
+        the first that may wait, and all after it, go to the link's ``aside``."""
         session = self.session
-        self._service.sessions.heard_from(session)
         connection = self._connection
-        connection.receive_data(data)
         while not session.ended and (event := connection.next_event()) is not None:
-            if isinstance(event, Violation):
-                self._send([event.reply])
-                if event.close:
-                    self._hang_up("Too many bad lines")
-                continue
+            if inline and not self._quick(event):
+                self._link.aside(lambda: self._handle_aside(event))
+                return
+            self._handle_event(event)
+
+    def _handle_aside(self, event: Event) -> None:
+        self._handle_event(event)
+        self._handle_events(inline=False)
+
+    def _handle_event(self, event: Event) -> None:
+        if isinstance(event, Violation):
+            self._send([event.reply])
+            if event.close:
+                self._hang_up("Too many bad lines")
+        else:
             self._handle(event)
+
+    def _quick(self, event: Event) -> bool:
+        """Whether handling ``event`` never waits: PING, PONG, a bad line that does not
+        end the session, or PRIVMSG or NOTICE to rooms the account is known to be in."""
+        if isinstance(event, Violation):
+            return not event.close
+        command = event.command
+        if command in ("PRIVMSG", "NOTICE") and len(event.params) > 1:
+            sends_from_memory = self._service.messages.sends_from_memory
+            return all(
+                (room := room_of(target)) is not None and sends_from_memory(self.session, room)
+                for target in event.params[0].split(",")
+            )
+        return command in ("PING", "PONG")
 
     def connection_lost(self) -> None:
         self._connection.close()

@@ -4,7 +4,8 @@ A ``JsonSession`` is both ends of the adapter for its connection: the transport'
 ``SessionPort`` (bytes in) and the service's ``Outbox`` (answers out). It owns the sans-IO
 ``ServerConnection``, which judges what may be read and sent in each state. Requests are
 handled one at a time in arrival order: a login is answered before anything pipelined
-behind it is read.
+behind it is read. Quick ones are handled on the transport's reading thread; the first
+that may wait, and all behind it, on the connection's own (``Link.aside``).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from chatsecure.protocol import (
     Logout,
     MarkRead,
     Passwd,
+    Request,
     Search,
     Send,
     ServerFrame,
@@ -88,33 +90,60 @@ class JsonSession:
         link.send(self._connection.hello(server_version=version(), features=features))
         self.session = service.sessions.open(self, address)
 
-    # -- SessionPort: the transport's reader thread -----------------------------------
+    # -- SessionPort: the transport's reader thread, or the work it set aside --------
 
     def receive(self, data: bytes) -> None:
+        self._service.sessions.heard_from(self.session)
+        self._connection.receive_data(data)
+        self._handle_events(inline=True)
+
+    def _handle_events(self, *, inline: bool) -> None:
+        """Handle the events received, in order. ``inline``: on the reading thread, so
+        the first that may wait, and all after it, go to ``link.aside``."""
         session = self.session
-        self._service.sessions.heard_from(session)
         connection = self._connection
-        connection.receive_data(data)
         while not session.ended and (event := connection.next_event()) is not None:
-            if isinstance(event, Violation):
-                self._send(event.error)
-                if event.close is not None:
-                    self._broken = event.close
-                    self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
-                continue
-            try:
-                _HANDLERS[type(event)](self, event)
-            except Refusal as refusal:
-                self._send(error_frame(event.req, refusal))
-            except Exception:
-                request_failures.request_failed(f"request {type(event).__name__}", session.user)
-                failed = connection.request_failed(event.req)
-                self._send(failed.error)
-                if failed.close is not None:
-                    self._broken = failed.close
-                    self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
-            else:
-                connection.request_completed()
+            if inline and not self._quick(event):
+                self.link.aside(lambda: self._handle_aside(event))
+                return
+            self._handle(event)
+
+    def _handle_aside(self, event: Request | Violation) -> None:
+        self._handle(event)
+        self._handle_events(inline=False)
+
+    def _quick(self, event: Request | Violation) -> bool:
+        """Whether handling ``event`` never waits: a ping, a pong, a broken rule that does
+        not end the session, or a message to a room the account is known to be in."""
+        if type(event) is Send:
+            room = event.room
+            return room is not None and self._service.messages.sends_from_memory(self.session, room)
+        if type(event) is Violation:
+            return event.close is None
+        return type(event) is ClientPing or type(event) is ClientPong
+
+    def _handle(self, event: Request | Violation) -> None:
+        session = self.session
+        if isinstance(event, Violation):
+            self._send(event.error)
+            if event.close is not None:
+                self._broken = event.close
+                self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
+            return
+        connection = self._connection
+        try:
+            _HANDLERS[type(event)](self, event)
+        except Refusal as refusal:
+            self._send(error_frame(event.req, refusal))
+        except Exception:
+            request_failures.request_failed(f"request {type(event).__name__}", session.user)
+            failed = connection.request_failed(event.req)
+            self._send(failed.error)
+            if failed.close is not None:
+                self._broken = failed.close
+                self._service.sessions.end(session, EndReason.BROKE_PROTOCOL)
+        else:
+            connection.request_completed()
 
     def connection_lost(self) -> None:
         self._connection.close()

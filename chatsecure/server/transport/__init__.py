@@ -1,7 +1,8 @@
 """Sockets, TLS and threads: the thin shell that carries a wire adapter's bytes.
 
-``Listener`` accepts clients and gives each a reader thread; one ``Writer`` thread sends
-for all of them; ``tls.server_context`` builds the TLS context.
+``Listener`` accepts clients and gives each a thread for its handshake and slow work;
+one ``Reader`` thread reads and one ``Writer`` thread sends for all of them;
+``tls.server_context`` builds the TLS context.
 """
 
 from chatsecure.server.transport.addresses import format_address

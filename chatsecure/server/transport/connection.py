@@ -1,13 +1,15 @@
-"""One client connection: TLS in memory, a reader thread, and an outbox the writer drains.
+"""One client connection: TLS in memory, a thread of its own, and an outbox the writer drains.
 
 TLS runs on an ``ssl.SSLObject`` over two ``MemoryBIO``\\ s, so no socket call ever happens
 inside OpenSSL and the one ``SSLObject`` is only touched under ``_tls_lock`` (OpenSSL
 forbids reading and writing one connection from two threads at once).
 
-Three parties touch a connection, each through its own door:
+Four parties touch a connection, each through its own door:
 
-* its **reader thread** (``run``): handshake, then ``poll`` → ``recv`` → decrypt →
-  ``session.receive`` on the accepted socket ``_raw``;
+* its **own thread** (``run``): the handshake, then the work its session sets aside
+  (``aside``), one piece at a time while the reader does not read it;
+* the shared **reader thread** (``read``): ``recv`` → decrypt → ``session.receive`` on
+  the accepted socket ``_raw``, whenever the reader's selector says it is readable;
 * its **wire adapter** (any thread): ``send`` and ``close``, the ``Link`` protocol; these
   only put frames in the ``_inbox`` deque, set flags and ask the writer to look;
 * the shared **writer thread** (``service``, ``expire``, ``release``): takes the inbox,
@@ -21,16 +23,16 @@ every recipient shares (a broadcast is encoded once) and the writer takes at its
 pass. ``close`` puts a mark in the inbox, so what a racing ``send`` appends after it is
 dropped, never delivered after the goodbye.
 
-One socket and one fd per connection, used by two threads. During the handshake only the
-reader uses it, with timeouts. Then it becomes non-blocking (timeout 0) for good, since
+One socket and one fd per connection, used by three threads. During the handshake only
+its own thread uses it, with timeouts. Then it becomes non-blocking (timeout 0) for good, since
 CPython's socket methods wait for readiness *before* the call whenever the socket has a
 positive timeout (``sock_call_ex`` in ``socketmodule.c``): a ``send`` from the writer
 could wait on a full socket and stall every other connection. With timeout 0, ``send``
 is a bare ``send(2)``: it takes what fits or raises ``BlockingIOError``, and a vanished
-peer is ``EPIPE``/``ECONNRESET`` (CPython ignores SIGPIPE). So the reader does its own
-waiting, ``poll`` then ``recv``, and an idle reader holds no receive buffer (a ``recv``
-allocates its buffer before it waits). Two threads may call the one socket object at
-once: its ``send`` and ``recv`` only read its fd and timeout, which no longer change. Both
+peer is ``EPIPE``/``ECONNRESET`` (CPython ignores SIGPIPE). The reader and the writer
+each wait in a selector of their own, and an idle connection holds no receive buffer.
+Two threads may call the one socket object at once: its ``send`` and ``recv`` only read
+its fd and timeout, which no longer change. Both
 go through the object, never a saved fd number: once closed its ``fileno()`` is -1, so a
 stray call fails with EBADF instead of reaching whoever has the number now.
 
@@ -38,12 +40,13 @@ A closed fd number is reused by the next ``accept``, so a late write or shutdown
 would reach another client. The fd is therefore closed exactly once, by whoever uses it
 last, and every other use is ordered before the close:
 
-* never attached to the writer (failed handshake, or the writer is stopping): the reader
-  closes it as it exits, and the writer never knew it (if the reader thread could not
+* never attached to the writer (failed handshake, or the writer is stopping): its own
+  thread closes it as it exits, and the writer never knew it (if that thread could not
   even start, the listener closes it);
 * attached: the writer closes it in ``release``, which happens only in ``Phase.DONE``;
-  that phase needs ``_reader_done``, so the reader has stopped using the fd, and it is
-  final, so the writer's own writes all came before;
+  that phase needs ``_reader_done``, set by the connection's own thread once the reader
+  has unregistered the fd and stopped using it (``reading_stopped``), and it is final,
+  so the writer's own writes all came before;
 * any other thread (``abort``, or ``close`` before attaching) only shuts the fd down, in
   ``_shutdown_raw``, under ``_lock`` and only while ``_raw_closed`` is false; both
   closers set that flag and close under ``_lock``.
@@ -55,7 +58,7 @@ import collections
 import contextlib
 import enum
 import logging
-import select
+import queue
 import socket
 import ssl
 import threading
@@ -82,6 +85,21 @@ SLOW_CONSUMER_GRACE = 1.0
 LINGER = 2.0
 
 OpenSession = Callable[["Connection"], SessionPort | None]
+
+
+class Reading(enum.Enum):
+    """What the reader does with a connection after a read."""
+
+    ON = "on"  # read it whenever it is readable
+    ASIDE = "aside"  # not until its own thread has run the work its session set aside
+    OVER = "over"  # never again: EOF, an error, or the reader stopping
+
+
+class ReaderPort(Protocol):
+    """What a connection asks of the reader thread that reads it (``reader.Reader``)."""
+
+    def watch(self, conn: Connection) -> bool:
+        """Read ``conn`` whenever it is readable; False when the reader is stopping."""
 
 
 class _Mark(bytes):
@@ -123,6 +141,7 @@ class Connection(Link):
         peer: tuple[str, int],
         context: ssl.SSLContext,
         writer: WriterPort,
+        reader: ReaderPort,
         *,
         handshake_timeout: float,
         max_unsent_bytes: int,
@@ -130,6 +149,7 @@ class Connection(Link):
         drain_timeout: float,
         slow_consumer_farewell: bytes,
         open_session: OpenSession,
+        on_login: Callable[[Connection], None],
         on_exit: Callable[[Connection], None],
     ) -> None:
         self.address, self.port = peer
@@ -146,7 +166,15 @@ class Connection(Link):
         self._drain_timeout = drain_timeout
         self._farewell = slow_consumer_farewell
         self._open_session = open_session
+        self._on_login = on_login
         self._on_exit = on_exit
+        self._reader = reader
+        self._session: SessionPort | None = None  # once opened
+        self._waiting_login = True
+        # Appended to by the session, on the reader thread or this one; run by this one.
+        self._asides: collections.deque[Callable[[], None]] = collections.deque()
+        # From the reader, each time it stops reading: True when for work set aside.
+        self._reading_paused: queue.SimpleQueue[bool] = queue.SimpleQueue()
 
         # Appended to by send (any thread), taken by the writer; both atomic (see above).
         self._inbox: collections.deque[bytes] = collections.deque()
@@ -154,12 +182,12 @@ class Connection(Link):
         self._accepting = False  # whether send() queues; false before the handshake and after close
         self._scheduled = False  # already in the writer's ready list; cleared before it looks
 
-        # Guarded by _lock; written by close/abort (any thread), the reader and the writer.
+        # Guarded by _lock; written by close/abort (any thread), its own thread and the writer.
         self._lock = threading.Lock()
         self._close_grace: float | None = None  # set once close is asked for
         self._abort_requested = False
         self._reader_done = False
-        self._raw_closed = False  # set by whichever of the reader and the writer closes it
+        self._raw_closed = False  # set by whichever of its own thread and the writer closes it
         self.attached = False  # handed to the writer (after the handshake)
         self.dropped_as_slow = False  # its queue overflowed: it got the farewell
 
@@ -211,6 +239,11 @@ class Connection(Link):
         """
         return self._inbox.append
 
+    def aside(self, work: Callable[[], None]) -> None:
+        """Run ``work`` on this connection's own thread; the reader stops reading it
+        until then (it looks at ``_asides`` after each ``receive``)."""
+        self._asides.append(work)
+
     def unsent_bytes(self) -> int:
         # Unlocked: a stale sum only delays or hastens a bulk sender's next piece.
         queued = sum(map(len, tuple(self._inbox)))  # tuple(): one step under the GIL
@@ -253,23 +286,46 @@ class Connection(Link):
                 with contextlib.suppress(OSError):  # already disconnected
                     self._raw.shutdown(socket.SHUT_RDWR)
 
-    # --- the reader thread ------------------------------------------------------------
+    # --- its own thread ----------------------------------------------------------------
 
     def run(self) -> None:
-        """The reader thread: handshake, open a session, feed it until EOF, clean up."""
+        """Handshake, open a session, then run what it sets aside until reading is over."""
         session: SessionPort | None = None
         try:
             if not self._handshake() or not self._attach():
                 return
-            session = self._open_session(self)
+            session = self._session = self._open_session(self)
             if session is None:  # the server is stopping
                 self.abort()
                 return
-            self._read_loop(session)
+            # With TLS 1.3 a client may send its first request in the same segment as its
+            # Finished message: the handshake then leaves it buffered, and no readiness
+            # would ever tell the reader of it.
+            plaintext, over = self._decrypt(b"")
+            if plaintext:
+                self._receive(session, plaintext)
+            while not over:
+                self._run_asides(session)
+                over = not self._reader.watch(self) or not self._reading_paused.get()
+            self._run_asides(session)  # what came with the last data
         except Exception:
             log.exception("%s: unexpected error; closing", self.label)
         finally:
             self._reader_exit(session)
+
+    def _run_asides(self, session: SessionPort) -> None:
+        while self._asides:
+            self._asides.popleft()()
+            self._look_for_login(session)
+
+    def _receive(self, session: SessionPort, plaintext: bytes) -> None:
+        session.receive(plaintext)
+        self._look_for_login(session)
+
+    def _look_for_login(self, session: SessionPort) -> None:
+        if self._waiting_login and session.logged_in:
+            self._waiting_login = False
+            self._on_login(self)
 
     def _handshake(self) -> bool:
         """Run the TLS handshake on this thread, bounded by the handshake timeout."""
@@ -319,9 +375,9 @@ class Connection(Link):
         return cipher[0] if cipher else "?"
 
     def _attach(self) -> bool:
-        """Hand the connection to the writer; from now on the reader never sends.
+        """Hand the connection to the writer; from now on its own thread never sends.
 
-        False when the writer is stopping: the reader then keeps the socket and closes it.
+        False when the writer is stopping: this thread then keeps the socket and closes it.
         """
         self._raw.setblocking(False)  # for good: the writer must never wait (see above)
         if not self._writer.attach(self):
@@ -332,36 +388,32 @@ class Connection(Link):
             self._accepting = self._close_grace is None and not self._abort_requested
         return True
 
-    def _read_loop(self, session: SessionPort) -> None:
-        # With TLS 1.3 a client may send its first request in the same segment as its
-        # Finished message: the handshake then leaves it buffered, and no recv would
-        # ever wake us for it.
-        plaintext, eof = self._decrypt(b"")
+    # --- the reader thread ------------------------------------------------------------
+
+    def read(self) -> Reading:
+        """The socket is readable: feed the session what came, and say what next."""
+        try:
+            data = self._raw.recv(RECV_BYTES)
+        except BlockingIOError:
+            return Reading.ON
+        except OSError:
+            return Reading.OVER
+        if not data:
+            return Reading.OVER
+        if self._close_grace is not None or self._abort_requested:
+            return Reading.ON  # closing: only wait for the peer's EOF, ignore what it says
+        plaintext, eof = self._decrypt(data)
         if plaintext:
-            session.receive(plaintext)
+            session = self._session
+            assert session is not None  # watched only once it has one
+            self._receive(session, plaintext)
         if eof:
-            return
-        # No timeout: idle connections are the chat service's business (it pings them), and
-        # shutdown() wakes the wait with EOF.
-        readable = select.poll()
-        readable.register(self._raw, select.POLLIN)
-        while True:
-            readable.poll()
-            try:
-                data = self._raw.recv(RECV_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError:
-                return
-            if not data:
-                return
-            if self._close_grace is not None or self._abort_requested:
-                continue  # closing: only wait for the peer's EOF, ignore what it says
-            plaintext, eof = self._decrypt(data)
-            if plaintext:
-                session.receive(plaintext)
-            if eof:
-                return
+            return Reading.OVER
+        return Reading.ASIDE if self._asides else Reading.ON
+
+    def reading_stopped(self, reading: Reading) -> None:
+        """The reader unregistered the socket: wake this connection's own thread."""
+        self._reading_paused.put(reading is Reading.ASIDE)
 
     def _decrypt(self, data: bytes) -> tuple[bytes, bool]:
         """Plaintext in ``data``, and whether the peer sent close_notify."""

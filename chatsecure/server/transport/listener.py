@@ -1,9 +1,10 @@
 """The listening sockets, the accept thread, connection limits and graceful shutdown.
 
-The accept thread only accepts, counts and starts a reader thread: the TLS handshake
-happens in that thread, so one slow or silent client never holds up the next. Each
-connection is handed to the listener's ``Acceptor``, a wire format; the listener knows
-no chat. Stopping is two steps, so a host with several listeners can say goodbye through
+The accept thread only accepts, counts and starts a thread for the connection: the TLS
+handshake happens in that thread, so one slow or silent client never holds up the next.
+Then one reader thread reads all the connections and one writer thread writes them.
+Each connection is handed to the listener's ``Acceptor``, a wire format; the listener
+knows no chat. Stopping is two steps, so a host with several listeners can say goodbye through
 the chat service in between: ``stop_accepting``, then ``close``.
 
 Connections that have not logged in cost an attacker nothing but a socket, so they have
@@ -24,13 +25,13 @@ import ssl
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 
 from chatsecure.config import Settings
 from chatsecure.server.link import Acceptor, SessionPort
 from chatsecure.server.transport.addresses import peer_ip
 from chatsecure.server.transport.budget import QueueBudget
 from chatsecure.server.transport.connection import Connection
+from chatsecure.server.transport.reader import Reader
 from chatsecure.server.transport.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -72,37 +73,6 @@ def handshake_timeout(configured: float, unauthenticated: int, budget: int) -> f
     return max(min(configured, MIN_HANDSHAKE_TIMEOUT), configured * share)
 
 
-class _LoginWatch:
-    """A wire adapter's session for one connection; tells the listener when it logged in.
-
-    A login is handled within ``receive`` on the reader thread, so a look after each
-    ``receive`` sees it at once.
-    """
-
-    __slots__ = ("_conn", "_on_login", "_session", "_waiting")
-
-    def __init__(
-        self, session: SessionPort, conn: Connection, on_login: Callable[[Connection], None]
-    ) -> None:
-        self._session = session
-        self._conn = conn
-        self._on_login = on_login
-        self._waiting = True
-
-    def receive(self, data: bytes) -> None:
-        self._session.receive(data)
-        if self._waiting and self._session.logged_in:
-            self._waiting = False
-            self._on_login(self._conn)
-
-    def connection_lost(self) -> None:
-        self._session.connection_lost()
-
-    @property
-    def logged_in(self) -> bool:
-        return self._session.logged_in
-
-
 class Listener:
     """Accepts TLS clients for ``acceptor``; ``start``, then ``stop_accepting`` and ``close``.
 
@@ -125,6 +95,7 @@ class Listener:
         self._context = context
         self._acceptor = acceptor
         self._writer = Writer()
+        self._reader = Reader()
         self._sockets: list[socket.socket] = []
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
@@ -185,6 +156,7 @@ class Listener:
             self._selector.register(sock, selectors.EVENT_READ)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
         self._writer.start()
+        self._reader.start()
         self._accept_thread.start()
 
     def _bind(self) -> None:
@@ -255,7 +227,7 @@ class Listener:
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-            self._start_reader(conn)
+            self._start_thread(conn)
         except (OSError, RuntimeError) as exc:
             log.warning("%s: cannot start a connection thread: %s", conn.label, exc)
             conn.abort()
@@ -288,6 +260,7 @@ class Listener:
                     peer,
                     self._context,
                     self._writer,
+                    self._reader,
                     handshake_timeout=handshake_timeout(
                         self._settings.tls.handshake_timeout,
                         unauthenticated,
@@ -298,6 +271,7 @@ class Listener:
                     drain_timeout=limits.drain_timeout,
                     slow_consumer_farewell=self._acceptor.slow_consumer_farewell,
                     open_session=self._open_session,
+                    on_login=self._logged_in,
                     on_exit=self._forget,
                 )
                 self._connections[conn] = threading.Thread(
@@ -316,8 +290,8 @@ class Listener:
         log.warning("refused %d connection(s), latest from %s: %s", refused, address, reason)
         return None
 
-    def _start_reader(self, conn: Connection) -> None:
-        """Start the reader thread with the configured (small) stack.
+    def _start_thread(self, conn: Connection) -> None:
+        """Start the connection's thread with the configured (small) stack.
 
         ``threading.stack_size`` is process-wide, so it is set only around this start.
         """
@@ -356,8 +330,7 @@ class Listener:
         with self._session_gate:
             if self._stopping:
                 return None
-            session = self._acceptor.open_session(conn, conn.address)
-            return _LoginWatch(session, conn, self._logged_in)
+            return self._acceptor.open_session(conn, conn.address)
 
     # --- shutdown -----------------------------------------------------------------------
 
@@ -392,6 +365,7 @@ class Listener:
         self._closed = True
         if not self._started:
             self._writer.stop(0.0)
+            self._reader.stop(0.0)
             self._release()
             return
         deadline = self._deadline
@@ -407,6 +381,7 @@ class Listener:
             conn.abort()
             if thread.ident is not None:  # started
                 thread.join(max(deadline + 1.0 - time.monotonic(), 0.1))
+        self._reader.stop(1.0)
         self._release()
 
     def _release(self) -> None:
