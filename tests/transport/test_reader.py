@@ -12,19 +12,35 @@ import time
 
 import pytest
 
-from tests.transport.conftest import TIMEOUT, StartServer, connect, wait_until
+from tests.transport.conftest import (
+    TIMEOUT,
+    Client,
+    FakeSession,
+    Server,
+    StartServer,
+    connect,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def slow_client(server: Server, ctx: ssl.SSLContext) -> tuple[Client, FakeSession]:
+    """A client whose session is in set-aside work that waits for the core's gate."""
+    count = len(server.core.wait_sessions(0))
+    client = connect(server.address, ctx)
+    session = server.core.wait_sessions(count + 1)[count]
+    client.send_line(b"SLOW")
+    assert session.slow_started.wait(TIMEOUT)
+    return client, session
 
 
 def test_a_slow_request_holds_up_only_its_own_client(
     start_server: StartServer, ctx: ssl.SSLContext
 ) -> None:
     server = start_server()
-    slow, other = connect(server.address, ctx), connect(server.address, ctx)
-    slow_session, _ = server.core.wait_sessions(2)
-    slow.send_line(b"SLOW")
-    assert slow_session.slow_started.wait(TIMEOUT)
+    slow, _ = slow_client(server, ctx)
+    other = connect(server.address, ctx)
 
     for i in range(50):
         other.send_line(b"hi %d" % i)
@@ -38,10 +54,7 @@ def test_a_client_is_not_read_until_its_set_aside_work_has_run(
     start_server: StartServer, ctx: ssl.SSLContext
 ) -> None:
     server = start_server()
-    client = connect(server.address, ctx)
-    (session,) = server.core.wait_sessions(1)
-    client.send_line(b"SLOW")
-    assert session.slow_started.wait(TIMEOUT)
+    client, session = slow_client(server, ctx)
     client.send_line(b"after")
     time.sleep(0.3)
     assert bytes(session.received) == b"SLOW\n"  # "after" waits in the kernel
@@ -66,10 +79,7 @@ def test_a_client_that_hangs_up_during_set_aside_work_is_cleaned_up(
     start_server: StartServer, ctx: ssl.SSLContext
 ) -> None:
     server = start_server()
-    client = connect(server.address, ctx)
-    (session,) = server.core.wait_sessions(1)
-    client.send_line(b"SLOW")
-    assert session.slow_started.wait(TIMEOUT)
+    client, session = slow_client(server, ctx)
     client.close()
     time.sleep(0.1)
     assert not session.lost.is_set()  # its own thread is still in the work

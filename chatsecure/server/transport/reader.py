@@ -15,13 +15,12 @@ it has heard, lets the writer close the fd: so no registration outlives the numb
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import selectors
-import socket
 import threading
 
 from chatsecure.server.transport.connection import Connection, Reading
+from chatsecure.server.transport.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +30,7 @@ class Reader:
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._wakeup = Wakeup(self._selector)
         self._lock = threading.Lock()
         self._arriving: list[Connection] = []  # to watch from the next pass on
         self._stopping = False
@@ -54,14 +50,14 @@ class Reader:
             wake = not self._arriving
             self._arriving.append(conn)
             if wake:
-                self._wake_locked()
+                self._wakeup.wake()
         return True
 
     def stop(self, timeout: float) -> None:
         """Stop reading: every connection still read hears that reading is over."""
         with self._lock:
             self._stopping = True
-            self._wake_locked()
+            self._wakeup.wake()
         if self._thread.ident is None:  # never started
             self._end_all()
         else:
@@ -69,12 +65,8 @@ class Reader:
             if self._thread.is_alive():
                 log.warning("reader: did not stop in %g s", timeout)
                 return
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def _wake_locked(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # full of wake-ups already
-            self._wake_w.send(b"\0")
+        with self._lock:
+            self._wakeup.close()
 
     # --- the reader thread ------------------------------------------------------------
 
@@ -85,7 +77,7 @@ class Reader:
                 woken = False
                 for key, _mask in self._selector.select():
                     if key.data is None:
-                        self._drain_wakeups()
+                        self._wakeup.drain()
                         woken = True
                     else:
                         self._read(key.data)
@@ -108,13 +100,6 @@ class Reader:
         for conn in watched + arriving:
             conn.reading_stopped(Reading.OVER)
         self._selector.close()
-
-    def _drain_wakeups(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
 
     def _read(self, conn: Connection) -> None:
         """Read ``conn`` once; a fault in one connection never stops the reader."""

@@ -14,10 +14,8 @@ registration would otherwise outlive the number, which the next ``accept`` reuse
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import selectors
-import socket
 import threading
 import time
 from collections.abc import Callable, Collection, Sequence
@@ -25,6 +23,7 @@ from typing import cast
 
 from chatsecure.server.link import Broadcast, Fanout, Link
 from chatsecure.server.transport.connection import Connection, Phase
+from chatsecure.server.transport.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -34,17 +33,13 @@ class Writer:
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._wake_r.setblocking(False)
-        self._wake_w.setblocking(False)
-        self._selector.register(self._wake_r, selectors.EVENT_READ, None)
+        self._wakeup = Wakeup(self._selector)
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)  # notified when _live empties
         self._ready: list[Connection] = []
         self._live: set[Connection] = set()
         self._stopping = False
         self._hurry = False  # set once; read unlocked by the writer thread
-        self._closed = False
         # Writer thread only.
         self._registered: set[Connection] = set()
         self._timed: set[Connection] = set()
@@ -87,7 +82,7 @@ class Writer:
             wake = not self._ready
             self._ready += conns
             if wake:
-                self._wake_locked()
+                self._wakeup.wake()
 
     def live_count(self) -> int:
         with self._lock:
@@ -118,7 +113,7 @@ class Writer:
         for conn in remaining:
             conn.abort()
         with self._lock:
-            self._wake_locked()
+            self._wakeup.wake()
         if self._thread.ident is None:  # never started
             self._selector.close()
         else:
@@ -127,15 +122,7 @@ class Writer:
                 log.warning("writer: %d connections did not finish closing", self.live_count())
                 return
         with self._lock:  # under the lock: no schedule() can be writing to them
-            self._closed = True
-            self._wake_r.close()
-            self._wake_w.close()
-
-    def _wake_locked(self) -> None:
-        if self._closed:
-            return
-        with contextlib.suppress(BlockingIOError):  # full of wake-ups already
-            self._wake_w.send(b"\0")
+            self._wakeup.close()
 
     # --- the writer thread ------------------------------------------------------------
 
@@ -146,7 +133,7 @@ class Writer:
                 now = time.monotonic()
                 for key, _mask in events:
                     if key.data is None:
-                        self._drain_wakeups()
+                        self._wakeup.drain()
                     else:
                         self._service(key.data, now, writable=True)
                 with self._lock:  # after draining the wake-ups, so none is lost
@@ -175,13 +162,6 @@ class Writer:
         if not deadlines:
             return None
         return max(min(deadlines) - time.monotonic(), 0.0)
-
-    def _drain_wakeups(self) -> None:
-        try:
-            while self._wake_r.recv(4096):
-                pass
-        except BlockingIOError:
-            pass
 
     def _service(self, conn: Connection, now: float, *, writable: bool) -> None:
         self._step(conn, lambda: conn.service(now, writable=writable), now)
