@@ -16,8 +16,11 @@ connection's own and reads nothing more from that client until it has run.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Sequence
-from typing import Protocol
+import functools
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from typing import Protocol, TypeVar
+
+Event = TypeVar("Event")
 
 
 class Link(Protocol):
@@ -129,6 +132,28 @@ def broadcast_to(links: Sequence[Link]) -> Broadcast:
             part(data, left_out)
 
     return broadcast
+
+
+def handle_received(
+    events: Iterator[Event],
+    quick: Callable[[Event], bool],
+    handle: Callable[[Event], None],
+    link: Link,
+) -> None:
+    """Handle ``events`` in order, as ``SessionPort.receive`` must: those that are
+    ``quick`` (never wait) at once, and from the first that is not, every one on the
+    link's own thread (``Link.aside``)."""
+    for event in events:
+        if not quick(event):
+            link.aside(functools.partial(_handle_all, event, events, handle))
+            return
+        handle(event)
+
+
+def _handle_all(first: Event, rest: Iterator[Event], handle: Callable[[Event], None]) -> None:
+    handle(first)
+    for event in rest:
+        handle(event)
 
 
 def send_around(sends: Sequence[Callable[[bytes], None]], gaps: Iterable[int], data: bytes) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import itertools
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
@@ -106,7 +106,7 @@ from chatsecure.server.irc.replies import (
     user_source,
     who_lines,
 )
-from chatsecure.server.link import Link
+from chatsecure.server.link import Link, handle_received
 from chatsecure.storage.store import StoredMessage
 
 MAX_TARGETS = 4  # of one PRIVMSG or NOTICE, as TARGMAX in 005 says
@@ -199,22 +199,12 @@ class IrcSession:
     def receive(self, data: bytes) -> None:
         self._service.sessions.heard_from(self.session)
         self._connection.receive_data(data)
-        self._handle_events(inline=True)
+        handle_received(self._events(), self._quick, self._handle_event, self._link)
 
-    def _handle_events(self, *, inline: bool) -> None:
-        """Handle the lines received, in order. ``inline``: on the reading thread, so
-        the first that may wait, and all after it, go to the link's ``aside``."""
-        session = self.session
-        connection = self._connection
-        while not session.ended and (event := connection.next_event()) is not None:
-            if inline and not self._quick(event):
-                self._link.aside(lambda: self._handle_aside(event))
-                return
-            self._handle_event(event)
-
-    def _handle_aside(self, event: Event) -> None:
-        self._handle_event(event)
-        self._handle_events(inline=False)
+    def _events(self) -> Iterator[Event]:
+        """What has been received, line by line, until the session ends."""
+        while not self.session.ended and (event := self._connection.next_event()) is not None:
+            yield event
 
     def _handle_event(self, event: Event) -> None:
         if isinstance(event, Violation):

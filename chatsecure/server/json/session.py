@@ -10,7 +10,7 @@ that may wait, and all behind it, on the connection's own (``Link.aside``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from chatsecure.package import version
@@ -62,7 +62,7 @@ from chatsecure.server.core.rooms import ROOM_PAGE
 from chatsecure.server.core.service import ChatService
 from chatsecure.server.faults import request_failures
 from chatsecure.server.json.frames import BYE_REASONS, error_frame, notice_frames, reply_frames
-from chatsecure.server.link import Link
+from chatsecure.server.link import Link, handle_received
 
 # The contract's Additions this adapter serves, announced in `hello` ("files" only when
 # the server shares files).
@@ -95,22 +95,12 @@ class JsonSession:
     def receive(self, data: bytes) -> None:
         self._service.sessions.heard_from(self.session)
         self._connection.receive_data(data)
-        self._handle_events(inline=True)
+        handle_received(self._events(), self._quick, self._handle, self.link)
 
-    def _handle_events(self, *, inline: bool) -> None:
-        """Handle the events received, in order. ``inline``: on the reading thread, so
-        the first that may wait, and all after it, go to ``link.aside``."""
-        session = self.session
-        connection = self._connection
-        while not session.ended and (event := connection.next_event()) is not None:
-            if inline and not self._quick(event):
-                self.link.aside(lambda: self._handle_aside(event))
-                return
-            self._handle(event)
-
-    def _handle_aside(self, event: Request | Violation) -> None:
-        self._handle(event)
-        self._handle_events(inline=False)
+    def _events(self) -> Iterator[Request | Violation]:
+        """What has been received, request by request, until the session ends."""
+        while not self.session.ended and (event := self._connection.next_event()) is not None:
+            yield event
 
     def _quick(self, event: Request | Violation) -> bool:
         """Whether handling ``event`` never waits: a ping, a pong, a broken rule that does
