@@ -57,7 +57,8 @@ class RedisBus:
     def _listen(
         self, heard: Callable[[str], None], connected: Callable[[], None], stopping: Event
     ) -> None:
-        pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        # Untyped in older redis releases, typed in newer ones (8.2 here): ignore either way.
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]
         try:
             pubsub.subscribe(self._channel)
             connected()
