@@ -543,24 +543,48 @@ class Connection(Link):
         )
 
     def _pass_through(self) -> bool:
-        """The common case, ``service`` for a settled connection: take the inbox, encrypt,
-        send. True if it ends settled; otherwise ``service`` goes on from where this left.
+        """The common case, ``service`` for a settled connection: encrypt what the inbox
+        holds in one TLS write and send it. True if it ends settled; otherwise ``service``
+        goes on from where this left, with what was taken in ``_pending`` or ``_out``.
 
-        Every step is one ``service`` takes too, so stopping anywhere loses nothing.
+        It runs once per recipient of every message, so it is ``_take_inbox``,
+        ``_take_batch``, ``_encrypt_or_abort`` and ``_send_or_abort`` folded into one
+        for the case they all allow: no close, a batch within the free share (so no
+        budget to charge), and a socket that takes it all.
         """
         self._scheduled = False  # before taking: see send
-        self._take_inbox()
-        if self._close_grace is not None:  # a close, or the farewell: service's business
-            return False
-        self._encrypt_or_abort(self._take_batch())
-        self._send_or_abort()
-        return self._settled()
-
-    def _take_inbox(self) -> None:
-        """Move what ``send`` queued to ``_pending``, up to the close mark; past this
-        connection's bound, or its share of the server's, queue the farewell instead."""
         inbox = self._inbox
         taken = [inbox.popleft() for _ in range(len(inbox))]
+        # Read after taking: close sets it before it appends the mark (see _take_inbox).
+        if not taken or self._close_grace is not None:
+            self._take(taken)
+            return False
+        data = taken[0] if len(taken) == 1 else b"".join(taken)
+        if len(data) > self._free_share:
+            self._take(taken)
+            return False
+        ciphertext = self._encrypt(data)
+        if ciphertext is None:
+            return False
+        sent = self._send(ciphertext)
+        if sent == len(ciphertext):
+            return True
+        if sent is None:
+            self._abort()
+        else:
+            self._out += memoryview(ciphertext)[sent:]
+        return False
+
+    def _take_inbox(self) -> None:
+        """Take what ``send`` queued (see ``_take``)."""
+        inbox = self._inbox
+        self._take([inbox.popleft() for _ in range(len(inbox))])
+
+    def _take(self, taken: list[bytes]) -> None:
+        """Move ``taken`` (what ``send`` queued) to ``_pending``, up to the close mark;
+        past this connection's bound, or its share of the server's, queue the farewell
+        instead."""
+        inbox = self._inbox
         # Read after taking: close sets it before it appends the mark, so a mark taken
         # above is always seen here.
         if self._close_grace is not None:
@@ -675,34 +699,48 @@ class Connection(Link):
         self._raw.close()
 
     def _encrypt_or_abort(self, chunks: list[bytes]) -> None:
-        """Encrypt ``chunks`` in one TLS write onto ``_out``, with any record the TLS
-        layer queued itself (a KeyUpdate reply)."""
+        """Encrypt ``chunks`` in one TLS write onto ``_out``."""
+        ciphertext = self._encrypt(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        if ciphertext is not None:
+            self._out += ciphertext
+
+    def _encrypt(self, data: bytes) -> bytes | None:
+        """``data`` in TLS records, after any the TLS layer queued itself (a KeyUpdate
+        reply); None if that failed, and the connection is aborted."""
         try:
             with self._tls_lock:
-                if chunks:
-                    self._tls.write(chunks[0] if len(chunks) == 1 else b"".join(chunks))
-                ciphertext = self._outgoing.read()
+                if data:
+                    self._tls.write(data)
+                return self._outgoing.read()
         except (ssl.SSLError, ValueError) as exc:
             log.debug("%s: TLS write failed: %s", self.label, exc)
             self._abort()
-            return
-        self._out += ciphertext
+            return None
 
     def _send_or_abort(self) -> None:
         """Send ciphertext until the socket is full; ``_out[_sent:]`` is what remains."""
-        try:
-            while self._sent < len(self._out):
-                with memoryview(self._out) as view, view[self._sent :] as rest:
-                    self._sent += self._raw.send(rest)
-        except BlockingIOError:
-            return
-        except OSError as exc:
-            log.debug("%s: send failed: %s", self.label, exc)
-            self._abort()
-            return
+        while self._sent < len(self._out):
+            with memoryview(self._out) as view, view[self._sent :] as rest:
+                sent = self._send(rest)
+            if sent is None:
+                self._abort()  # out of the view: it clears _out
+            if not sent:  # the socket is full, or the connection failed
+                return
+            self._sent += sent
         # All sent: start the buffer afresh.
         self._out.clear()
         self._sent = 0
+
+    def _send(self, data: bytes | memoryview) -> int | None:
+        """``send(2)``: how much the socket took (0 when full); None if the connection
+        failed, which the caller aborts."""
+        try:
+            return self._raw.send(data)
+        except BlockingIOError:
+            return 0
+        except OSError as exc:
+            log.debug("%s: send failed: %s", self.label, exc)
+            return None
 
     def _finish_tls(self, now: float) -> None:
         """Queue close_notify and send FIN; the peer closes, the reader sees EOF."""
