@@ -12,7 +12,7 @@ Four parties touch a connection, each through its own door:
   the accepted socket ``_raw``, whenever the reader's selector says it is readable;
 * its **wire adapter** (any thread): ``send`` and ``close``, the ``Link`` protocol; these
   only put frames in the ``_inbox`` deque, set flags and ask the writer to look;
-* the shared **writer thread** (``service``, ``expire``, ``release``): takes the inbox,
+* the shared **writer thread** (``look``, ``service``, ``expire``, ``release``): takes the inbox,
   bounds it, encrypts it in one TLS write, sends it on the same socket, runs the close
   sequence and, last, closes the socket. Only the writer touches ``_pending`` and ``_out``.
 
@@ -480,21 +480,25 @@ class Connection(Link):
         """Whether ciphertext is waiting for the socket to become writable."""
         return self._sent < len(self._out) and self.phase in (Phase.OPEN, Phase.CLOSING)
 
-    def service(self, now: float, *, writable: bool = True) -> bool:
-        """Take the inbox, encrypt the queue in one TLS write, send what the socket takes,
-        advance closing. ``writable=False``: the writer only has news for a connection that
-        may be blocked; its selector says when the socket takes more.
+    def look(self, now: float) -> bool:
+        """The writer has news for this connection (frames, a close): ``service`` it, the
+        short way when it is settled (``_pass_through``). Its socket may be full; the
+        selector says when it takes more.
 
         True when the connection was settled before and still is (``_settled``): then
         nothing the writer keeps about it (selector, deadlines, live set) has changed.
         """
+        if self._settled() and not self._abort_requested and self._pass_through():
+            return True
+        self.service(now, writable=False)
+        return False
+
+    def service(self, now: float, *, writable: bool = True) -> None:
+        """Take the inbox, encrypt the queue in one TLS write, send what the socket takes,
+        advance closing. ``writable=False``: the socket may be full (see ``look``)."""
         if self.phase is Phase.DONE:
             self._inbox.clear()  # a broadcast's, after the end
-            return False
-        if self._settled() and not self._abort_requested:
-            if self._pass_through():
-                return True
-            writable = False  # the socket just took what it could
+            return
         if writable and self.wants_write:
             self._send_or_abort()
         self._scheduled = False  # before taking: see send
@@ -527,7 +531,6 @@ class Connection(Link):
             self._watch_drain(now, held)
         if not queue_empty and not self.wants_write and self.phase in (Phase.OPEN, Phase.CLOSING):
             self._writer.schedule(self)  # the rest of the queue, after the others' turn
-        return False
 
     def _settled(self) -> bool:
         """Open with nothing held: no ciphertext left, no queue, no charge, no deadline.
@@ -543,9 +546,9 @@ class Connection(Link):
         )
 
     def _pass_through(self) -> bool:
-        """The common case, ``service`` for a settled connection: encrypt what the inbox
-        holds in one TLS write and send it. True if it ends settled; otherwise ``service``
-        goes on from where this left, with what was taken in ``_pending`` or ``_out``.
+        """The common case, news for a settled connection: encrypt what the inbox holds
+        in one TLS write and send it. True if it ends settled; otherwise ``service`` goes
+        on from where this left, with what was taken in ``_pending`` or ``_out``.
 
         It runs once per recipient of every message, so it is ``_take_inbox``,
         ``_take_batch``, ``_encrypt_or_abort`` and ``_send_or_abort`` folded into one
@@ -672,7 +675,7 @@ class Connection(Link):
         """Whether anything queued for the client has yet to leave the process."""
         return self.wants_write or self._pending_bytes > 0 or bool(self._inbox)
 
-    def expire(self, now: float) -> bool:
+    def expire(self, now: float) -> None:
         """The deadline passed: an open queue that never drained, or a close that lingered."""
         if self.phase is Phase.OPEN:
             log.warning(
@@ -685,7 +688,7 @@ class Connection(Link):
         else:
             log.debug("%s: close deadline passed (%s)", self.label, self.phase.value)
             self._abort()
-        return self.service(now)
+        self.service(now)
 
     def release(self) -> None:
         """Close the socket, in ``Phase.DONE``; the writer has unregistered it. Idempotent."""

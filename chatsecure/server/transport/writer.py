@@ -135,16 +135,16 @@ class Writer:
                     if key.data is None:
                         self._wakeup.drain()
                     else:
-                        self._service(key.data, now, writable=True)
+                        self._step(key.data, key.data.service, now)
                 with self._lock:  # after draining the wake-ups, so none is lost
                     ready, self._ready = self._ready, []
                     stopping = self._stopping
                 # News; the selector says which sockets take more. A broadcast puts a
                 # connection here again even when it already is.
                 for conn in dict.fromkeys(ready):
-                    self._service(conn, now, writable=False)
+                    self._step(conn, conn.look, now)
                 for conn in self._expired(now):
-                    self._expire(conn, now)
+                    self._step(conn, conn.expire, now)
                 if stopping and not self._live_snapshot():
                     return
         finally:
@@ -163,20 +163,14 @@ class Writer:
             return None
         return max(min(deadlines) - time.monotonic(), 0.0)
 
-    def _service(self, conn: Connection, now: float, *, writable: bool) -> None:
-        self._step(conn, lambda: conn.service(now, writable=writable), now)
-
-    def _expire(self, conn: Connection, now: float) -> None:
-        self._step(conn, lambda: conn.expire(now), now)
-
-    def _step(self, conn: Connection, step: Callable[[], bool], now: float) -> None:
+    def _step(self, conn: Connection, step: Callable[[float], bool | None], now: float) -> None:
         """Run one step of ``conn``; a fault in one connection never stops the writer.
 
-        A step that returns True left the connection settled, as it found it: nothing
-        here needs updating.
+        A step that returns True (``Connection.look``) left the connection settled, as
+        it found it: nothing here needs updating.
         """
         try:
-            if step():
+            if step(now):
                 return
             if self._hurry and conn.phase is Phase.LINGER:
                 conn.expire(now)
