@@ -213,7 +213,7 @@ class Connection(Link):
     # --- Link: called by the wire adapter, from any thread ---------------------------
 
     def send(self, data: bytes) -> None:
-        """Queue ``data``; the writer bounds the queue when it takes it (``_take_inbox``).
+        """Queue ``data``; the writer bounds the queue when it takes it (``_take``).
 
         The hot path of every broadcast, once per recipient per message: no lock, no
         counting. The flag saves a wake-up per frame; two senders that both see it clear
@@ -509,7 +509,7 @@ class Connection(Link):
         if abort_requested and self.phase in (Phase.OPEN, Phase.CLOSING, Phase.LINGER):
             self._abort()
         if self._inbox_open:
-            self._take_inbox()
+            self._take(self._from_inbox())
         elif self._inbox:
             self._inbox.clear()  # what racing senders put in after the end
         # While blocked, frames wait and coalesce.
@@ -550,20 +550,16 @@ class Connection(Link):
         in one TLS write and send it. True if it ends settled; otherwise ``service`` goes
         on from where this left, with what was taken in ``_pending`` or ``_out``.
 
-        It runs once per recipient of every message, so it is ``_take_inbox``,
+        It runs once per recipient of every message, so it is ``_take``,
         ``_take_batch``, ``_encrypt_or_abort`` and ``_send_or_abort`` folded into one
         for the case they all allow: no close, a batch within the free share (so no
         budget to charge), and a socket that takes it all.
         """
         self._scheduled = False  # before taking: see send
-        inbox = self._inbox
-        taken = [inbox.popleft() for _ in range(len(inbox))]
-        # Read after taking: close sets it before it appends the mark (see _take_inbox).
-        if not taken or self._close_grace is not None:
-            self._take(taken)
-            return False
-        data = taken[0] if len(taken) == 1 else b"".join(taken)
-        if len(data) > self._free_share:
+        taken = self._from_inbox()
+        data = b"".join(taken)  # a single frame is returned as it is, not copied
+        # Read after taking: close sets it before it appends the mark (see _take).
+        if not data or self._close_grace is not None or len(data) > self._free_share:
             self._take(taken)
             return False
         ciphertext = self._encrypt(data)
@@ -578,24 +574,24 @@ class Connection(Link):
             self._out += memoryview(ciphertext)[sent:]
         return False
 
-    def _take_inbox(self) -> None:
-        """Take what ``send`` queued (see ``_take``)."""
+    def _from_inbox(self) -> list[bytes]:
+        """What ``send`` has queued, popped frame by frame: a racing append is taken now
+        or at the next look, never lost (as between a copy and a ``clear``)."""
         inbox = self._inbox
-        self._take([inbox.popleft() for _ in range(len(inbox))])
+        return [inbox.popleft() for _ in range(len(inbox))]
 
     def _take(self, taken: list[bytes]) -> None:
         """Move ``taken`` (what ``send`` queued) to ``_pending``, up to the close mark;
         past this connection's bound, or its share of the server's, queue the farewell
         instead."""
-        inbox = self._inbox
-        # Read after taking: close sets it before it appends the mark, so a mark taken
-        # above is always seen here.
+        # Read after ``taken`` was popped: close sets it before it appends the mark, so
+        # a mark among them is always seen here.
         if self._close_grace is not None:
             for index, frame in enumerate(taken):
                 if frame is CLOSE_MARK:
                     del taken[index:]
                     self._inbox_open = False
-                    inbox.clear()
+                    self._inbox.clear()
                     break
         if not taken:
             return
@@ -703,7 +699,7 @@ class Connection(Link):
 
     def _encrypt_or_abort(self, chunks: list[bytes]) -> None:
         """Encrypt ``chunks`` in one TLS write onto ``_out``."""
-        ciphertext = self._encrypt(chunks[0] if len(chunks) == 1 else b"".join(chunks))
+        ciphertext = self._encrypt(b"".join(chunks))
         if ciphertext is not None:
             self._out += ciphertext
 
