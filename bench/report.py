@@ -19,6 +19,15 @@ def _latency_rows(rate: int) -> list[Row]:
         (scenario, "first_p99_ms", f"{name} into big room: p99 to first", "ms", False),
         (scenario, "delivered_pct", f"{name}: delivered", "%", True),
         (scenario, "server_cpu_us_per_delivery", f"{name}: server CPU/delivery", "us", False),
+        (scenario, "generator_cpu_us_per_delivery", f"{name}: generator CPU/delivery", "us", False),
+        (scenario, "cpu_bound_ms", f"{name}: both sides' CPU per message / cores", "ms", False),
+        (
+            scenario,
+            "receiver_switches_per_delivery",
+            f"{name}: receivers' wake-ups",
+            "per delivery",
+            False,
+        ),
     ]
 
 

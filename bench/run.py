@@ -33,6 +33,7 @@ from bench.servers import (
     PASSWORD,
     ChatServer,
     IrcServer,
+    context_switches,
     cpu_seconds,
     rss_kib,
 )
@@ -157,7 +158,7 @@ def percentile(values: Sequence[float], q: float) -> float:
 def bcrypt_parallel_rate(rounds: int, checks: int = 8) -> float:
     """Checks per second with one thread per core, right now: what the machine gives."""
     stored = hash_password(PASSWORD, rounds)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     with ThreadPoolExecutor(cores) as pool:
         t = time.perf_counter()
         list(pool.map(lambda _: verify_password(PASSWORD, stored), range(checks)))
@@ -278,8 +279,17 @@ def fanout_once(
 
 
 def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) -> dict[str, float]:
+    """Open-loop sends into the room of ``n``: the time to its first and last receiver.
+
+    Server and generator share the machine's cores, so the walk of one message to all
+    ``n`` cannot take less than both sides' CPU per message over the cores
+    (``cpu_bound_ms``); the receivers' context switches per delivery say how many
+    deliveries each of their wake-ups found waiting.
+    """
+    receivers = [proc.pid for proc in fleet.procs[:2]]
     _start_receiving(fleet, None, scale.latency_seconds + 60)
     cpu0, gen0 = cpu_seconds(server.pid), fleet.cpu()
+    switches0 = sum(map(context_switches, receivers))
     sent = fleet.call(
         2, "rate_send", room=f"r{n}", rate=rate, seconds=scale.latency_seconds, chars=scale.chars
     )
@@ -288,6 +298,7 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
     while time.monotonic() < deadline and min(fleet.marks[0], fleet.marks[1]) < total:
         time.sleep(0.01)
     cpu1, gen1 = cpu_seconds(server.pid), fleet.cpu()
+    switches = sum(map(context_switches, receivers)) - switches0
     stats = _stop_receiving(fleet)
     first, last = [], []
     for seq, t in sent["times"].items():
@@ -298,6 +309,7 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
     if any(s["disorder"] for s in stats):  # first and last arrivals assume order
         raise RuntimeError("a receiver saw the room's messages out of order")
     wall = sent["end"] - sent["start"]
+    cores = len(os.sched_getaffinity(0))
     return {
         "first_p50_ms": 1000 * percentile(first, 0.5),
         "first_p99_ms": 1000 * percentile(first, 0.99),
@@ -305,6 +317,9 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
         "last_p99_ms": 1000 * percentile(last, 0.99),
         "delivered_pct": 100 * deliveries / (total * n),
         "server_cpu_us_per_delivery": 1e6 * (cpu1 - cpu0) / max(deliveries, 1),
+        "generator_cpu_us_per_delivery": 1e6 * (gen1 - gen0) / max(deliveries, 1),
+        "cpu_bound_ms": 1000 * (cpu1 - cpu0 + gen1 - gen0) / max(total, 1) / cores,
+        "receiver_switches_per_delivery": switches / max(deliveries, 1),
         "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
     }
@@ -418,7 +433,7 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
     server.add_users(chatters, ["storm"])
     runs = []
     check = bcrypt_check_seconds(rounds)
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0))
     bound = cores / check
     say(f"  one bcrypt check at cost {rounds}: {check * 1000:.0f} ms -> bound {bound:.2f} logins/s")
     stormers = [f"st{i}" for i in range(scale.storm_logins)]
