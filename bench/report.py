@@ -24,7 +24,7 @@ def _latency_rows(rate: int) -> list[Row]:
         (
             scenario,
             "receiver_switches_per_delivery",
-            f"{name}: receivers' wake-ups",
+            f"{name}: receivers' context switches",
             "per delivery",
             False,
         ),

@@ -155,10 +155,15 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def usable_cores() -> int:
+    """The cores this process (and the servers it starts) may run on."""
+    return len(os.sched_getaffinity(0))
+
+
 def bcrypt_parallel_rate(rounds: int, checks: int = 8) -> float:
     """Checks per second with one thread per core, right now: what the machine gives."""
     stored = hash_password(PASSWORD, rounds)
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     with ThreadPoolExecutor(cores) as pool:
         t = time.perf_counter()
         list(pool.map(lambda _: verify_password(PASSWORD, stored), range(checks)))
@@ -283,8 +288,8 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
 
     Server and generator share the machine's cores, so the walk of one message to all
     ``n`` cannot take less than both sides' CPU per message over the cores
-    (``cpu_bound_ms``); the receivers' context switches per delivery say how many
-    deliveries each of their wake-ups found waiting.
+    (``cpu_bound_ms``); the receivers' context switches per delivery say how often
+    they left the CPU (asleep, or preempted) for each message they took.
     """
     receivers = [proc.pid for proc in fleet.procs[:2]]
     _start_receiving(fleet, None, scale.latency_seconds + 60)
@@ -309,7 +314,6 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
     if any(s["disorder"] for s in stats):  # first and last arrivals assume order
         raise RuntimeError("a receiver saw the room's messages out of order")
     wall = sent["end"] - sent["start"]
-    cores = len(os.sched_getaffinity(0))
     return {
         "first_p50_ms": 1000 * percentile(first, 0.5),
         "first_p99_ms": 1000 * percentile(first, 0.99),
@@ -318,7 +322,7 @@ def latency_once(fleet: Fleet, server: Any, *, n: int, rate: int, scale: Scale) 
         "delivered_pct": 100 * deliveries / (total * n),
         "server_cpu_us_per_delivery": 1e6 * (cpu1 - cpu0) / max(deliveries, 1),
         "generator_cpu_us_per_delivery": 1e6 * (gen1 - gen0) / max(deliveries, 1),
-        "cpu_bound_ms": 1000 * (cpu1 - cpu0 + gen1 - gen0) / max(total, 1) / cores,
+        "cpu_bound_ms": 1000 * (cpu1 - cpu0 + gen1 - gen0) / max(total, 1) / usable_cores(),
         "receiver_switches_per_delivery": switches / max(deliveries, 1),
         "server_cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "generator_cpu_pct": 100 * (gen1 - gen0) / wall,
@@ -433,7 +437,7 @@ def login_storm(work: Path, scale: Scale, rounds: int = 12) -> dict[str, Any]:
     server.add_users(chatters, ["storm"])
     runs = []
     check = bcrypt_check_seconds(rounds)
-    cores = len(os.sched_getaffinity(0))
+    cores = usable_cores()
     bound = cores / check
     say(f"  one bcrypt check at cost {rounds}: {check * 1000:.0f} ms -> bound {bound:.2f} logins/s")
     stormers = [f"st{i}" for i in range(scale.storm_logins)]
